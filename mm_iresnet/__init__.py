@@ -1,0 +1,14 @@
+"""mm_iresnet: Improved Residual Networks for mmdet and mmaction2.
+
+Importing this package (``custom_imports=dict(imports=['mm_iresnet'])`` in a
+config) registers its backbones in mmengine's root ``MODELS`` registry, which
+mmdet's and mmaction2's registries fall back to, and applies the
+compatibility fixes of :mod:`mm_iresnet.compat`.
+"""
+from .compat import patch_mmaction
+
+patch_mmaction()
+
+from .models import *  # noqa: E402,F401,F403
+
+__version__ = '0.1.0'

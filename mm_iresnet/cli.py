@@ -1,0 +1,182 @@
+"""Command-line entry points behind ``tools/train.py`` and ``tools/test.py``.
+
+They mirror mmdet 3.x's and mmaction2 1.x's tools and serve both: the
+config's ``default_scope`` ('mmdet' or 'mmaction') decides which registries
+the mmengine Runner builds from. Before the Runner starts, files a config
+needs (pretrained checkpoints, annotation files) are checked so a missing one
+is reported by path with the step that produces it, not deep in a stack.
+"""
+import argparse
+import os
+import os.path as osp
+from typing import Iterable, List, Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
+
+__all__ = ['train_main', 'test_main', 'load_config', 'check_files']
+
+LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
+
+
+def _common_args(parser: argparse.ArgumentParser):
+    parser.add_argument('--work-dir', help='directory for logs and models')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value (see mmengine DictAction)')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
+                        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(path: str, work_dir: Optional[str], launcher: str,
+                cfg_options: Optional[dict]) -> Config:
+    """Load a config, apply CLI overrides and choose the work_dir as mmdet
+    does (CLI > config > ./work_dirs/<config name>)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path!r} not found')
+    cfg = Config.fromfile(path)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def _walk(obj, key: str) -> Iterable:
+    """Every value stored under ``key`` anywhere in a nested config."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == key:
+                yield obj, v
+            yield from _walk(v, key)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _walk(v, key)
+
+
+def _is_local(path) -> bool:
+    return isinstance(path, str) and '://' not in path
+
+
+def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
+    """Raise FileNotFoundError naming each missing file the run needs."""
+    problems: List[str] = []
+    for owner, ckpt in _walk(cfg.get('model', {}), 'checkpoint'):
+        if owner.get('type') == 'Pretrained' and _is_local(ckpt) and \
+                not osp.exists(ckpt):
+            problems.append(
+                f'pretrained checkpoint {ckpt!r} (model init_cfg) not found: '
+                'convert the official ImageNet weights with `python '
+                f'tools/convert_checkpoint.py IN.pth {ckpt} --src iresnet` '
+                '(README, "Pretrained weights"), or pass --cfg-options with '
+                'the backbone init_cfg=None to train from scratch')
+    for phase in phases:
+        loader = cfg.get(f'{phase}_dataloader')
+        if not loader:
+            continue
+        dataset = loader.get('dataset', {})
+        while 'dataset' in dataset:  # RepeatDataset and other wrappers
+            dataset = dataset['dataset']
+        root = dataset.get('data_root') or ''
+        ann = dataset.get('ann_file')
+        if _is_local(ann) and ann:
+            full = ann if osp.isabs(ann) else osp.join(root, ann)
+            if not osp.exists(full):
+                problems.append(
+                    f'{phase} annotation file {full!r} not found (data_root='
+                    f'{root!r}): prepare the dataset there as README '
+                    '"Datasets" describes, or point data_root at it with '
+                    '--cfg-options')
+    if problems:
+        raise FileNotFoundError('\n  - '.join(['missing files:'] + problems))
+
+
+def _build_runner(cfg: Config):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
+
+
+def train_main(argv: Optional[Sequence[str]] = None):
+    parser = argparse.ArgumentParser(
+        description='Train a detector or recogniser (mmdet / mmaction2 '
+        'config) with an mmengine Runner')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch / base_batch_size')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from a checkpoint path, or (no value) from the latest '
+        'checkpoint in the work directory')
+    _common_args(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+    cfg = load_config(args.config, args.work_dir, args.launcher,
+                      args.cfg_options)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    if args.auto_scale_lr:
+        scale = cfg.get('auto_scale_lr')
+        if not scale or 'base_batch_size' not in scale:
+            raise RuntimeError('--auto-scale-lr needs auto_scale_lr = dict('
+                               'enable=..., base_batch_size=...) in the '
+                               'config')
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
+    runner = _build_runner(cfg)
+    runner.train()
+    return runner
+
+
+def test_main(argv: Optional[Sequence[str]] = None):
+    parser = argparse.ArgumentParser(
+        description='Test (and evaluate) a trained model')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--out', help='dump the predictions to a pickle file')
+    _common_args(parser)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+    cfg = load_config(args.config, args.work_dir, args.launcher,
+                      args.cfg_options)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
+    cfg.load_from = args.checkpoint
+    # the trained checkpoint replaces any backbone init
+    check_files(_without_pretrained(cfg), ("test", ))
+    runner = _build_runner(cfg)
+    if args.out:
+        from mmengine.evaluator import DumpResults
+        runner.test_evaluator.metrics.append(
+            DumpResults(out_file_path=args.out))
+    return runner.test()
+
+
+def _without_pretrained(cfg: Config) -> Config:
+    """A copy of ``cfg`` whose model has no Pretrained init (a test loads
+    the trained checkpoint instead)."""
+    copy = Config(cfg.to_dict())
+    for owner, _ in list(_walk(copy.get('model', {}), 'checkpoint')):
+        if owner.get('type') == 'Pretrained':
+            owner['checkpoint'] = None
+    return copy

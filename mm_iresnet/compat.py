@@ -1,0 +1,55 @@
+"""Compatibility fixes for the pinned OpenMMLab stack, applied on import.
+
+mmaction2 1.2.0 as published on PyPI cannot import ``mmaction.models``: its
+``models/localizers/__init__.py`` imports ``.drn.drn``, a module the wheel and
+sdist do not contain. :func:`patch_mmaction` puts a placeholder module in its
+place, but only when the real one is missing, so a fixed mmaction2 is used as
+it is. Building ``type='DRN'`` then raises an ImportError that says why.
+"""
+import importlib.util
+import os.path as osp
+import sys
+import types
+
+__all__ = ['patch_mmaction', 'MISSING_DRN_MESSAGE']
+
+MISSING_DRN_MESSAGE = (
+    'DRN is not available: the installed mmaction2 package does not contain '
+    'mmaction/models/localizers/drn (missing from the mmaction2 1.2.0 wheel). '
+    'Install mmaction2 from its git repository to use DRN.')
+
+_DRN_MODULE = 'mmaction.models.localizers.drn'
+
+
+def _missing_drn_file() -> bool:
+    spec = importlib.util.find_spec('mmaction')
+    if spec is None or not spec.submodule_search_locations:
+        return False  # mmaction2 not installed: nothing to patch
+    root = list(spec.submodule_search_locations)[0]
+    return not osp.exists(
+        osp.join(root, 'models', 'localizers', 'drn', 'drn.py'))
+
+
+def patch_mmaction() -> bool:
+    """Make ``import mmaction.models`` work on the mmaction2 1.2.0 wheel.
+
+    Returns True when the placeholder was installed.
+    """
+    if _DRN_MODULE + '.drn' in sys.modules or not _missing_drn_file():
+        return False
+
+    class DRN:  # noqa: D401 - placeholder with the real class's name
+        """Placeholder for mmaction's DRN localizer, missing from the wheel."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError(MISSING_DRN_MESSAGE)
+
+    package = types.ModuleType(_DRN_MODULE)
+    package.__path__ = []  # a package, so ``.drn.drn`` resolves
+    module = types.ModuleType(_DRN_MODULE + '.drn')
+    module.DRN = DRN
+    module.__doc__ = MISSING_DRN_MESSAGE
+    package.drn = module
+    sys.modules[_DRN_MODULE] = package
+    sys.modules[_DRN_MODULE + '.drn'] = module
+    return True

@@ -1,0 +1,264 @@
+"""One residual block for every member of the family, in 2D and 3D.
+
+:class:`ResBlock` is the single block implementation of this package. What
+varies between ResNet v1, pre-activation ResNet and iResNet's ResStage is the
+:class:`~.layouts.Layout` it is given; what varies between 2D and 3D is
+``dim`` (and the temporal kernel of each conv); what varies between the basic,
+bottleneck and grouped (ResNeXt / iResGroup) blocks is the list of
+convolutions built by :func:`conv_specs`, the home of the second iResNet idea,
+the **grouped building block**.
+"""
+import copy
+from typing import List, NamedTuple, Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.utils.checkpoint as cp
+from mmcv.cnn import (build_activation_layer, build_conv_layer,
+                      build_norm_layer, build_plugin_layer)
+from mmengine.model import BaseModule
+
+from .layouts import Layout
+from .shortcut import expand_to_dim
+
+__all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
+
+#: kind -> expansion (out_channels = planes * expansion) of the classic blocks.
+BLOCK_KINDS = {'basic': 1, 'bottleneck': 4}
+
+
+class ConvSpec(NamedTuple):
+    """One convolution of a residual branch (spatial sizes; time is added by
+    :class:`ResBlock` for 3D)."""
+
+    in_channels: int
+    out_channels: int
+    kernel_size: int
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+    #: this conv carries the block's stride (a 3D block's temporal one too)
+    carries_stride: bool = False
+
+
+def conv_specs(kind: str,
+               in_channels: int,
+               mid_channels: int,
+               out_channels: int,
+               stride: int = 1,
+               dilation: int = 1,
+               groups: int = 1,
+               style: str = 'pytorch') -> List[ConvSpec]:
+    """The convolutions of a basic or bottleneck (optionally grouped) branch.
+
+    * ``basic``: 3x3 (stride, dilation) -> 3x3.
+    * ``bottleneck``: 1x1 -> 3x3 with ``groups`` (the grouped building block of
+      ResNeXt and iResGroup) -> 1x1. ``style='pytorch'`` puts the stride on the
+      3x3 conv, ``'caffe'`` on the first 1x1, as mmdet does.
+    """
+    if style not in ('pytorch', 'caffe'):
+        raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
+    if kind == 'basic':
+        if groups != 1:
+            raise ValueError('grouped convolutions need the bottleneck block '
+                             f'(got groups={groups} with a basic block)')
+        return [
+            ConvSpec(in_channels, mid_channels, 3, stride, dilation,
+                     carries_stride=True),
+            ConvSpec(mid_channels, out_channels, 3),
+        ]
+    if kind == 'bottleneck':
+        caffe = style == 'caffe'
+        return [
+            ConvSpec(in_channels, mid_channels, 1, stride if caffe else 1,
+                     carries_stride=caffe),
+            ConvSpec(mid_channels, mid_channels, 3, 1 if caffe else stride,
+                     dilation, groups, carries_stride=not caffe),
+            ConvSpec(mid_channels, out_channels, 1),
+        ]
+    raise ValueError(f'unknown block kind {kind!r}; valid: '
+                     f'{", ".join(BLOCK_KINDS)}')
+
+
+class ResBlock(BaseModule):
+    """A residual block whose layer order is given by a :class:`Layout`.
+
+    Computes ``post(branch(x) + shortcut(x))`` with ::
+
+        branch = [pre_norm] [pre_act] conv1-norm1-act [plugins] ...
+                 convN [last_norm] [last_act] [plugins]
+        post   = [post_norm] [post_act]
+
+    Norm layers keep mmdet/official names: ``bn0`` (``pre_norm``),
+    ``bn1..bnN`` after the convs; the after-add norm takes the name ``bnN``
+    when the last conv has no norm of its own (the official iResNet end block),
+    else ``bnN_out``. The shortcut is ``downsample``.
+
+    Args:
+        convs (list[ConvSpec]): the branch, from :func:`conv_specs`.
+        layout (Layout): where norms and activations sit.
+        downsample (nn.Module, optional): projection shortcut.
+        dim (int): 2 or 3.
+        temporal_kernels (Sequence[int], optional): 3D only, the temporal
+            kernel size of each conv (inflation); 1 when omitted.
+        temporal_stride (int): 3D only, temporal stride of the strided conv.
+        conv_cfg (dict, optional): conv layer config (default Conv{dim}d).
+        norm_cfg (dict): norm layer config.
+        act_cfg (dict): activation config.
+        dcn (dict, optional): deformable conv config for the 3x3 conv of the
+            branch (``conv2``); ``fallback_on_stride=True`` keeps a plain conv
+            where that conv is strided.
+        plugins (list[dict], optional): mmdet plugin dicts with ``cfg`` and
+            ``position`` (``'after_conv1'`` ... ``'after_convN'``).
+        with_cp (bool): checkpoint the whole block (activation recomputation).
+        zero_init_residual (bool): zero-initialise the end of the branch so
+            the block starts as its shortcut: the scale of the last norm of the
+            branch when there is one (start and one-block blocks of ResStage,
+            ResNet v1 and (c)/(d) orderings), otherwise the weight of the last
+            conv (ResStage middle/end blocks, pre-activation). The after-add
+            norm of an end block is never zeroed: it is on the main path.
+    """
+
+    def __init__(self,
+                 convs: Sequence[ConvSpec],
+                 layout: Layout,
+                 downsample: Optional[nn.Module] = None,
+                 dim: int = 2,
+                 temporal_kernels: Optional[Sequence[int]] = None,
+                 temporal_stride: int = 1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 act_cfg: dict = dict(type='ReLU', inplace=True),
+                 dcn: Optional[dict] = None,
+                 plugins: Optional[List[dict]] = None,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = False,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        self.layout = layout
+        self.dim = dim
+        self.with_cp = with_cp
+        self.num_convs = len(convs)
+        self.in_channels = convs[0].in_channels
+        self.out_channels = convs[-1].out_channels
+        self.downsample = downsample
+        temporal_kernels = temporal_kernels or [1] * self.num_convs
+        if len(temporal_kernels) != self.num_convs:
+            raise ValueError(f'{len(temporal_kernels)} temporal kernels for '
+                             f'{self.num_convs} convs')
+        conv_cfg = conv_cfg or dict(type=f'Conv{dim}d')
+        dcn = copy.deepcopy(dcn)
+        fallback_on_stride = dcn.pop('fallback_on_stride', False) if dcn \
+            else False
+        if dcn is not None and conv_cfg.get('type') not in ('Conv2d', None):
+            raise ValueError('dcn replaces the 3x3 conv: it cannot be combined '
+                             f'with conv_cfg={conv_cfg}')
+
+        self.norm_names = {}
+        if layout.pre_norm:
+            self._add_norm(0, self.in_channels, norm_cfg)
+        for i, spec in enumerate(convs, start=1):
+            kt = temporal_kernels[i - 1]
+            st = temporal_stride if spec.carries_stride else 1
+            layer_cfg = conv_cfg
+            if dcn is not None and i == 2 and not (
+                    fallback_on_stride and (spec.stride > 1 or st > 1)):
+                layer_cfg = dcn
+            self.add_module(
+                f'conv{i}',
+                build_conv_layer(
+                    layer_cfg,
+                    spec.in_channels,
+                    spec.out_channels,
+                    kernel_size=expand_to_dim(spec.kernel_size, dim, kt),
+                    stride=expand_to_dim(spec.stride, dim, st),
+                    padding=expand_to_dim(
+                        spec.dilation * (spec.kernel_size - 1) // 2, dim,
+                        (kt - 1) // 2),
+                    dilation=expand_to_dim(spec.dilation, dim, 1),
+                    groups=spec.groups,
+                    bias=False))
+            if i < self.num_convs or layout.last_norm:
+                self._add_norm(i, spec.out_channels, norm_cfg)
+        if layout.post_norm:
+            key = 'out' if layout.last_norm else self.num_convs
+            self._add_norm(key, self.out_channels, norm_cfg)
+
+        self.act = build_activation_layer(act_cfg)
+        # The pre-activation of a block without leading norm reads the block
+        # input, which the shortcut still needs: it must not work in place.
+        pre_act_cfg = dict(act_cfg)
+        if 'inplace' in pre_act_cfg:
+            pre_act_cfg['inplace'] = False
+        self.pre_act = build_activation_layer(pre_act_cfg) \
+            if layout.pre_act else None
+
+        self.plugin_names = {i: [] for i in range(1, self.num_convs + 1)}
+        for plugin in plugins or []:
+            self._add_plugin(plugin, convs)
+
+        if zero_init_residual and init_cfg is None:
+            last = self.num_convs
+            target = self.norm_names.get(last) if layout.last_norm \
+                else f'conv{last}'
+            self.init_cfg = dict(
+                type='Constant', val=0, override=dict(name=target))
+
+    def _add_norm(self, key, channels, norm_cfg):
+        name, layer = build_norm_layer(
+            norm_cfg, channels, postfix=key if key != 'out' else
+            f'{self.num_convs}_out')
+        self.add_module(name, layer)
+        self.norm_names[key] = name
+
+    def _add_plugin(self, plugin, convs):
+        positions = [f'after_conv{i}' for i in range(1, self.num_convs + 1)]
+        if not isinstance(plugin, dict) or plugin.get('position') \
+                not in positions:
+            raise ValueError(f'plugin {plugin} needs a position among '
+                             f'{positions} for this block')
+        index = positions.index(plugin['position']) + 1
+        cfg = dict(plugin['cfg'])
+        name, layer = build_plugin_layer(
+            cfg,
+            in_channels=convs[index - 1].out_channels,
+            postfix=cfg.pop('postfix', ''))
+        if hasattr(self, name):
+            raise ValueError(f'duplicate plugin {name}: give each plugin of '
+                             "the same type a distinct 'postfix'")
+        self.add_module(name, layer)
+        self.plugin_names[index].append(name)
+
+    def norm(self, key) -> nn.Module:
+        """The norm layer at ``key``: 0 (pre), 1..N (after conv i), or the
+        after-add norm (``N`` or ``'out'``)."""
+        return getattr(self, self.norm_names[key])
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        layout = self.layout
+        identity = x if self.downsample is None else self.downsample(x)
+        out = x
+        if layout.pre_norm:
+            out = self.norm(0)(out)
+        if layout.pre_act:
+            out = self.pre_act(out)
+        last = self.num_convs
+        for i in range(1, last + 1):
+            out = getattr(self, f'conv{i}')(out)
+            if i < last or layout.last_norm:
+                out = self.norm(i)(out)
+            if i < last or layout.last_act:
+                out = self.act(out)
+            for name in self.plugin_names[i]:
+                out = getattr(self, name)(out)
+        out = out + identity
+        if layout.post_norm:
+            out = self.norm('out' if layout.last_norm else last)(out)
+        if layout.post_act:
+            out = self.act(out)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and x.requires_grad:
+            return cp.checkpoint(self._forward, x, use_reentrant=False)
+        return self._forward(x)

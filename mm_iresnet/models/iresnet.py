@@ -1,0 +1,464 @@
+"""IResNet: the improved residual network as an mmdet-compatible backbone."""
+import os.path as osp
+import warnings
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
+from mmengine.model import BaseModule, Sequential
+from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .blocks import BLOCK_KINDS, ResBlock, conv_specs
+from .layouts import ORDERINGS, get_layout
+from .shortcut import PROJECTIONS, build_projection
+
+__all__ = ['IResNet']
+
+
+class UnknownDepthError(KeyError, ValueError):
+    """An unknown depth (a ``KeyError`` as in mmdet, and a ``ValueError``)."""
+
+    def __str__(self):
+        return str(self.args[0])
+
+
+def _check_len(name: str, value: Sequence, num_stages: int):
+    if len(value) != num_stages:
+        raise ValueError(f'{name} has {len(value)} entries ({tuple(value)}) '
+                         f'but num_stages={num_stages}: give one per stage')
+
+
+@MODELS.register_module()
+class IResNet(BaseModule):
+    """Improved Residual Network backbone (Duta et al., 2020).
+
+    A drop-in for mmdet's ``ResNet``: same arguments, same output strides
+    (4/8/16/32) and channels, same module names (``conv1``, ``norm1``,
+    ``layer1``..), so necks and heads need no change. Differences from ResNet:
+
+    * **ResStage** layout per stage (``ordering='resstage'``, see
+      :mod:`mm_iresnet.models.layouts`);
+    * **improved projection shortcut** ``MaxPool 3x3/2 -> conv1x1 -> BN``
+      (``projection='maxpool'``, see :mod:`mm_iresnet.models.shortcut`);
+    * the stem has **no max-pool** (``stem_pool=False``): its stride 2 moves to
+      the first stage, so ``strides`` keeps mmdet's meaning (stride of each
+      stage after the stem) and stage 1 really strides ``2 * strides[0]``.
+
+    Other orderings, projections and ``stem_pool=True`` give the rest of the
+    family (``ordering='original', projection='conv', stem_pool=True`` is
+    mmdet's ResNet, weight for weight).
+
+    Args:
+        depth (int): one of :attr:`arch_settings` (18, 34, 50, 101, 152, 200,
+            302, 404, 1001), or ``None`` with ``stage_blocks``.
+        in_channels (int): input image channels.
+        stem_channels (int, optional): stem width, ``base_channels`` if None.
+        base_channels (int): width of the first stage (planes).
+        num_stages (int): 1 to 4 stages.
+        strides (Sequence[int]): stride of each stage after the stem.
+        dilations (Sequence[int]): dilation of each stage's 3x3 convs.
+        out_indices (Sequence[int]): stages whose outputs are returned.
+        style (str): 'pytorch' strides the 3x3 conv, 'caffe' the first 1x1.
+        deep_stem (bool): three 3x3 convs (32-32-64 for width 64) instead of
+            the 7x7 conv; like the 7x7 stem it is followed by no max-pool.
+        avg_down (bool): downsampling shortcuts average-pool (kernel = stride,
+            as ResNet-D) instead of max-pooling 3x3 before the 1x1 conv; with
+            ``projection='conv'`` this is exactly mmdet's ``avg_down``.
+        frozen_stages (int): freeze the stem and stages 1..k (-1: none).
+        conv_cfg (dict, optional): conv layer config (e.g. ConvWS).
+        norm_cfg (dict): norm layer config (BN, SyncBN, GN, ...).
+        norm_eval (bool): keep BN layers in eval mode while training.
+        dcn (dict, optional): deformable conv config for the 3x3 conv.
+        stage_with_dcn (Sequence[bool]): stages that use ``dcn``.
+        plugins (list[dict], optional): mmdet plugin dicts (``cfg``,
+            ``position`` 'after_conv1/2/3', optional ``stages``).
+        with_cp (bool): activation checkpointing per block.
+        zero_init_residual (bool): start every block as its shortcut, see
+            :class:`~mm_iresnet.models.blocks.ResBlock` for what is zeroed in
+            each block position. Only with the default initialisation.
+        pretrained (str, optional): deprecated, use ``init_cfg``.
+        init_cfg (dict | list[dict], optional): mmengine init config.
+        stage_blocks (Sequence[int], optional): blocks per stage, overriding
+            the depth table.
+        block (str, optional): 'basic' or 'bottleneck' (default: from depth).
+        ordering (str): block layout, one of
+            :data:`~mm_iresnet.models.layouts.ORDERINGS`.
+        projection (str): 'maxpool' (iResNet), 'conv' (ResNet) or 'avgpool'.
+        stem_pool (bool): ResNet's 3x3/2 max-pool after the stem.
+        groups (int): groups of the 3x3 conv (ResNeXt); bottleneck only.
+        base_width (int): width per group at ``base_channels`` (ResNeXt).
+        expansion (float, optional): out/planes ratio (default from block).
+        act_cfg (dict): activation config.
+
+    Example:
+        >>> import torch
+        >>> from mm_iresnet.models import IResNet
+        >>> self = IResNet(depth=18).eval()
+        >>> for out in self(torch.rand(1, 3, 32, 32)):
+        ...     print(tuple(out.shape))
+        (1, 64, 8, 8)
+        (1, 128, 4, 4)
+        (1, 256, 2, 2)
+        (1, 512, 1, 1)
+    """
+
+    arch_settings = {
+        18: ('basic', (2, 2, 2, 2)),
+        34: ('basic', (3, 4, 6, 3)),
+        50: ('bottleneck', (3, 4, 6, 3)),
+        101: ('bottleneck', (3, 4, 23, 3)),
+        152: ('bottleneck', (3, 8, 36, 3)),
+        200: ('bottleneck', (3, 24, 36, 3)),
+        302: ('bottleneck', (4, 34, 58, 4)),
+        404: ('bottleneck', (4, 46, 80, 4)),
+        1001: ('bottleneck', (4, 155, 170, 4)),
+    }
+    #: spatial dimensions of the input (3D subclasses add time)
+    dim = 2
+
+    def __init__(self,
+                 depth: Optional[int] = 50,
+                 in_channels: int = 3,
+                 stem_channels: Optional[int] = None,
+                 base_channels: int = 64,
+                 num_stages: int = 4,
+                 strides: Sequence[int] = (1, 2, 2, 2),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 out_indices: Sequence[int] = (0, 1, 2, 3),
+                 style: str = 'pytorch',
+                 deep_stem: bool = False,
+                 avg_down: bool = False,
+                 frozen_stages: int = -1,
+                 conv_cfg: Optional[dict] = None,
+                 norm_cfg: dict = dict(type='BN', requires_grad=True),
+                 norm_eval: bool = True,
+                 dcn: Optional[dict] = None,
+                 stage_with_dcn: Sequence[bool] = (False, False, False, False),
+                 plugins: Optional[List[dict]] = None,
+                 with_cp: bool = False,
+                 zero_init_residual: bool = True,
+                 pretrained: Optional[str] = None,
+                 init_cfg=None,
+                 stage_blocks: Optional[Sequence[int]] = None,
+                 block: Optional[str] = None,
+                 ordering: str = 'resstage',
+                 projection: str = 'maxpool',
+                 stem_pool: bool = False,
+                 groups: int = 1,
+                 base_width: int = 4,
+                 expansion: Optional[float] = None,
+                 act_cfg: dict = dict(type='ReLU', inplace=True)):
+        super().__init__(init_cfg)
+        # ---- arguments -------------------------------------------------
+        if stage_blocks is None:
+            if depth not in self.arch_settings:
+                raise UnknownDepthError(
+                    f'invalid depth {depth!r} for {type(self).__name__}; '
+                    f'valid depths: {sorted(self.arch_settings)} (or give '
+                    'stage_blocks explicitly)')
+            default_block, stage_blocks = self.arch_settings[depth]
+            stage_blocks = tuple(stage_blocks)[:num_stages]
+        else:
+            if depth is not None and depth not in self.arch_settings:
+                raise UnknownDepthError(
+                    f'invalid depth {depth!r}; valid depths: '
+                    f'{sorted(self.arch_settings)}, or depth=None with '
+                    'explicit stage_blocks')
+            default_block = self.arch_settings[depth][0] if depth \
+                else 'bottleneck'
+            stage_blocks = tuple(stage_blocks)
+            if any(int(n) < 1 for n in stage_blocks):
+                raise ValueError(f'stage_blocks {stage_blocks} must all be '
+                                 '>= 1')
+        if not 1 <= num_stages <= 4:
+            raise ValueError(f'num_stages must be 1..4, got {num_stages}')
+        _check_len('stage_blocks', stage_blocks, num_stages)
+        _check_len('strides', strides, num_stages)
+        _check_len('dilations', dilations, num_stages)
+        if dcn is not None:
+            if not isinstance(dcn, dict):
+                raise TypeError(f'dcn must be a dict, got {type(dcn)}')
+            _check_len('stage_with_dcn', stage_with_dcn, num_stages)
+        out_indices = tuple(out_indices)
+        if not out_indices or any(not 0 <= i < num_stages
+                                  for i in out_indices):
+            raise ValueError(f'out_indices {out_indices} must be in '
+                             f'0..{num_stages - 1} (num_stages={num_stages})')
+        if not -1 <= frozen_stages <= num_stages:
+            raise ValueError(f'frozen_stages must be in -1..{num_stages} '
+                             f'(num_stages), got {frozen_stages}')
+        if style not in ('pytorch', 'caffe'):
+            raise ValueError(f"style must be 'pytorch' or 'caffe', got "
+                             f'{style!r}')
+        if ordering not in ORDERINGS:
+            raise ValueError(f'unknown ordering {ordering!r}; valid: '
+                             f'{", ".join(sorted(ORDERINGS))}')
+        if projection not in PROJECTIONS:
+            raise ValueError(f'unknown projection {projection!r}; valid: '
+                             f'{", ".join(PROJECTIONS)}')
+        block = block or default_block
+        if block not in BLOCK_KINDS:
+            raise ValueError(f'unknown block {block!r}; valid: '
+                             f'{", ".join(BLOCK_KINDS)}')
+        if plugins is not None and not isinstance(plugins, (list, tuple)):
+            raise TypeError(f'plugins must be a list of dicts, got {plugins}')
+        if init_cfg and pretrained:
+            raise ValueError('init_cfg and pretrained cannot be specified at '
+                             'the same time')
+
+        # ---- initialisation (as mmdet's ResNet) ------------------------
+        default_init = False
+        if isinstance(pretrained, str):
+            warnings.warn('DeprecationWarning: pretrained is deprecated, '
+                          'please use "init_cfg" instead')
+            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        elif pretrained is None:
+            if init_cfg is None:
+                default_init = True
+                self.init_cfg = [
+                    dict(type='Kaiming', layer=f'Conv{self.dim}d'),
+                    dict(type='Constant', val=1,
+                         layer=['_BatchNorm', 'GroupNorm'])
+                ]
+        else:
+            raise TypeError('pretrained must be a str or None')
+
+        self.depth = depth
+        self.in_channels = in_channels
+        self.stem_channels = stem_channels or base_channels
+        self.base_channels = base_channels
+        self.num_stages = num_stages
+        self.stage_blocks = stage_blocks
+        self.strides = tuple(strides)
+        self.dilations = tuple(dilations)
+        self.out_indices = out_indices
+        self.style = style
+        self.deep_stem = deep_stem
+        self.avg_down = avg_down
+        self.frozen_stages = frozen_stages
+        self.conv_cfg = conv_cfg
+        self.norm_cfg = norm_cfg
+        self.act_cfg = act_cfg
+        self.norm_eval = norm_eval
+        self.with_cp = with_cp
+        self.zero_init_residual = zero_init_residual
+        self.block = block
+        self.ordering = ordering
+        self.projection = 'avgpool' if avg_down else projection
+        self.stem_pool = stem_pool
+        self.groups = groups
+        self.base_width = base_width
+        self.expansion = BLOCK_KINDS[block] if expansion is None \
+            else expansion
+
+        self._make_stem_layer(in_channels, self.stem_channels)
+
+        self.res_layers = []
+        self.stage_channels = []
+        inplanes = self.stem_channels
+        for i, num_blocks in enumerate(stage_blocks):
+            planes = base_channels * 2**i
+            stage_plugins = self.make_stage_plugins(plugins, i) \
+                if plugins is not None else None
+            layer = self.make_res_layer(
+                stage_index=i,
+                num_blocks=num_blocks,
+                inplanes=inplanes,
+                planes=planes,
+                stride=self.strides[i] * (2 if i == 0 and not stem_pool
+                                          else 1),
+                dilation=self.dilations[i],
+                dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
+                plugins=stage_plugins,
+                zero_init=zero_init_residual and default_init)
+            inplanes = layer[-1].out_channels
+            self.stage_channels.append(inplanes)
+            name = f'layer{i + 1}'
+            self.add_module(name, layer)
+            self.res_layers.append(name)
+        self.out_channels = [self.stage_channels[i] for i in out_indices]
+        self.feat_dim = self.stage_channels[-1]
+
+        self._freeze_stages()
+
+    # ------------------------------------------------------------------
+    # construction
+    def _make_stem_layer(self, in_channels: int, stem_channels: int):
+        """conv7x7/2-norm-act (or deep stem); ResNet's max-pool only with
+        ``stem_pool=True``."""
+        conv_cfg = self.conv_cfg or dict(type=f'Conv{self.dim}d')
+        if self.deep_stem:
+            widths = [in_channels, stem_channels // 2, stem_channels // 2,
+                      stem_channels]
+            layers = []
+            for k in range(3):
+                layers += [
+                    build_conv_layer(
+                        conv_cfg, widths[k], widths[k + 1],
+                        **self._stem_conv_args(3, 2 if k == 0 else 1)),
+                    build_norm_layer(self.norm_cfg, widths[k + 1])[1],
+                    build_activation_layer(self.act_cfg)
+                ]
+            self.stem = nn.Sequential(*layers)
+        else:
+            self.conv1 = build_conv_layer(conv_cfg, in_channels,
+                                          stem_channels,
+                                          **self._stem_conv_args(7, 2))
+            self.norm1_name, norm1 = build_norm_layer(
+                self.norm_cfg, stem_channels, postfix=1)
+            self.add_module(self.norm1_name, norm1)
+            self.relu = build_activation_layer(self.act_cfg)
+        if self.stem_pool:
+            self.maxpool = self._make_stem_pool()
+
+    def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
+        return dict(kernel_size=kernel_size, stride=stride,
+                    padding=kernel_size // 2, bias=False)
+
+    def _make_stem_pool(self) -> nn.Module:
+        return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def make_stage_plugins(self, plugins: List[dict],
+                           stage_idx: int) -> List[dict]:
+        """Plugins of stage ``stage_idx`` (mmdet's format, ``stages``
+        removed)."""
+        stage_plugins = []
+        for plugin in plugins:
+            plugin = dict(plugin)
+            stages = plugin.pop('stages', None)
+            if stages is not None:
+                _check_len(f"plugin {plugin['cfg']} 'stages'", stages,
+                           self.num_stages)
+            if stages is None or stages[stage_idx]:
+                stage_plugins.append(plugin)
+        return stage_plugins
+
+    def _mid_channels(self, planes: int) -> int:
+        if self.groups == 1:
+            return planes
+        # ResNeXt: base_width channels per group at base_channels planes
+        return int(planes * self.base_width / self.base_channels) * \
+            self.groups
+
+    def _block_extra_args(self, stage_index: int, block_index: int) -> dict:
+        """Per-block arguments added by subclasses (time for 3D)."""
+        return {}
+
+    def make_res_layer(self, stage_index: int, num_blocks: int,
+                       inplanes: int, planes: int, stride: int, dilation: int,
+                       dcn: Optional[dict], plugins: Optional[List[dict]],
+                       zero_init: bool) -> Sequential:
+        """One stage: its blocks take their layout from the stage position."""
+        out_channels = int(planes * self.expansion)
+        mid_channels = self._mid_channels(planes)
+        blocks = []
+        for j in range(num_blocks):
+            extra = self._block_extra_args(stage_index, j)
+            block_stride = stride if j == 0 else 1
+            temporal_stride = extra.get('temporal_stride', 1)
+            in_ch = inplanes if j == 0 else out_channels
+            blocks.append(
+                ResBlock(
+                    conv_specs(self.block, in_ch, mid_channels, out_channels,
+                               stride=block_stride, dilation=dilation,
+                               groups=self.groups, style=self.style),
+                    get_layout(self.ordering, j, num_blocks),
+                    downsample=build_projection(
+                        in_ch, out_channels, block_stride, temporal_stride,
+                        projection=self.projection, dim=self.dim,
+                        conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg),
+                    dim=self.dim,
+                    conv_cfg=self.conv_cfg,
+                    norm_cfg=self.norm_cfg,
+                    act_cfg=self.act_cfg,
+                    dcn=dcn,
+                    plugins=plugins,
+                    with_cp=self.with_cp,
+                    zero_init_residual=zero_init,
+                    **extra))
+        return Sequential(*blocks)
+
+    # ------------------------------------------------------------------
+    # mmdet behaviour
+    @property
+    def norm1(self) -> nn.Module:
+        """The stem's norm layer (``bn1`` for BN)."""
+        return getattr(self, self.norm1_name)
+
+    def _stem_modules(self) -> List[nn.Module]:
+        return [self.stem] if self.deep_stem else [self.conv1, self.norm1]
+
+    def _freeze_stages(self):
+        modules = []
+        if self.frozen_stages >= 0:
+            modules += self._stem_modules()
+        modules += [getattr(self, f'layer{i}')
+                    for i in range(1, self.frozen_stages + 1)]
+        for m in modules:
+            m.eval()
+            for param in m.parameters():
+                param.requires_grad = False
+
+    def train(self, mode: bool = True):
+        """Train mode that keeps frozen stages (and, with ``norm_eval``, every
+        BN) in eval mode."""
+        super().train(mode)
+        self._freeze_stages()
+        if mode and self.norm_eval:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    m.eval()
+        return self
+
+    def init_weights(self):
+        """mmengine init, with a clear error for a missing local checkpoint."""
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
+            else [self.init_cfg] if self.init_cfg else []
+        for cfg in cfgs:
+            path = cfg.get('checkpoint') if cfg.get('type') == 'Pretrained' \
+                else None
+            if isinstance(path, str) and '://' not in path and \
+                    not osp.exists(path):
+                raise FileNotFoundError(
+                    f'pretrained checkpoint {path!r} of {type(self).__name__}'
+                    ' not found. Convert an official iResNet ImageNet '
+                    'checkpoint with `python tools/convert_checkpoint.py '
+                    f'IN.pth {path} --src iresnet` (see README, "Pretrained '
+                    'weights"), or set init_cfg=None to train from scratch.')
+        super().init_weights()
+
+    # ------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor):
+        expected = self.dim + 2
+        if x.dim() != expected:
+            layout = 'N, C, H, W' if self.dim == 2 else 'N, C, T, H, W'
+            raise ValueError(
+                f'{type(self).__name__} expects a {expected}D input '
+                f'({layout}), got shape {tuple(x.shape)}')
+        if x.shape[1] != self.in_channels:
+            raise ValueError(
+                f'{type(self).__name__} was built for in_channels='
+                f'{self.in_channels} but the input has {x.shape[1]} channels '
+                f'(shape {tuple(x.shape)}); set in_channels to match')
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self.deep_stem:
+            x = self.stem(x)
+        else:
+            x = self.relu(self.norm1(self.conv1(x)))
+        if self.stem_pool:
+            x = self.maxpool(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        """Features of the stages in ``out_indices``, always a tuple."""
+        self._check_input(x)
+        x = self.forward_stem(x)
+        outs = []
+        for i, name in enumerate(self.res_layers):
+            x = getattr(self, name)(x)
+            if i in self.out_indices:
+                outs.append(x)
+        return tuple(outs)

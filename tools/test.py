@@ -1,0 +1,15 @@
+"""Test a checkpoint with an mmdet or mmaction2 config (mirrors mmdet's
+tools/test.py).
+
+    python tools/test.py CONFIG CHECKPOINT [--out preds.pkl] [--work-dir DIR]
+        [--cfg-options k=v ...] [--launcher pytorch]
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mm_iresnet.cli import test_main  # noqa: E402
+
+if __name__ == '__main__':
+    test_main()

@@ -1,0 +1,14 @@
+"""Train with an mmdet or mmaction2 config (mirrors mmdet's tools/train.py).
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mm_iresnet.cli import train_main  # noqa: E402
+
+if __name__ == '__main__':
+    train_main()
