@@ -84,6 +84,8 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
         dataset = loader.get('dataset', {})
         while 'dataset' in dataset:  # RepeatDataset and other wrappers
             dataset = dataset['dataset']
+        if 'generate' in dataset:  # a demo set that writes its own files
+            continue
         root = dataset.get('data_root') or ''
         ann = dataset.get('ann_file')
         if _is_local(ann) and ann:

@@ -1,11 +1,14 @@
 """Backbones and building blocks of the iResNet family."""
 from .blocks import BLOCK_KINDS, ConvSpec, ResBlock, conv_specs
+from .inflate import InflationReport, inflate_state_dict
 from .iresnet import IResNet
+from .iresnet3d import IResNet3d
 from .layouts import ORDERINGS, Layout, block_position, get_layout
 from .shortcut import PROJECTIONS, build_projection
 
 __all__ = [
     'BLOCK_KINDS', 'ConvSpec', 'ResBlock', 'conv_specs', 'IResNet',
+    'IResNet3d', 'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
     'build_projection'
 ]

@@ -111,6 +111,9 @@ class ResBlock(BaseModule):
         plugins (list[dict], optional): mmdet plugin dicts with ``cfg`` and
             ``position`` (``'after_conv1'`` ... ``'after_convN'``).
         with_cp (bool): checkpoint the whole block (activation recomputation).
+        non_local_cfg (dict, optional): add mmcv's NonLocal{dim}d after the
+            block (as mmaction's ResNet3d ``non_local``), built with these
+            keyword arguments.
         zero_init_residual (bool): zero-initialise the end of the branch so
             the block starts as its shortcut: the scale of the last norm of the
             branch when there is one (start and one-block blocks of ResStage,
@@ -132,6 +135,7 @@ class ResBlock(BaseModule):
                  dcn: Optional[dict] = None,
                  plugins: Optional[List[dict]] = None,
                  with_cp: bool = False,
+                 non_local_cfg: Optional[dict] = None,
                  zero_init_residual: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg)
@@ -196,6 +200,12 @@ class ResBlock(BaseModule):
         self.plugin_names = {i: [] for i in range(1, self.num_convs + 1)}
         for plugin in plugins or []:
             self._add_plugin(plugin, convs)
+        self.non_local_block = None
+        if non_local_cfg is not None:
+            from mmcv.cnn import NonLocal2d, NonLocal3d
+            non_local = NonLocal2d if dim == 2 else NonLocal3d
+            self.non_local_block = non_local(self.out_channels,
+                                             **non_local_cfg)
 
         if zero_init_residual and init_cfg is None:
             last = self.num_convs
@@ -260,5 +270,9 @@ class ResBlock(BaseModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
-            return cp.checkpoint(self._forward, x, use_reentrant=False)
-        return self._forward(x)
+            out = cp.checkpoint(self._forward, x, use_reentrant=False)
+        else:
+            out = self._forward(x)
+        if self.non_local_block is not None:
+            out = self.non_local_block(out)
+        return out

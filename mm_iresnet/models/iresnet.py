@@ -217,11 +217,7 @@ class IResNet(BaseModule):
         elif pretrained is None:
             if init_cfg is None:
                 default_init = True
-                self.init_cfg = [
-                    dict(type='Kaiming', layer=f'Conv{self.dim}d'),
-                    dict(type='Constant', val=1,
-                         layer=['_BatchNorm', 'GroupNorm'])
-                ]
+                self.init_cfg = self._default_init_cfg()
         else:
             raise TypeError('pretrained must be a str or None')
 
@@ -267,8 +263,8 @@ class IResNet(BaseModule):
                 num_blocks=num_blocks,
                 inplanes=inplanes,
                 planes=planes,
-                stride=self.strides[i] * (2 if i == 0 and not stem_pool
-                                          else 1),
+                stride=self.strides[i] * (self._stem_stride_moved()
+                                          if i == 0 else 1),
                 dilation=self.dilations[i],
                 dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
                 plugins=stage_plugins,
@@ -310,7 +306,7 @@ class IResNet(BaseModule):
                 self.norm_cfg, stem_channels, postfix=1)
             self.add_module(self.norm1_name, norm1)
             self.relu = build_activation_layer(self.act_cfg)
-        if self.stem_pool:
+        if self._uses_stem_pool():
             self.maxpool = self._make_stem_pool()
 
     def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
@@ -319,6 +315,14 @@ class IResNet(BaseModule):
 
     def _make_stem_pool(self) -> nn.Module:
         return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+
+    def _uses_stem_pool(self) -> bool:
+        return self.stem_pool
+
+    def _stem_stride_moved(self) -> int:
+        """Spatial stride of ResNet's stem max-pool that iResNet moves into
+        the first stage (1 when the pool is kept)."""
+        return 1 if self.stem_pool else 2
 
     def make_stage_plugins(self, plugins: List[dict],
                            stage_idx: int) -> List[dict]:
@@ -412,21 +416,30 @@ class IResNet(BaseModule):
                     m.eval()
         return self
 
+    def _default_init_cfg(self) -> list:
+        return [
+            dict(type='Kaiming', layer=f'Conv{self.dim}d'),
+            dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
+        ]
+
+    def _check_local_checkpoint(self, path):
+        """FileNotFoundError naming the path and the converter."""
+        if isinstance(path, str) and '://' not in path and \
+                not osp.exists(path):
+            raise FileNotFoundError(
+                f'pretrained checkpoint {path!r} of {type(self).__name__} '
+                'not found. Convert an official iResNet ImageNet checkpoint '
+                f'with `python tools/convert_checkpoint.py IN.pth {path} '
+                '--src iresnet` (see README, "Pretrained weights"), or set '
+                'init_cfg=None to train from scratch.')
+
     def init_weights(self):
         """mmengine init, with a clear error for a missing local checkpoint."""
         cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
             else [self.init_cfg] if self.init_cfg else []
         for cfg in cfgs:
-            path = cfg.get('checkpoint') if cfg.get('type') == 'Pretrained' \
-                else None
-            if isinstance(path, str) and '://' not in path and \
-                    not osp.exists(path):
-                raise FileNotFoundError(
-                    f'pretrained checkpoint {path!r} of {type(self).__name__}'
-                    ' not found. Convert an official iResNet ImageNet '
-                    'checkpoint with `python tools/convert_checkpoint.py '
-                    f'IN.pth {path} --src iresnet` (see README, "Pretrained '
-                    'weights"), or set init_cfg=None to train from scratch.')
+            if cfg.get('type') == 'Pretrained':
+                self._check_local_checkpoint(cfg.get('checkpoint'))
         super().init_weights()
 
     # ------------------------------------------------------------------
@@ -448,7 +461,7 @@ class IResNet(BaseModule):
             x = self.stem(x)
         else:
             x = self.relu(self.norm1(self.conv1(x)))
-        if self.stem_pool:
+        if self._uses_stem_pool():
             x = self.maxpool(x)
         return x
 
@@ -458,7 +471,11 @@ class IResNet(BaseModule):
         x = self.forward_stem(x)
         outs = []
         for i, name in enumerate(self.res_layers):
-            x = getattr(self, name)(x)
+            x = self.after_stage(i, getattr(self, name)(x))
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
+
+    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Hook between stages (mmaction's pool2 in 3D)."""
+        return x

@@ -1,0 +1,268 @@
+"""IResNet3d: the inflated 3D iResNet, a drop-in for mmaction2's ResNet3d."""
+import os.path as osp
+from typing import Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmengine.registry import MODELS
+
+from .iresnet import IResNet
+
+__all__ = ['IResNet3d']
+
+
+def _per_stage(name: str, value, num_stages: int) -> tuple:
+    value = (value, ) * num_stages if isinstance(value, int) else \
+        tuple(value)
+    if len(value) != num_stages:
+        raise ValueError(f'{name} has {len(value)} entries ({value}) but '
+                         f'num_stages={num_stages}: give one per stage')
+    return value
+
+
+def _per_block(name: str, value, num_blocks: int, stage: int) -> tuple:
+    value = (value, ) * num_blocks if isinstance(value, int) else \
+        tuple(value)
+    if len(value) != num_blocks:
+        raise ValueError(f'{name} of stage {stage + 1} has {len(value)} '
+                         f'entries but the stage has {num_blocks} blocks')
+    return value
+
+
+@MODELS.register_module()
+class IResNet3d(IResNet):
+    """Inflated 3D iResNet with mmaction2's ``ResNet3d`` signature.
+
+    The 2D network with time added: the same :class:`ResBlock`, ResStage
+    layouts and improved projection shortcut (MaxPool3d with kernel (1,3,3),
+    or (3,3,3) when the block strides in time, then a 1x1x1 conv and BN3d).
+
+    mmaction's stem max-pool does not exist in iResNet: with ``with_pool1``
+    its strides (``pool1_stride_s``, ``pool1_stride_t``) move into the first
+    stage's start block (its strided conv and its shortcut max-pool), so a
+    config keeps its output size in space and time. ``with_pool2`` keeps its
+    meaning: a temporal max-pool (2,1,1) after the first stage.
+    ``stem_pool=True`` restores mmaction's stem max-pool instead.
+
+    Outputs: a tensor when ``out_indices`` names one stage (mmaction's
+    convention), else a tuple. Weights: ``pretrained`` (or an
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)``) with
+    ``pretrained2d=True`` inflates a 2D IResNet checkpoint (see
+    :mod:`~mm_iresnet.models.inflate`), logging the keys it did not load;
+    with ``pretrained2d=False`` it loads a 3D checkpoint.
+
+    Args beyond :class:`IResNet`'s family arguments (``ordering``,
+    ``projection``, ``block``, ``groups``...; mmdet-only ones such as
+    ``dcn`` and ``plugins`` also pass through):
+        spatial_strides / temporal_strides (Sequence[int]): per stage.
+        conv1_kernel (Sequence[int]): stem conv kernel (t, h, w).
+        conv1_stride_s / conv1_stride_t (int): stem conv strides.
+        pool1_stride_s / pool1_stride_t (int): strides of mmaction's stem
+            pool, moved into stage 1 (see above).
+        with_pool1 / with_pool2 (bool): see above.
+        inflate (Sequence[int | Sequence[int]]): per stage, or per block,
+            1 to give the block a temporal kernel.
+        inflate_style (str): '3x1x1' (bottleneck conv1 temporal, kernel
+            (3,1,1)) or '3x3x3' (conv2 (3,3,3)); basic blocks inflate both
+            convs to (3,3,3).
+        non_local (Sequence[int | Sequence[int]]): per stage or per block, 1
+            adds mmaction's NonLocal3d after the block.
+        non_local_cfg (dict): its arguments.
+        pretrained2d (bool): ``pretrained`` is a 2D checkpoint to inflate.
+    """
+
+    dim = 3
+
+    def __init__(self,
+                 depth: Optional[int] = 50,
+                 pretrained: Optional[str] = None,
+                 stage_blocks: Optional[Sequence[int]] = None,
+                 pretrained2d: bool = True,
+                 in_channels: int = 3,
+                 num_stages: int = 4,
+                 base_channels: int = 64,
+                 out_indices: Sequence[int] = (3, ),
+                 spatial_strides: Sequence[int] = (1, 2, 2, 2),
+                 temporal_strides: Sequence[int] = (1, 1, 1, 1),
+                 dilations: Sequence[int] = (1, 1, 1, 1),
+                 conv1_kernel: Sequence[int] = (3, 7, 7),
+                 conv1_stride_s: int = 2,
+                 conv1_stride_t: int = 1,
+                 pool1_stride_s: int = 2,
+                 pool1_stride_t: int = 1,
+                 with_pool1: bool = True,
+                 with_pool2: bool = True,
+                 style: str = 'pytorch',
+                 frozen_stages: int = -1,
+                 inflate: Sequence = (1, 1, 1, 1),
+                 inflate_style: str = '3x1x1',
+                 conv_cfg: dict = dict(type='Conv3d'),
+                 norm_cfg: dict = dict(type='BN3d', requires_grad=True),
+                 act_cfg: dict = dict(type='ReLU', inplace=True),
+                 norm_eval: bool = False,
+                 with_cp: bool = False,
+                 non_local: Sequence = (0, 0, 0, 0),
+                 non_local_cfg: dict = dict(),
+                 zero_init_residual: bool = True,
+                 init_cfg=None,
+                 **kwargs):
+        if inflate_style not in ('3x1x1', '3x3x3'):
+            raise ValueError("inflate_style must be '3x1x1' or '3x3x3', got "
+                             f'{inflate_style!r}')
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError('pretrained must be a str or None')
+        if pretrained and init_cfg:
+            raise ValueError('pretrained and init_cfg cannot be specified at '
+                             'the same time')
+        conv1_kernel = tuple(conv1_kernel)
+        if len(conv1_kernel) != 3:
+            raise ValueError(f'conv1_kernel must be (t, h, w), got '
+                             f'{conv1_kernel}')
+        self.pretrained = pretrained
+        self.pretrained2d = pretrained2d
+        self.spatial_strides = tuple(spatial_strides)
+        self.temporal_strides = _per_stage('temporal_strides',
+                                           temporal_strides, num_stages)
+        self.conv1_kernel = conv1_kernel
+        self.conv1_stride_s = conv1_stride_s
+        self.conv1_stride_t = conv1_stride_t
+        self.pool1_stride_s = pool1_stride_s
+        self.pool1_stride_t = pool1_stride_t
+        self.with_pool1 = with_pool1
+        self.with_pool2 = with_pool2
+        self.stage_inflations = _per_stage('inflate', inflate, num_stages)
+        self.inflate_style = inflate_style
+        self.non_local_stages = _per_stage('non_local', non_local,
+                                           num_stages)
+        self.non_local_cfg = non_local_cfg
+        super().__init__(
+            depth=depth,
+            in_channels=in_channels,
+            base_channels=base_channels,
+            num_stages=num_stages,
+            strides=spatial_strides,
+            dilations=dilations,
+            out_indices=out_indices,
+            style=style,
+            frozen_stages=frozen_stages,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            norm_eval=norm_eval,
+            with_cp=with_cp,
+            zero_init_residual=zero_init_residual,
+            init_cfg=init_cfg,
+            stage_blocks=stage_blocks,
+            **kwargs)
+        if with_pool2:
+            self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
+
+    # ------------------------------------------------------------ layout
+    def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
+        if kernel_size == 7:  # the 7x7 stem conv: mmaction's conv1 args
+            kernel = self.conv1_kernel
+            strides = (self.conv1_stride_t, self.conv1_stride_s,
+                       self.conv1_stride_s)
+        else:  # deep stem: spatial 3x3 convs
+            kernel = (1, kernel_size, kernel_size)
+            strides = (1, stride, stride)
+        return dict(kernel_size=kernel, stride=strides,
+                    padding=tuple((k - 1) // 2 for k in kernel), bias=False)
+
+    def _make_stem_pool(self) -> nn.Module:
+        return nn.MaxPool3d(
+            kernel_size=(1, 3, 3),
+            stride=(self.pool1_stride_t, self.pool1_stride_s,
+                    self.pool1_stride_s),
+            padding=(0, 1, 1))
+
+    def _uses_stem_pool(self) -> bool:
+        return self.with_pool1 and self.stem_pool
+
+    def _stem_stride_moved(self) -> int:
+        if not self.with_pool1 or self.stem_pool:
+            return 1
+        return self.pool1_stride_s
+
+    def _temporal_stride(self, stage: int) -> int:
+        moved = self.pool1_stride_t if stage == 0 and self.with_pool1 and \
+            not self.stem_pool else 1
+        return self.temporal_strides[stage] * moved
+
+    def _temporal_kernels(self, inflated: bool) -> Tuple[int, ...]:
+        if self.block == 'basic':
+            return (3, 3) if inflated else (1, 1)
+        if not inflated:
+            return (1, 1, 1)
+        return (3, 1, 1) if self.inflate_style == '3x1x1' else (1, 3, 1)
+
+    def _block_extra_args(self, stage_index: int, block_index: int) -> dict:
+        num_blocks = self.stage_blocks[stage_index]
+        inflate = _per_block('inflate', self.stage_inflations[stage_index],
+                             num_blocks, stage_index)
+        non_local = _per_block('non_local',
+                               self.non_local_stages[stage_index],
+                               num_blocks, stage_index)
+        return dict(
+            temporal_kernels=self._temporal_kernels(
+                inflate[block_index] == 1),
+            temporal_stride=self._temporal_stride(stage_index)
+            if block_index == 0 else 1,
+            non_local_cfg=dict(self.non_local_cfg)
+            if non_local[block_index] == 1 else None)
+
+    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        if index == 0 and self.with_pool2:
+            x = self.pool2(x)
+        return x
+
+    def forward(self, x: torch.Tensor
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        """A tensor when one stage is asked for, else a tuple."""
+        outs = super().forward(x)
+        return outs[0] if len(outs) == 1 else outs
+
+    # ----------------------------------------------------------- weights
+    def _weights_source(self):
+        """(path, is_2d) of the checkpoint to start from, or None."""
+        if self.pretrained:
+            return self.pretrained, self.pretrained2d
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else \
+            [self.init_cfg] if self.init_cfg else []
+        for cfg in cfgs:
+            if cfg.get('type') == 'Pretrained':
+                return cfg['checkpoint'], self.pretrained2d
+        return None
+
+    def init_weights(self):
+        """Default init, then the 2D checkpoint inflated (or a 3D one
+        loaded) on top; keys not loaded are logged."""
+        source = self._weights_source()
+        if source is None:
+            return super().init_weights()
+        path, is_2d = source
+        self._check_local_checkpoint(path)
+        self.init_cfg = self._default_init_cfg()
+        super().init_weights()
+        logger = MMLogger.get_current_instance()
+        if not is_2d:
+            from mmengine.runner import load_checkpoint
+            logger.info(f'load 3D weights from {path}')
+            load_checkpoint(self, path, map_location='cpu', strict=False,
+                            logger=logger)
+            return
+        from ..convert import load_state_dict_file
+        from .inflate import inflate_state_dict
+        report = inflate_state_dict(self, load_state_dict_file(path))
+        logger.info(f'inflated 2D weights from {path}: '
+                    f'{len(report.inflated)} conv kernels inflated, '
+                    f'{len(report.copied)} tensors copied')
+        for title, keys in (('3D keys not in the 2D checkpoint (kept their '
+                             'initialisation)', report.missing),
+                            ('keys of mismatched shape (not loaded)',
+                             report.mismatched),
+                            ('2D keys not used', report.unused)):
+            if keys:
+                logger.warning(f'{title}: {", ".join(keys)}')
+        self.inflation_report = report
