@@ -68,15 +68,20 @@ def _is_local(path) -> bool:
 def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
     """Raise FileNotFoundError naming each missing file the run needs."""
     problems: List[str] = []
-    for owner, ckpt in _walk(cfg.get('model', {}), 'checkpoint'):
-        if owner.get('type') == 'Pretrained' and _is_local(ckpt) and \
-                not osp.exists(ckpt):
+    model = cfg.get('model', {})
+    checkpoints = [ckpt for owner, ckpt in _walk(model, 'checkpoint')
+                   if owner.get('type') == 'Pretrained']
+    # mmaction backbones take `pretrained=<path>`
+    checkpoints += [ckpt for _, ckpt in _walk(model, 'pretrained')]
+    for ckpt in checkpoints:
+        if ckpt and _is_local(ckpt) and not osp.exists(ckpt):
             problems.append(
-                f'pretrained checkpoint {ckpt!r} (model init_cfg) not found: '
+                f'pretrained checkpoint {ckpt!r} (model) not found: '
                 'convert the official ImageNet weights with `python '
                 f'tools/convert_checkpoint.py IN.pth {ckpt} --src iresnet` '
-                '(README, "Pretrained weights"), or pass --cfg-options with '
-                'the backbone init_cfg=None to train from scratch')
+                '(README, "Pretrained weights"), or train from scratch with '
+                '--cfg-options model.backbone.init_cfg=None (mmdet) / '
+                'model.backbone.pretrained=None (mmaction)')
     for phase in phases:
         loader = cfg.get(f'{phase}_dataloader')
         if not loader:
@@ -181,4 +186,6 @@ def _without_pretrained(cfg: Config) -> Config:
     for owner, _ in list(_walk(copy.get('model', {}), 'checkpoint')):
         if owner.get('type') == 'Pretrained':
             owner['checkpoint'] = None
+    for owner, _ in list(_walk(copy.get('model', {}), 'pretrained')):
+        owner['pretrained'] = None
     return copy

@@ -2,13 +2,16 @@
 from .blocks import BLOCK_KINDS, ConvSpec, ResBlock, conv_specs
 from .inflate import InflationReport, inflate_state_dict
 from .iresnet import IResNet
-from .iresnet3d import IResNet3d
+from .iresnet3d import IResNet3d, IResNet3dSlowOnly
+from .iresnet_tsm import IResNetTSM, TemporalShiftHook
+from .layers import Conv3dReplicateTime
 from .layouts import ORDERINGS, Layout, block_position, get_layout
 from .shortcut import PROJECTIONS, build_projection
 
 __all__ = [
     'BLOCK_KINDS', 'ConvSpec', 'ResBlock', 'conv_specs', 'IResNet',
-    'IResNet3d', 'InflationReport', 'inflate_state_dict',
+    'IResNet3d', 'IResNet3dSlowOnly', 'IResNetTSM', 'TemporalShiftHook',
+    'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
-    'build_projection'
+    'build_projection', 'Conv3dReplicateTime'
 ]

@@ -9,7 +9,7 @@ from mmengine.registry import MODELS
 
 from .iresnet import IResNet
 
-__all__ = ['IResNet3d']
+__all__ = ['IResNet3d', 'IResNet3dSlowOnly']
 
 
 def _per_stage(name: str, value, num_stages: int) -> tuple:
@@ -70,6 +70,7 @@ class IResNet3d(IResNet):
             adds mmaction's NonLocal3d after the block.
         non_local_cfg (dict): its arguments.
         pretrained2d (bool): ``pretrained`` is a 2D checkpoint to inflate.
+        lateral (bool): accepted for ResNet3dSlowOnly configs; must be False.
     """
 
     dim = 3
@@ -106,7 +107,12 @@ class IResNet3d(IResNet):
                  non_local_cfg: dict = dict(),
                  zero_init_residual: bool = True,
                  init_cfg=None,
+                 lateral: bool = False,
                  **kwargs):
+        if lateral:
+            raise ValueError('lateral=True asks for SlowFast lateral '
+                             'connections, which IResNet3d does not build; '
+                             'use lateral=False (SlowOnly)')
         if inflate_style not in ('3x1x1', '3x3x3'):
             raise ValueError("inflate_style must be '3x1x1' or '3x3x3', got "
                              f'{inflate_style!r}')
@@ -266,3 +272,25 @@ class IResNet3d(IResNet):
             if keys:
                 logger.warning(f'{title}: {", ".join(keys)}')
         self.inflation_report = report
+
+
+@MODELS.register_module()
+class IResNet3dSlowOnly(IResNet3d):
+    """SlowOnly defaults (as mmaction's ResNet3dSlowOnly): stem kernel
+    (1, 7, 7), no temporal striding, inflation in stages 3 and 4 only, no
+    pool2."""
+
+    def __init__(self,
+                 conv1_kernel: Sequence[int] = (1, 7, 7),
+                 conv1_stride_t: int = 1,
+                 pool1_stride_t: int = 1,
+                 inflate: Sequence = (0, 0, 1, 1),
+                 with_pool2: bool = False,
+                 **kwargs):
+        super().__init__(
+            conv1_kernel=conv1_kernel,
+            conv1_stride_t=conv1_stride_t,
+            pool1_stride_t=pool1_stride_t,
+            inflate=inflate,
+            with_pool2=with_pool2,
+            **kwargs)
