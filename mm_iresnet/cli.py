@@ -105,12 +105,20 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
         raise FileNotFoundError('\n  - '.join(['missing files:'] + problems))
 
 
-def _build_runner(cfg: Config):
+def _build_runner(cfg: Config, trusted=()):
+    """The config's runner (``runner_type``) or
+    :class:`~mm_iresnet.runner.TrustedCheckpointRunner`, trusting the
+    checkpoints named on the command line."""
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    if 'runner_type' not in cfg:
-        return Runner.from_cfg(cfg)
-    return RUNNERS.build(cfg)
+
+    from .runner import TrustedCheckpointRunner
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = TrustedCheckpointRunner.from_cfg(cfg)
+    if hasattr(runner, 'trust'):
+        runner.trust(trusted)
+    return runner
 
 
 def train_main(argv: Optional[Sequence[str]] = None):
@@ -149,7 +157,8 @@ def train_main(argv: Optional[Sequence[str]] = None):
         cfg.resume = True
         cfg.load_from = args.resume
     check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
-    runner = _build_runner(cfg)
+    runner = _build_runner(
+        cfg, [args.resume] if args.resume not in (None, 'auto') else [])
     runner.train()
     return runner
 
@@ -171,7 +180,7 @@ def test_main(argv: Optional[Sequence[str]] = None):
     cfg.load_from = args.checkpoint
     # the trained checkpoint replaces any backbone init
     check_files(_without_pretrained(cfg), ("test", ))
-    runner = _build_runner(cfg)
+    runner = _build_runner(cfg, [args.checkpoint])
     if args.out:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(

@@ -13,6 +13,6 @@ import mm_iresnet  # noqa: E402,F401  (registers models, compat fixes)
 torch.set_num_threads(2)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def root():
     return ROOT

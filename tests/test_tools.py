@@ -13,14 +13,15 @@ DEMO = 'configs/demo/faster_rcnn_iresnet18_shapes.py'
 
 def tiny_overrides(data_root, iters=4):
     data_root = str(data_root) + '/'
-    gen = 'dict(num_train=16,num_val=8,image_size=64,seed=3)'
+    gen = dict(num_train=16, num_val=8, image_size=64, seed=3)
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
     return [
+        f'{loader}.dataset.generate.{k}={v}' for loader in loaders
+        for k, v in gen.items()
+    ] + [
         f'train_dataloader.dataset.data_root={data_root}',
         f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
-        f'train_dataloader.dataset.generate={gen}',
-        f'val_dataloader.dataset.generate={gen}',
-        f'test_dataloader.dataset.generate={gen}',
         f'val_evaluator.ann_file={data_root}annotations/val.json',
         f'test_evaluator.ann_file={data_root}annotations/val.json',
         'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
@@ -28,6 +29,7 @@ def tiny_overrides(data_root, iters=4):
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1',
+        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
         f'param_scheduler.1.end={iters}',
     ]
 
@@ -93,3 +95,41 @@ def test_missing_data_is_reported_before_training(root, tmp_path):
     assert 'data/coco/annotations/instances_train2017.json' in proc.stderr
     assert not (tmp_path / 'w').exists() or not any(
         (tmp_path / 'w').glob('*/*.log'))
+
+
+def test_checkpoint_trust_rule(tmp_path):
+    """Runner checkpoints (with HistoryBuffer) load only when trusted: named
+    on the command line or written into the run's work_dir."""
+    import pickle
+
+    import torch
+    from mmengine.logging import HistoryBuffer
+    from mmengine.model import BaseModel
+
+    from mm_iresnet.runner import TrustedCheckpointRunner
+
+    class Tiny(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(2, 2)
+
+        def forward(self, *args, **kwargs):
+            return {}
+
+    work = tmp_path / 'work'
+    runner = TrustedCheckpointRunner(model=Tiny(), work_dir=str(work))
+    state = {'state_dict': Tiny().state_dict(),
+             'message_hub': {'loss': HistoryBuffer([1.0, 2.0], [1, 1])}}
+    outside = str(tmp_path / 'elsewhere.pth')
+    torch.save(state, outside)
+    with pytest.raises(pickle.UnpicklingError, match='name it on the command'):
+        runner.load_checkpoint(outside)
+    runner.trust([outside])
+    ckpt = runner.load_checkpoint(outside)
+    assert isinstance(ckpt['message_hub']['loss'], HistoryBuffer)
+    inside = str(work / 'iter_1.pth')
+    torch.save(state, inside)
+    assert 'message_hub' in runner.load_checkpoint(inside)
+    # the default stays safe afterwards
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(inside)

@@ -206,6 +206,9 @@ class ResBlock(BaseModule):
             non_local = NonLocal2d if dim == 2 else NonLocal3d
             self.non_local_block = non_local(self.out_channels,
                                              **non_local_cfg)
+            # it initialises itself on construction, and mmcv's
+            # init_weights fails once sub_sample has wrapped its convs
+            self.non_local_block.is_init = True
 
         if zero_init_residual and init_cfg is None:
             last = self.num_convs
