@@ -5,7 +5,8 @@
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(
-    imports=['mm_iresnet', 'mm_iresnet.datasets'], allow_failed_imports=False)
+    imports=['mm_iresnet', 'mm_iresnet.datasets.shapes_dataset'],
+    allow_failed_imports=False)
 
 data_root = 'data/demo_shapes/'
 image_size = 128

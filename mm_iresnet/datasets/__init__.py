@@ -1,11 +1,17 @@
-"""Demo datasets that generate themselves on first use.
+"""Demo data sets that generate themselves on first use (no downloads).
 
-Import this module (``custom_imports=dict(imports=['mm_iresnet',
-'mm_iresnet.datasets'])``) to register them; it pulls in mmdet's datasets,
-which ``import mm_iresnet`` alone does not.
+Generators live here; the dataset classes are registered by importing
+``mm_iresnet.datasets.shapes_dataset`` (mmdet) or
+``mm_iresnet.datasets.moving_shapes_dataset`` (mmaction2), as the demo
+configs' ``custom_imports`` do, so ``import mm_iresnet`` stays light.
 """
-from .shapes import SHAPE_CLASSES, ensure_shapes_coco, write_shapes_coco
-from .shapes_dataset import ShapesDataset
+from .moving_shapes import (MOTION_CLASSES, draw_moving_clip,
+                            ensure_moving_shapes, write_moving_shapes)
+from .shapes import (SHAPE_CLASSES, draw_shapes_image, ensure_generated,
+                     ensure_shapes_coco, write_shapes_coco)
 
-__all__ = ['SHAPE_CLASSES', 'ensure_shapes_coco', 'write_shapes_coco',
-           'ShapesDataset']
+__all__ = [
+    'MOTION_CLASSES', 'draw_moving_clip', 'ensure_moving_shapes',
+    'write_moving_shapes', 'SHAPE_CLASSES', 'draw_shapes_image',
+    'ensure_generated', 'ensure_shapes_coco', 'write_shapes_coco'
+]

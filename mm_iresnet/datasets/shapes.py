@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 __all__ = ['SHAPE_CLASSES', 'draw_shapes_image', 'write_shapes_coco',
-           'ensure_shapes_coco']
+           'ensure_shapes_coco', 'ensure_generated']
 
 SHAPE_CLASSES = ('rectangle', 'ellipse', 'triangle', 'ring')
 #: default sizes of the demo set
@@ -146,25 +146,31 @@ def write_shapes_coco(root: str, num_train: int = DEFAULTS['num_train'],
     return root
 
 
-def ensure_shapes_coco(root: str, **kwargs) -> str:
-    """Generate the set under ``root`` unless it is already there.
+def ensure_generated(root: str, marker: str, writer, **kwargs) -> str:
+    """Run ``writer(folder, **kwargs)`` unless ``root/marker`` exists.
 
-    Generation happens in a temporary folder renamed into place, so parallel
-    processes (distributed training) never read a half-written set.
+    The set is written into a temporary folder renamed into place, so
+    parallel processes (distributed training) never read a half-written set
+    and a killed generation leaves nothing behind.
     """
-    marker = osp.join(root, 'annotations', 'val.json')
-    if osp.exists(marker):
+    if osp.exists(osp.join(root, marker)):
         return root
     parent = osp.dirname(osp.abspath(root.rstrip('/')))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix='.shapes-', dir=parent)
+    tmp = tempfile.mkdtemp(prefix='.generating-', dir=parent)
     try:
-        write_shapes_coco(tmp, **kwargs)
+        writer(tmp, **kwargs)
         try:
             os.rename(tmp, root.rstrip('/'))
         except OSError:
-            if not osp.exists(marker):  # not a lost race: a real problem
+            if not osp.exists(osp.join(root, marker)):  # not a lost race
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return root
+
+
+def ensure_shapes_coco(root: str, **kwargs) -> str:
+    """Generate the shapes set under ``root`` unless it is already there."""
+    return ensure_generated(root, osp.join('annotations', 'val.json'),
+                            write_shapes_coco, **kwargs)
