@@ -10,6 +10,6 @@ from .compat import patch_mmaction
 patch_mmaction()
 
 from .models import *  # noqa: E402,F401,F403
-from .hooks import PlotCurvesHook  # noqa: E402,F401
+from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401
 
 __version__ = '0.1.0'

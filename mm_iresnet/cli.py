@@ -107,15 +107,15 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
 
 def _build_runner(cfg: Config, trusted=()):
     """The config's runner (``runner_type``) or
-    :class:`~mm_iresnet.runner.TrustedCheckpointRunner`, trusting the
-    checkpoints named on the command line."""
+    :class:`~mm_iresnet.runner.PortableRunner`, trusting the checkpoints
+    named on the command line."""
     from mmengine.registry import RUNNERS
 
-    from .runner import TrustedCheckpointRunner
+    from .runner import PortableRunner
     if 'runner_type' in cfg:
         runner = RUNNERS.build(cfg)
     else:
-        runner = TrustedCheckpointRunner.from_cfg(cfg)
+        runner = PortableRunner.from_cfg(cfg)
     if hasattr(runner, 'trust'):
         runner.trust(trusted)
     return runner

@@ -106,7 +106,7 @@ def test_checkpoint_trust_rule(tmp_path):
     from mmengine.logging import HistoryBuffer
     from mmengine.model import BaseModel
 
-    from mm_iresnet.runner import TrustedCheckpointRunner
+    from mm_iresnet.runner import PortableRunner
 
     class Tiny(BaseModel):
         def __init__(self):
@@ -117,7 +117,7 @@ def test_checkpoint_trust_rule(tmp_path):
             return {}
 
     work = tmp_path / 'work'
-    runner = TrustedCheckpointRunner(model=Tiny(), work_dir=str(work))
+    runner = PortableRunner(model=Tiny(), work_dir=str(work))
     state = {'state_dict': Tiny().state_dict(),
              'message_hub': {'loss': HistoryBuffer([1.0, 2.0], [1, 1])}}
     outside = str(tmp_path / 'elsewhere.pth')

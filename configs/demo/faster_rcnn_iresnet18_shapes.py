@@ -121,7 +121,10 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook', draw=True, interval=50))
-custom_hooks = [dict(type='PlotCurvesHook')]
+custom_hooks = [
+    dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration
+    dict(type='PlotCurvesHook'),  # loss/lr/metric PNGs in the work_dir
+]
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

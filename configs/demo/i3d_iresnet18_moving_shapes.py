@@ -64,7 +64,7 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='train_list.txt',
-        data_prefix=dict(img=data_root),
+        data_prefix=dict(img=''),
         generate=generate,
         pipeline=train_pipeline))
 val_dataloader = dict(
@@ -76,7 +76,7 @@ val_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='val_list.txt',
-        data_prefix=dict(img=data_root),
+        data_prefix=dict(img=''),
         generate=generate,
         pipeline=val_pipeline,
         test_mode=True))
@@ -84,7 +84,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
-max_iters = 300
+max_iters = 1200
 train_cfg = dict(
     type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
 val_cfg = dict(type='ValLoop')
@@ -105,7 +105,10 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1))
-custom_hooks = [dict(type='PlotCurvesHook')]
+custom_hooks = [
+    dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration
+    dict(type='PlotCurvesHook'),  # loss/lr/metric PNGs in the work_dir
+]
 log_processor = dict(by_epoch=False)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0)

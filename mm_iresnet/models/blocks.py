@@ -19,6 +19,7 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
 from mmengine.model import BaseModule
 
 from .layouts import Layout
+from .fuse import can_fold, fold_bn_into_conv
 from .shortcut import expand_to_dim
 
 __all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
@@ -246,6 +247,28 @@ class ResBlock(BaseModule):
         """The norm layer at ``key``: 0 (pre), 1..N (after conv i), or the
         after-add norm (``N`` or ``'out'``)."""
         return getattr(self, self.norm_names[key])
+
+    def switch_to_deploy(self):
+        """Fold every BN that directly follows a conv into it (inference
+        only): the branch's norms after conv1..N-1, the last norm of a branch
+        that has one, and the shortcut's. The pre-activation norm and the
+        norm after the addition read sums, not conv outputs: they stay."""
+        folded = []
+        for i in range(1, self.num_convs + 1):
+            if i < self.num_convs or self.layout.last_norm:
+                conv, norm = getattr(self, f'conv{i}'), self.norm(i)
+                if can_fold(conv, norm):
+                    fold_bn_into_conv(conv, norm)
+                    self._modules[self.norm_names[i]] = nn.Identity()
+                    folded.append(self.norm_names[i])
+        if isinstance(self.downsample, nn.Sequential):
+            layers = list(self.downsample)
+            for k in range(len(layers) - 1):
+                if can_fold(layers[k], layers[k + 1]):
+                    fold_bn_into_conv(layers[k], layers[k + 1])
+                    self.downsample[k + 1] = nn.Identity()
+                    folded.append(f'downsample.{k + 1}')
+        return folded
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = self.layout

@@ -11,6 +11,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import BLOCK_KINDS, ResBlock, conv_specs
+from .fuse import can_fold, fold_bn_into_conv
 from .layouts import ORDERINGS, get_layout
 from .shortcut import PROJECTIONS, build_projection
 
@@ -405,9 +406,38 @@ class IResNet(BaseModule):
             for param in m.parameters():
                 param.requires_grad = False
 
+    def switch_to_deploy(self) -> List[str]:
+        """Inference mode with every BN that directly follows a conv folded
+        into the conv (stem, branches, shortcuts); numerically equal to the
+        eval-mode network. Pre-activation norms and the norms after an
+        addition are kept. One way: the network cannot train afterwards.
+        Returns the names of the folded norms."""
+        folded = []
+        if self.deep_stem:
+            layers = list(self.stem)
+            for k in range(len(layers) - 1):
+                if can_fold(layers[k], layers[k + 1]):
+                    fold_bn_into_conv(layers[k], layers[k + 1])
+                    self.stem[k + 1] = nn.Identity()
+                    folded.append(f'stem.{k + 1}')
+        elif can_fold(self.conv1, self.norm1):
+            fold_bn_into_conv(self.conv1, self.norm1)
+            self._modules[self.norm1_name] = nn.Identity()
+            folded.append(self.norm1_name)
+        for name in self.res_layers:
+            for j, block in enumerate(getattr(self, name)):
+                folded += [f'{name}.{j}.{n}' for n in block.switch_to_deploy()]
+        self.deploy = True
+        self.eval()
+        return folded
+
     def train(self, mode: bool = True):
         """Train mode that keeps frozen stages (and, with ``norm_eval``, every
         BN) in eval mode."""
+        if mode and getattr(self, 'deploy', False):
+            raise RuntimeError(f'{type(self).__name__} was switched to deploy '
+                               'mode (BN folded into convs): it can no '
+                               'longer train')
         super().train(mode)
         self._freeze_stages()
         if mode and self.norm_eval:
