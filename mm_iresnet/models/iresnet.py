@@ -1,4 +1,5 @@
 """IResNet: the improved residual network as an mmdet-compatible backbone."""
+import math
 import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Tuple
@@ -276,6 +277,9 @@ class IResNet(BaseModule):
             self.add_module(name, layer)
             self.res_layers.append(name)
         self.out_channels = [self.stage_channels[i] for i in out_indices]
+        #: input pixels per output pixel of the last stage
+        self.total_stride = self._stem_stride() * \
+            self._stem_stride_moved() * math.prod(self.strides)
         self.feat_dim = self.stage_channels[-1]
 
         self._freeze_stages()
@@ -319,6 +323,10 @@ class IResNet(BaseModule):
 
     def _uses_stem_pool(self) -> bool:
         return self.stem_pool
+
+    def _stem_stride(self) -> int:
+        """Spatial stride of the stem (conv and, if kept, max-pool)."""
+        return 2 * (2 if self._uses_stem_pool() else 1)
 
     def _stem_stride_moved(self) -> int:
         """Spatial stride of ResNet's stem max-pool that iResNet moves into
@@ -480,6 +488,13 @@ class IResNet(BaseModule):
             raise ValueError(
                 f'{type(self).__name__} expects a {expected}D input '
                 f'({layout}), got shape {tuple(x.shape)}')
+        if min(x.shape[-2:]) < self.total_stride:
+            raise ValueError(
+                f'{type(self).__name__} input {tuple(x.shape[-2:])} is smaller '
+                f'than the network\'s total stride {self.total_stride}: the '
+                'last stage would see less than one pixel; use inputs of at '
+                f'least {self.total_stride}x{self.total_stride} (mmdet: '
+                'pad_size_divisor=32)')
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} was built for in_channels='

@@ -1,5 +1,5 @@
 """IResNet3d: the inflated 3D iResNet, a drop-in for mmaction2's ResNet3d."""
-import os.path as osp
+import math
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -186,6 +186,10 @@ class IResNet3d(IResNet):
     def _uses_stem_pool(self) -> bool:
         return self.with_pool1 and self.stem_pool
 
+    def _stem_stride(self) -> int:
+        return self.conv1_stride_s * (self.pool1_stride_s
+                                      if self._uses_stem_pool() else 1)
+
     def _stem_stride_moved(self) -> int:
         if not self.with_pool1 or self.stem_pool:
             return 1
@@ -222,6 +226,23 @@ class IResNet3d(IResNet):
         if index == 0 and self.with_pool2:
             x = self.pool2(x)
         return x
+
+    @property
+    def total_temporal_stride(self) -> int:
+        """Input frames per output frame of the last stage."""
+        pool = self.pool1_stride_t if self.with_pool1 else 1
+        return self.conv1_stride_t * pool * math.prod(
+            self.temporal_strides) * (2 if self.with_pool2 else 1)
+
+    def _check_input(self, x: torch.Tensor):
+        super()._check_input(x)
+        if x.shape[2] < self.total_temporal_stride:
+            raise ValueError(
+                f'{type(self).__name__} input has {x.shape[2]} frames, fewer '
+                'than the network\'s total temporal stride '
+                f'{self.total_temporal_stride} (conv1_stride_t, '
+                'pool1_stride_t, temporal_strides, pool2): sample clips of at '
+                f'least {self.total_temporal_stride} frames')
 
     def forward(self, x: torch.Tensor
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:

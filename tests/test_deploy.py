@@ -1,0 +1,64 @@
+"""Deploy mode: BN folded into the convs it follows, same eval numerics."""
+import logging
+
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from mm_iresnet.models import IResNet, IResNet3d
+
+
+def randomise_bn(model):
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            m.running_mean.uniform_(-.3, .3)
+            m.running_var.uniform_(.5, 1.5)
+            m.weight.data.uniform_(.5, 1.5)
+            m.bias.data.uniform_(-.2, .2)
+
+
+@pytest.mark.parametrize('cls,kwargs,shape', [
+    (IResNet, dict(depth=50), (2, 3, 64, 64)),
+    (IResNet, dict(depth=18), (2, 3, 64, 64)),
+    (IResNet, dict(depth=50, deep_stem=True, avg_down=True), (1, 3, 64, 64)),
+    (IResNet, dict(depth=50, groups=4, base_width=4), (1, 3, 64, 64)),
+    (IResNet, dict(depth=50, ordering='original', projection='conv',
+                   stem_pool=True), (1, 3, 64, 64)),
+    (IResNet3d, dict(depth=50, out_indices=(0, 1, 2, 3)),
+     (1, 3, 4, 64, 64)),
+])
+def test_switch_to_deploy_is_numerically_equal(cls, kwargs, shape):
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    torch.manual_seed(0)
+    model = cls(base_channels=8, **kwargs)
+    model.init_weights()
+    randomise_bn(model)
+    model.eval()
+    x = torch.randn(*shape)
+    with torch.no_grad():
+        before = model(x)
+    bn_before = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    folded = model.switch_to_deploy()
+    bn_after = sum(isinstance(m, _BatchNorm) for m in model.modules())
+    assert folded and bn_after == bn_before - len(folded)
+    with torch.no_grad():
+        after = model(x)
+    before = before if isinstance(before, tuple) else (before, )
+    after = after if isinstance(after, tuple) else (after, )
+    for a, b in zip(before, after):  # 1e-4 of the feature scale
+        assert (b - a).abs().max() <= 1e-4 * a.abs().max()
+
+
+def test_deploy_keeps_the_norms_that_read_sums():
+    model = IResNet(depth=50, base_channels=8)
+    model.switch_to_deploy()
+    mid, end = model.layer2[2], model.layer2[3]
+    assert isinstance(mid.bn0, nn.BatchNorm2d)     # pre-activation
+    assert isinstance(end.bn3, nn.BatchNorm2d)     # after the addition
+    assert isinstance(mid.bn1, nn.Identity) and mid.conv1.bias is not None
+    assert isinstance(model.layer2[0].bn3, nn.Identity)  # start: conv3-BN
+    assert isinstance(model.layer2[0].downsample[2], nn.Identity)
+    with pytest.raises(RuntimeError, match='deploy mode'):
+        model.train()
