@@ -2,10 +2,8 @@
 definitions (Duta et al. 2020, and the official iduta/iresnet code), used by
 the tests to check the package's blocks, layouts and shortcuts.
 
-It keeps the official module and key names. One deliberate difference from
-the official code: the pre-activation ReLU of the first middle block does not
-work in place, so the shortcut carries the block input as the paper draws it
-(the official code's in-place ReLU also rectifies the shortcut there).
+It keeps the official module and key names and, like the official blocks,
+applies its ReLUs out of place (the shortcut carries the block input).
 """
 import torch.nn as nn
 
