@@ -20,10 +20,16 @@ __all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
            'infer_arch', 'convert_state_dict', 'build_backbone_for',
            'check_state_dict', 'convert_file']
 
-#: source -> backbone arguments of the matching family member
+#: source -> backbone arguments of the matching family member (widths and
+#: groups are read from the checkpoint)
 SOURCES = {
     'iresnet': dict(ordering='resstage', projection='maxpool',
                     stem_pool=False),
+    'iresgroup': dict(ordering='resstage', projection='maxpool',
+                      stem_pool=False),
+    'iresgroupfix': dict(ordering='resstage', projection='maxpool',
+                         stem_pool=False),
+    'resstage': dict(ordering='resstage', projection='conv', stem_pool=True),
     'torchvision': dict(ordering='original', projection='conv',
                         stem_pool=True),
 }
@@ -84,11 +90,21 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
     depth = next((d for d, (b, sb) in IResNet.arch_settings.items()
                   if b == block and tuple(sb) == stage_blocks), None)
     stem = state_dict['conv1.weight']
-    return dict(depth=depth, stage_blocks=stage_blocks, block=block,
+    planes = state_dict['layer1.0.conv1.weight'].shape[0]
+    arch = dict(depth=depth, stage_blocks=stage_blocks, block=block,
                 num_stages=len(stage_blocks), in_channels=stem.shape[1],
-                stem_channels=stem.shape[0],
-                base_channels=state_dict['layer1.0.conv1.weight'].shape[0],
+                stem_channels=stem.shape[0], base_channels=planes,
                 out_indices=tuple(range(len(stage_blocks))))
+    if block == 'bottleneck':
+        # grouped 3x3 convs: (out, in / groups, k, k); width = planes
+        groups = tuple(
+            state_dict[f'layer{s}.0.conv2.weight'].shape[0] //
+            state_dict[f'layer{s}.0.conv2.weight'].shape[1]
+            for s in sorted(blocks))
+        out = state_dict['layer1.0.conv3.weight'].shape[0]
+        arch.update(expansion=out / planes, base_width=None,
+                    groups=groups if len(set(groups)) > 1 else groups[0])
+    return arch
 
 
 def convert_state_dict(state_dict: Dict[str, torch.Tensor],

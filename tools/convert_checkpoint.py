@@ -1,6 +1,7 @@
 """Convert an ImageNet checkpoint into this package's naming.
 
-    python tools/convert_checkpoint.py IN.pth OUT.pth --src {iresnet,torchvision}
+    python tools/convert_checkpoint.py IN.pth OUT.pth \
+        --src {iresnet,iresgroup,iresgroupfix,resstage,torchvision}
 
 The depth and block are read from the keys; the output is checked to load
 into the matching backbone with no missing, unexpected or mis-shaped key, and
@@ -16,7 +17,7 @@ from mm_iresnet.convert import SOURCES, CheckpointError, convert_file  # noqa
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src_path', help='checkpoint to convert')
     parser.add_argument('out_path', help='where to write the result')
     parser.add_argument('--src', choices=sorted(SOURCES), required=True,

@@ -5,6 +5,8 @@ from .iresnet import IResNet
 from .iresnet3d import IResNet3d, IResNet3dSlowOnly
 from .iresnet_tsm import IResNetTSM, TemporalShiftHook
 from .layers import Conv3dReplicateTime
+from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
+                      ResGroup, ResGroupFix, ResNetV1, ResStageNet)
 from .layouts import ORDERINGS, Layout, block_position, get_layout
 from .shortcut import PROJECTIONS, build_projection
 
@@ -13,5 +15,7 @@ __all__ = [
     'IResNet3d', 'IResNet3dSlowOnly', 'IResNetTSM', 'TemporalShiftHook',
     'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
-    'build_projection', 'Conv3dReplicateTime'
+    'build_projection', 'Conv3dReplicateTime', 'PRESETS', 'IResGroup',
+    'IResGroupFix', 'PreActResNet', 'ResGroup', 'ResGroupFix', 'ResNetV1',
+    'ResStageNet'
 ]

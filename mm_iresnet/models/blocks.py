@@ -20,7 +20,7 @@ from mmengine.model import BaseModule
 
 from .layouts import Layout
 from .fuse import can_fold, fold_bn_into_conv
-from .shortcut import expand_to_dim
+from .shortcut import build_shortcut, expand_to_dim
 
 __all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
 
@@ -112,6 +112,10 @@ class ResBlock(BaseModule):
         plugins (list[dict], optional): mmdet plugin dicts with ``cfg`` and
             ``position`` (``'after_conv1'`` ... ``'after_convN'``).
         with_cp (bool): checkpoint the whole block (activation recomputation).
+        shortcut (dict, optional): how an identity shortcut joins the branch
+            (``type`` one of :data:`~.shortcut.SHORTCUTS`: constant scaling,
+            exclusive / shortcut-only gating, 1x1 conv, dropout); ignored by
+            blocks with a projection shortcut. Default: addition.
         non_local_cfg (dict, optional): add mmcv's NonLocal{dim}d after the
             block (as mmaction's ResNet3d ``non_local``), built with these
             keyword arguments.
@@ -136,6 +140,7 @@ class ResBlock(BaseModule):
                  dcn: Optional[dict] = None,
                  plugins: Optional[List[dict]] = None,
                  with_cp: bool = False,
+                 shortcut: Optional[dict] = None,
                  non_local_cfg: Optional[dict] = None,
                  zero_init_residual: bool = False,
                  init_cfg=None):
@@ -147,6 +152,8 @@ class ResBlock(BaseModule):
         self.in_channels = convs[0].in_channels
         self.out_channels = convs[-1].out_channels
         self.downsample = downsample
+        self.shortcut = build_shortcut(shortcut, self.in_channels, dim) \
+            if downsample is None else None
         temporal_kernels = temporal_kernels or [1] * self.num_convs
         if len(temporal_kernels) != self.num_convs:
             raise ValueError(f'{len(temporal_kernels)} temporal kernels for '
@@ -287,7 +294,8 @@ class ResBlock(BaseModule):
                 out = self.act(out)
             for name in self.plugin_names[i]:
                 out = getattr(self, name)(out)
-        out = out + identity
+        out = out + identity if self.shortcut is None else \
+            self.shortcut(x, identity, out)
         if layout.post_norm:
             out = self.norm('out' if layout.last_norm else last)(out)
         if layout.post_act:

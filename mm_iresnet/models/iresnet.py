@@ -2,7 +2,7 @@
 import math
 import os.path as osp
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -14,7 +14,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from .blocks import BLOCK_KINDS, ResBlock, conv_specs
 from .fuse import can_fold, fold_bn_into_conv
 from .layouts import ORDERINGS, get_layout
-from .shortcut import PROJECTIONS, build_projection
+from .shortcut import PROJECTIONS, build_projection, build_shortcut
 
 __all__ = ['IResNet']
 
@@ -89,10 +89,19 @@ class IResNet(BaseModule):
             :data:`~mm_iresnet.models.layouts.ORDERINGS`.
         projection (str): 'maxpool' (iResNet), 'conv' (ResNet) or 'avgpool'.
         stem_pool (bool): ResNet's 3x3/2 max-pool after the stem.
-        groups (int): groups of the 3x3 conv (ResNeXt); bottleneck only.
-        base_width (int): width per group at ``base_channels`` (ResNeXt).
+        groups (int | Sequence[int]): groups of the 3x3 conv, for every
+            stage or per stage (ResNeXt, iResGroup); bottleneck only.
+        base_width (int, optional): ResNeXt width per group at
+            ``base_channels`` (the 3x3 conv is ``planes * base_width /
+            base_channels * groups`` wide); ``None``: as wide as ``planes``
+            whatever the groups (iResGroup).
         expansion (float, optional): out/planes ratio (default from block).
         act_cfg (dict): activation config.
+        shortcut (dict, optional): identity-shortcut variant of He et al.
+            2016 for the blocks without projection, e.g.
+            ``dict(type='scale', shortcut_scale=0.5)``,
+            ``dict(type='exclusive_gate')``, ``dict(type='shortcut_gate')``,
+            ``dict(type='conv')``, ``dict(type='dropout', p=0.5)``.
 
     Example:
         >>> import torch
@@ -148,10 +157,11 @@ class IResNet(BaseModule):
                  ordering: str = 'resstage',
                  projection: str = 'maxpool',
                  stem_pool: bool = False,
-                 groups: int = 1,
-                 base_width: int = 4,
+                 groups: Union[int, Sequence[int]] = 1,
+                 base_width: Optional[int] = 4,
                  expansion: Optional[float] = None,
-                 act_cfg: dict = dict(type='ReLU', inplace=True)):
+                 act_cfg: dict = dict(type='ReLU', inplace=True),
+                 shortcut: Optional[dict] = None):
         super().__init__(init_cfg)
         # ---- arguments -------------------------------------------------
         if stage_blocks is None:
@@ -246,8 +256,12 @@ class IResNet(BaseModule):
         self.ordering = ordering
         self.projection = 'avgpool' if avg_down else projection
         self.stem_pool = stem_pool
-        self.groups = groups
+        self.stage_groups = (groups, ) * num_stages if isinstance(
+            groups, int) else tuple(groups)
+        _check_len('groups', self.stage_groups, num_stages)
         self.base_width = base_width
+        self.shortcut = shortcut
+        build_shortcut(shortcut, 1)  # validate the type up front
         self.expansion = BLOCK_KINDS[block] if expansion is None \
             else expansion
 
@@ -348,12 +362,11 @@ class IResNet(BaseModule):
                 stage_plugins.append(plugin)
         return stage_plugins
 
-    def _mid_channels(self, planes: int) -> int:
-        if self.groups == 1:
+    def _mid_channels(self, planes: int, groups: int) -> int:
+        if groups == 1 or self.base_width is None:
             return planes
         # ResNeXt: base_width channels per group at base_channels planes
-        return int(planes * self.base_width / self.base_channels) * \
-            self.groups
+        return int(planes * self.base_width / self.base_channels) * groups
 
     def _block_extra_args(self, stage_index: int, block_index: int) -> dict:
         """Per-block arguments added by subclasses (time for 3D)."""
@@ -365,7 +378,8 @@ class IResNet(BaseModule):
                        zero_init: bool) -> Sequential:
         """One stage: its blocks take their layout from the stage position."""
         out_channels = int(planes * self.expansion)
-        mid_channels = self._mid_channels(planes)
+        groups = self.stage_groups[stage_index]
+        mid_channels = self._mid_channels(planes, groups)
         blocks = []
         for j in range(num_blocks):
             extra = self._block_extra_args(stage_index, j)
@@ -376,7 +390,7 @@ class IResNet(BaseModule):
                 ResBlock(
                     conv_specs(self.block, in_ch, mid_channels, out_channels,
                                stride=block_stride, dilation=dilation,
-                               groups=self.groups, style=self.style),
+                               groups=groups, style=self.style),
                     get_layout(self.ordering, j, num_blocks),
                     downsample=build_projection(
                         in_ch, out_channels, block_stride, temporal_stride,
@@ -389,6 +403,7 @@ class IResNet(BaseModule):
                     dcn=dcn,
                     plugins=plugins,
                     with_cp=self.with_cp,
+                    shortcut=self.shortcut,
                     zero_init_residual=zero_init,
                     **extra))
         return Sequential(*blocks)

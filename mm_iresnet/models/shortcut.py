@@ -10,10 +10,12 @@ official iResNet checkpoints.
 """
 from typing import Optional, Sequence, Union
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
-__all__ = ['PROJECTIONS', 'build_projection', 'expand_to_dim']
+__all__ = ['PROJECTIONS', 'SHORTCUTS', 'build_projection', 'build_shortcut',
+           'expand_to_dim']
 
 #: 'maxpool': iResNet's improved projection (MaxPool 3x3/s -> conv1x1 -> norm);
 #: 'conv': ResNet's strided 1x1 conv -> norm;
@@ -90,3 +92,94 @@ def build_projection(in_channels: int,
                              kernel_size=1, stride=conv_stride, bias=False))
         layers.append(build_norm_layer(norm_cfg, out_channels)[1])
     return nn.Sequential(*layers)
+
+
+# ---------------------------------------------------------------------------
+# Identity-shortcut variants of He et al. 2016 ("Identity Mappings in Deep
+# Residual Networks", Fig. 2). Each combines the block input ``x``, its
+# shortcut value and the residual branch's output; they apply to the blocks
+# whose shortcut is the identity (projection blocks keep their projection).
+class ScaledShortcut(nn.Module):
+    """Constant scaling: ``shortcut_scale * x + branch_scale * F(x)``."""
+
+    def __init__(self, channels: int, dim: int, shortcut_scale: float = 0.5,
+                 branch_scale: float = 1.0):
+        super().__init__()
+        self.shortcut_scale = shortcut_scale
+        self.branch_scale = branch_scale
+
+    def forward(self, x, identity, residual):
+        return self.shortcut_scale * identity + self.branch_scale * residual
+
+
+class GatedShortcut(nn.Module):
+    """Gating with ``g = sigmoid(conv1x1(x))``: exclusive
+    (``g * F(x) + (1 - g) * x``) or shortcut-only (``F(x) + (1 - g) * x``).
+    ``gate_bias`` initialises the gate's bias (negative: towards the
+    shortcut for exclusive gating)."""
+
+    def __init__(self, channels: int, dim: int, exclusive: bool = True,
+                 gate_bias: float = 0.0):
+        super().__init__()
+        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        self.exclusive = exclusive
+        self.gate = conv(channels, channels, kernel_size=1, bias=True)
+        nn.init.constant_(self.gate.bias, gate_bias)
+
+    def forward(self, x, identity, residual):
+        g = torch.sigmoid(self.gate(x))
+        branch = g * residual if self.exclusive else residual
+        return branch + (1 - g) * identity
+
+
+class ConvShortcut(nn.Module):
+    """1x1 conv shortcut on every block: ``F(x) + conv1x1(x)``."""
+
+    def __init__(self, channels: int, dim: int):
+        super().__init__()
+        conv = nn.Conv2d if dim == 2 else nn.Conv3d
+        self.conv = conv(channels, channels, kernel_size=1, bias=False)
+
+    def forward(self, x, identity, residual):
+        return residual + self.conv(identity)
+
+
+class DropoutShortcut(nn.Module):
+    """Dropout on the shortcut: ``F(x) + dropout(x)`` (training only)."""
+
+    def __init__(self, channels: int, dim: int, p: float = 0.5):
+        super().__init__()
+        self.dropout = nn.Dropout(p)
+
+    def forward(self, x, identity, residual):
+        return residual + self.dropout(identity)
+
+
+#: shortcut type -> (module, fixed keyword arguments)
+SHORTCUTS = {
+    'identity': None,
+    'scale': (ScaledShortcut, {}),
+    'exclusive_gate': (GatedShortcut, dict(exclusive=True)),
+    'shortcut_gate': (GatedShortcut, dict(exclusive=False)),
+    'conv': (ConvShortcut, {}),
+    'dropout': (DropoutShortcut, {}),
+}
+
+
+def build_shortcut(cfg: Optional[dict], channels: int,
+                   dim: int = 2) -> Optional[nn.Module]:
+    """The combining module for ``cfg = dict(type=..., **kwargs)`` (``None``
+    or type 'identity': plain addition)."""
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    kind = cfg.pop('type', None)
+    if kind not in SHORTCUTS:
+        raise ValueError(f'unknown shortcut type {kind!r}; valid: '
+                         f'{", ".join(SHORTCUTS)}')
+    if SHORTCUTS[kind] is None:
+        if cfg:
+            raise ValueError(f'identity shortcut takes no arguments: {cfg}')
+        return None
+    module, fixed = SHORTCUTS[kind]
+    return module(channels, dim, **fixed, **cfg)

@@ -1,0 +1,185 @@
+"""The family: presets, every ordering and shortcut of the seed papers,
+grouped blocks, conversions of each official source."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mm_iresnet.convert import convert_file
+from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
+                               conv_specs, get_layout)
+from mm_iresnet.models.layouts import ORDERINGS, Layout
+
+
+@pytest.mark.parametrize('name', sorted(PRESETS))
+def test_every_preset_builds_in_2d_and_3d(name):
+    from mmdet.registry import MODELS
+    model = MODELS.build(dict(type=name, depth=50)).eval()
+    grouped = 'Group' in name
+    expected = [128, 256, 512, 1024] if grouped else [256, 512, 1024, 2048]
+    assert model.out_channels == expected
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 64, 64))
+    assert [o.shape[1] for o in outs] == expected
+    assert [o.shape[-1] for o in outs] == [16, 8, 4, 2]
+    model3d = IResNet3d(depth=50, **PRESETS[name],
+                        out_indices=(0, 1, 2, 3)).eval()
+    with torch.no_grad():
+        outs3d = model3d(torch.rand(1, 3, 4, 64, 64))
+    assert [o.shape[1] for o in outs3d] == expected
+    if name != 'IResNet':  # the base class chooses freely
+        with pytest.raises(TypeError, match='fixes'):
+            MODELS.build(dict(type=name, depth=50, ordering='original'))
+
+
+def test_grouped_presets_match_official_sizes():
+    from mm_iresnet.models import IResGroup, IResGroupFix
+    fc = 1024 * 1000 + 1000
+    group = IResGroup(depth=50)
+    assert sum(p.numel() for p in group.parameters()) + fc == 24_887_080
+    fix = IResGroupFix(depth=50)
+    assert sum(p.numel() for p in fix.parameters()) + fc == 23_366_440
+    assert [group.layer4[0].conv2.groups, fix.layer1[0].conv2.groups] == \
+        [64, 64]
+    assert [getattr(group, f'layer{i}')[0].conv2.groups
+            for i in range(1, 5)] == [8, 16, 32, 64]
+    conv2 = group.layer1[0].conv2  # 32 channels per group, width = planes
+    assert conv2.in_channels == conv2.out_channels == 256
+
+
+def _basic_block(layout, channels=8, shortcut=None):
+    torch.manual_seed(0)
+    block = ResBlock(conv_specs('basic', channels, channels, channels),
+                     layout, shortcut=shortcut)
+    for m in block.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-.5, .5)
+            m.running_var.uniform_(.5, 1.5)
+            m.weight.data.uniform_(.5, 1.5)
+            m.bias.data.uniform_(-.5, .5)
+    return block.eval()
+
+
+# hand-written forward of each ordering (He et al. 2016 Fig. 4, and the
+# ResStage positions of Duta et al. 2020), with the block's own layers
+REFERENCES = {
+    'original': lambda b, x: F.relu(
+        b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x),
+    'bn_after_add': lambda b, x: F.relu(b.norm(2)(
+        b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x)),
+    'relu_before_add': lambda b, x: F.relu(
+        b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))))) + x,
+    'relu_preact': lambda b, x: b.norm(2)(
+        b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x)))))) + x,
+    'preact': lambda b, x: b.conv2(
+        F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x,
+}
+RESSTAGE = {
+    0: lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x,
+    1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x))))) + x,
+    2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
+        F.relu(b.norm(0)(x)))))) + x,
+    3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
+        F.relu(b.norm(0)(x)))))) + x)),
+}
+
+
+@pytest.mark.parametrize('ordering', sorted(REFERENCES))
+def test_each_ordering_applies_its_order(ordering):
+    block = _basic_block(get_layout(ordering, 1, 3))
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), REFERENCES[ordering](block, x))
+
+
+@pytest.mark.parametrize('index', [0, 1, 2, 3])
+def test_resstage_positions_apply_their_order(index):
+    block = _basic_block(get_layout('resstage', index, 4))
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        torch.testing.assert_close(block(x), RESSTAGE[index](block, x))
+
+
+def test_orderings_table_covers_the_seed_papers():
+    assert set(ORDERINGS) == {'resstage', 'original', 'bn_after_add',
+                              'relu_before_add', 'relu_preact', 'preact'}
+    assert get_layout('original', 0, 3) == Layout(last_norm=True,
+                                                   post_act=True)
+
+
+@pytest.mark.parametrize('shortcut,formula', [
+    (dict(type='scale', shortcut_scale=0.5),
+     lambda b, x, f: 0.5 * x + f),
+    (dict(type='scale', shortcut_scale=0.5, branch_scale=0.5),
+     lambda b, x, f: 0.5 * x + 0.5 * f),
+    (dict(type='exclusive_gate', gate_bias=-1.),
+     lambda b, x, f: torch.sigmoid(b.shortcut.gate(x)) * f +
+     (1 - torch.sigmoid(b.shortcut.gate(x))) * x),
+    (dict(type='shortcut_gate'),
+     lambda b, x, f: f + (1 - torch.sigmoid(b.shortcut.gate(x))) * x),
+    (dict(type='conv'), lambda b, x, f: f + b.shortcut.conv(x)),
+    (dict(type='dropout', p=0.5), lambda b, x, f: f + x),  # eval: identity
+])
+def test_shortcut_kinds(shortcut, formula):
+    layout = get_layout('relu_before_add', 1, 3)  # no op after the add
+    block = _basic_block(layout, shortcut=shortcut)
+    x = torch.randn(2, 8, 6, 6)
+    with torch.no_grad():
+        branch = F.relu(block.norm(2)(block.conv2(
+            F.relu(block.norm(1)(block.conv1(x))))))
+        torch.testing.assert_close(block(x), formula(block, x, branch))
+
+
+def test_dropout_shortcut_drops_in_training():
+    block = _basic_block(get_layout('relu_before_add', 1, 3),
+                         shortcut=dict(type='dropout', p=1.0))
+    block.train()
+    x = torch.randn(2, 8, 6, 6)
+    branch = F.relu(block.norm(2)(block.conv2(
+        F.relu(block.norm(1)(block.conv1(x))))))
+    torch.testing.assert_close(block(x), branch)
+
+
+def test_shortcut_variants_leave_projections_alone():
+    model = IResNet(depth=50, base_channels=8,
+                    shortcut=dict(type='exclusive_gate'))
+    assert model.layer2[0].shortcut is None  # projection block
+    assert model.layer2[1].shortcut is not None
+    with pytest.raises(ValueError, match='unknown shortcut type'):
+        IResNet(shortcut=dict(type='highway'))
+
+
+@pytest.mark.parametrize('src,preset', [
+    ('iresnet', 'IResNet'), ('iresgroup', 'IResGroup'),
+    ('iresgroupfix', 'IResGroupFix'), ('resstage', 'ResStageNet'),
+    ('torchvision', 'ResNetV1')
+])
+def test_converters_round_trip(tmp_path, src, preset):
+    """A state dict in each official layout (this package's keys + fc, in a
+    'module.'-prefixed container) converts, loads strictly into the preset
+    it names, and gives the same outputs."""
+    torch.manual_seed(0)
+    kwargs = dict(PRESETS[preset])
+    kwargs.setdefault('base_channels', 16)
+    kwargs['base_channels'] //= 4 if 'Group' in preset else 1
+    kwargs['stem_channels'] = 16
+    if 'Group' in preset:
+        kwargs['groups'] = (2, 4, 8, 16) if preset == 'IResGroup' else 16
+    original = IResNet(depth=50, **kwargs)
+    original.init_weights()
+    original.eval()
+    sd = {f'module.{k}': v for k, v in original.state_dict().items()}
+    out_ch = original.stage_channels[-1]
+    sd['module.fc.weight'] = torch.zeros(10, out_ch)
+    sd['module.fc.bias'] = torch.zeros(10)
+    torch.save({'state_dict': sd}, tmp_path / 'official.pth')
+    arch = convert_file(str(tmp_path / 'official.pth'),
+                        str(tmp_path / 'mm.pth'), src)
+    assert arch['depth'] == 50
+    rebuilt = IResNet(**arch)
+    rebuilt.load_state_dict(torch.load(tmp_path / 'mm.pth')['state_dict'])
+    rebuilt.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        for a, b in zip(original(x), rebuilt(x)):
+            torch.testing.assert_close(a, b)
