@@ -183,3 +183,43 @@ def test_converters_round_trip(tmp_path, src, preset):
     with torch.no_grad():
         for a, b in zip(original(x), rebuilt(x)):
             torch.testing.assert_close(a, b)
+
+
+def test_cifar_stem_networks():
+    model = IResNet(depth=None, block='basic', stage_blocks=(18, 18, 18),
+                    num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
+                    out_indices=(0, 1, 2), base_channels=16,
+                    cifar_stem=True).eval()
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
+    assert model.total_stride == 4
+    with torch.no_grad():
+        outs = model(torch.rand(1, 3, 32, 32))
+    assert [tuple(o.shape[1:]) for o in outs] == [(16, 32, 32), (32, 16, 16),
+                                                  (64, 8, 8)]
+    # CIFAR ResNet-110 has 1.7M parameters (He et al. 2016)
+    assert 1.70e6 < sum(p.numel() for p in model.parameters()) < 1.75e6
+    with pytest.raises(ValueError, match='cifar_stem'):
+        IResNet(cifar_stem=True, stem_pool=True)
+
+
+def test_depth_study_tool(tmp_path, root):
+    import importlib.util
+    import os.path as osp
+    spec = importlib.util.spec_from_file_location(
+        'depth_study', osp.join(root, 'tools', 'analysis', 'depth_study.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = tool.main(['--depths', '50', '--variants', 'iresnet',
+                      'resnet_v1', '--width', '4', '--batch', '4',
+                      '--train-steps', '2', '--out-dir', str(tmp_path)])
+    assert {r['variant'] for r in rows} == {'iresnet', 'resnet_v1'}
+    assert all(r['stem_grad'] > 0 and len(r['losses']) == 2 for r in rows)
+    for name in ('depth_study_imagenet.csv', 'depth_study_imagenet.png',
+                 'depth_study_imagenet_train.png'):
+        assert (tmp_path / name).exists()
+    rows = tool.main(['--cifar', '--depths', '20', '--variants', 'iresnet',
+                      '--width', '4', '--out-dir', str(tmp_path)])
+    assert rows[0]['depth'] == 20
+    assert (tmp_path / 'depth_study_cifar.csv').exists()
+    with pytest.raises(ValueError, match='6n\\+2 nor 9n\\+2'):
+        tool.cifar_arch(21)

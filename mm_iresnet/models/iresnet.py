@@ -89,6 +89,9 @@ class IResNet(BaseModule):
             :data:`~mm_iresnet.models.layouts.ORDERINGS`.
         projection (str): 'maxpool' (iResNet), 'conv' (ResNet) or 'avgpool'.
         stem_pool (bool): ResNet's 3x3/2 max-pool after the stem.
+        cifar_stem (bool): the CIFAR stem, a 3x3 stride-1 conv with no pool
+            (nothing to move into stage 1): for 32x32 inputs and 3-stage
+            6n+2 / 9n+2 networks (``num_stages=3``, ``strides=(1, 2, 2)``).
         groups (int | Sequence[int]): groups of the 3x3 conv, for every
             stage or per stage (ResNeXt, iResGroup); bottleneck only.
         base_width (int, optional): ResNeXt width per group at
@@ -157,6 +160,7 @@ class IResNet(BaseModule):
                  ordering: str = 'resstage',
                  projection: str = 'maxpool',
                  stem_pool: bool = False,
+                 cifar_stem: bool = False,
                  groups: Union[int, Sequence[int]] = 1,
                  base_width: Optional[int] = 4,
                  expansion: Optional[float] = None,
@@ -256,6 +260,10 @@ class IResNet(BaseModule):
         self.ordering = ordering
         self.projection = 'avgpool' if avg_down else projection
         self.stem_pool = stem_pool
+        self.cifar_stem = cifar_stem
+        if cifar_stem and (deep_stem or stem_pool):
+            raise ValueError('cifar_stem replaces the stem: it cannot be '
+                             'combined with deep_stem or stem_pool')
         self.stage_groups = (groups, ) * num_stages if isinstance(
             groups, int) else tuple(groups)
         _check_len('groups', self.stage_groups, num_stages)
@@ -318,9 +326,11 @@ class IResNet(BaseModule):
                 ]
             self.stem = nn.Sequential(*layers)
         else:
+            kernel, stride = (3, 1) if self.cifar_stem else (7, 2)
             self.conv1 = build_conv_layer(conv_cfg, in_channels,
                                           stem_channels,
-                                          **self._stem_conv_args(7, 2))
+                                          **self._stem_conv_args(kernel,
+                                                                 stride))
             self.norm1_name, norm1 = build_norm_layer(
                 self.norm_cfg, stem_channels, postfix=1)
             self.add_module(self.norm1_name, norm1)
@@ -340,12 +350,14 @@ class IResNet(BaseModule):
 
     def _stem_stride(self) -> int:
         """Spatial stride of the stem (conv and, if kept, max-pool)."""
+        if self.cifar_stem:
+            return 1
         return 2 * (2 if self._uses_stem_pool() else 1)
 
     def _stem_stride_moved(self) -> int:
         """Spatial stride of ResNet's stem max-pool that iResNet moves into
-        the first stage (1 when the pool is kept)."""
-        return 1 if self.stem_pool else 2
+        the first stage (1 when the pool is kept, or for the CIFAR stem)."""
+        return 1 if self.stem_pool or self.cifar_stem else 2
 
     def make_stage_plugins(self, plugins: List[dict],
                            stage_idx: int) -> List[dict]:
