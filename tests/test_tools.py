@@ -133,3 +133,26 @@ def test_checkpoint_trust_rule(tmp_path):
     # the default stays safe afterwards
     with pytest.raises(pickle.UnpicklingError):
         torch.load(inside)
+
+
+def test_benchmark_tool_writes_its_table(root, tmp_path):
+    """A small run of tools/benchmark.py: the table has every measurement
+    (no timing is asserted; the params ratio is exact)."""
+    import csv
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(root, 'tools', 'benchmark.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main(['--depths', '18', '--size', '64', '--repeats', '1',
+               '--no-video', '--no-detector', '--out-dir', str(tmp_path)])
+    rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))
+    metrics = {r['metric'] for r in rows}
+    for needle in ('params', 'GFLOPs@64', 'train step s (fp32)',
+                   'train step s (channels_last)', 'train step s (bf16)',
+                   'eval step s (fp32)', 'eval step s (deploy: BN folded)',
+                   'train saved-for-backward MiB'):
+        assert needle in metrics, needle
+    params = next(r for r in rows if r['metric'] == 'params')
+    assert params['iresnet'] == params['resnet']
+    assert '| 2D depth 18 | params |' in open(tmp_path / 'benchmark.md').read()

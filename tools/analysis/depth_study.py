@@ -108,7 +108,7 @@ def short_training(model: IResNet, steps: int, size: int, batch: int):
     model.train()
     head = nn.Linear(model.stage_channels[-1], 4)
     params = list(model.parameters()) + list(head.parameters())
-    optim = torch.optim.SGD(params, lr=0.05, momentum=0.9,
+    optim = torch.optim.SGD(params, lr=0.01, momentum=0.9,
                             weight_decay=1e-4)
     losses = []
     for step in range(steps):

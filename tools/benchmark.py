@@ -1,0 +1,351 @@
+"""Benchmark IResNet against the ResNet a user would otherwise pick.
+
+    python tools/benchmark.py [--depths 18 50 101] [--size 160] [--batch 2]
+        [--repeats 5] [--no-video] [--no-detector] [--profile]
+        [--device cpu|cuda] [--out-dir work_dirs/benchmark]
+
+In one process, on the same inputs, alternating the two networks run by run:
+
+* params and FLOPs (mmengine's counter) of IResNet vs mmdet ``ResNet`` and
+  IResNet3d vs mmaction ``ResNet3d`` (I3D inflation pattern);
+* train step (forward + backward + SGD step) and eval forward: medians of
+  ``--repeats`` alternating runs, reported as the ratio IResNet / ResNet,
+  in fp32, channels_last and bf16 autocast; eval also in deploy mode (BN
+  folded, ``switch_to_deploy``);
+* memory of a train step (CUDA: ``max_memory_allocated``; CPU: bytes of
+  the tensors saved for backward), and what ``with_cp`` saves at depth 101;
+* whole detectors: Faster R-CNN iResNet-50 vs R-50 train step, same batch.
+
+Absolute times depend on the machine; the ratios are the result. Prints a
+Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
+"""
+import argparse
+import contextlib
+import csv
+import logging
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+from mmengine.logging import MMLogger  # noqa: E402
+
+import mm_iresnet  # noqa: E402,F401
+from mm_iresnet.models import IResNet, IResNet3d  # noqa: E402
+
+I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
+
+
+class PeakMemory:
+    """Training memory of a block. CUDA: the allocator's peak growth. CPU
+    (where the allocator's reuse hides growth from the resident set): the
+    bytes of the distinct tensors autograd saves for backward, which is what
+    grows with depth, batch and resolution and what ``with_cp`` saves."""
+
+    def __init__(self, device):
+        self.device = device
+        self.peak = 0
+
+    def __enter__(self):
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+            return self
+        self.seen = {}
+
+        def pack(t):
+            try:
+                key = (t.untyped_storage().data_ptr(), t.device)
+                self.seen[key] = t.untyped_storage().nbytes()
+            except (RuntimeError, NotImplementedError):
+                pass
+            return t
+
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(pack,
+                                                              lambda t: t)
+        self.hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device == 'cuda':
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self.base
+        else:
+            self.hooks.__exit__(*exc)
+            self.peak = sum(self.seen.values())
+
+
+def mem_metric(device):
+    return 'train peak MiB' if device == 'cuda' else \
+        'train saved-for-backward MiB'
+
+
+def sync(device):
+    if device == 'cuda':
+        torch.cuda.synchronize()
+
+
+def make_step(model, x, mode, device, bf16):
+    """A callable running one train step or one eval forward."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9) if params \
+        else None
+    autocast = torch.autocast(device, dtype=torch.bfloat16) if bf16 \
+        else contextlib.nullcontext()
+
+    def loss_of(outs):
+        outs = outs if isinstance(outs, (tuple, list)) else (outs, )
+        return sum(o.float().mean() for o in outs)
+
+    def train_step():
+        with autocast:
+            loss = loss_of(model(x))
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        optim.step()
+        sync(device)
+
+    def eval_step():
+        with torch.no_grad(), autocast:
+            model(x)
+        sync(device)
+
+    if mode == 'train':
+        model.train()
+        return train_step
+    model.eval()
+    return eval_step
+
+
+def alternate(steps, repeats):
+    """Run each step once to warm up, then ``repeats`` rounds alternating
+    the steps; medians in seconds."""
+    for step in steps:
+        step()
+    times = [[] for _ in steps]
+    for _ in range(repeats):
+        for i, step in enumerate(steps):
+            start = time.perf_counter()
+            step()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def complexity(model, shape):
+    from mmengine.analysis import get_model_complexity_info
+    model.eval()
+    info = get_model_complexity_info(model, input_shape=shape,
+                                     show_table=False, show_arch=False)
+    return info['params'], info['flops']
+
+
+def pairs(depths, video):
+    from mmaction.models import ResNet3d
+    from mmdet.models.backbones import ResNet
+    for depth in depths:
+        yield (f'2D depth {depth}', lambda d=depth, **kw: IResNet(
+            depth=d, **kw), lambda d=depth, **kw: ResNet(depth=d, **kw),
+            (3, ), '2d')
+    if video:
+        kw3d = dict(conv1_kernel=(5, 7, 7), conv1_stride_t=2,
+                    pool1_stride_t=2, inflate=I3D_INFLATE)
+        yield ('3D I3D depth 50',
+               lambda **kw: IResNet3d(depth=50, **kw3d, **kw),
+               lambda **kw: ResNet3d(depth=50, pretrained=None, **kw3d,
+                                     **kw), (3, 8), '3d')
+
+
+def run(args):
+    device = args.device
+    torch.manual_seed(0)
+    rows = []
+
+    def add(**row):
+        rows.append(row)
+        print(' | '.join(f'{k}={v}' for k, v in row.items()), flush=True)
+
+    for name, ours_fn, base_fn, lead, kind in pairs(args.depths, args.video):
+        size = args.size if kind == '2d' else args.size // 2
+        shape = (*lead, size, size)
+        ours, base = ours_fn(), base_fn()
+        p1, f1 = complexity(ours, shape)
+        p0, f0 = complexity(base, shape)
+        add(case=name, metric='params', iresnet=p1, resnet=p0,
+            ratio=round(p1 / p0, 4))
+        add(case=name, metric=f'GFLOPs@{size}', iresnet=round(f1 / 1e9, 3),
+            resnet=round(f0 / 1e9, 3), ratio=round(f1 / f0, 4))
+        x = torch.randn(args.batch, *shape, device=device)
+        ours.to(device), base.to(device)
+        for mode in ('train', 'eval'):
+            for variant in ('fp32', 'channels_last', 'bf16'):
+                if variant == 'channels_last' and kind == '3d':
+                    fmt = torch.channels_last_3d
+                else:
+                    fmt = torch.channels_last
+                xx = x.contiguous(memory_format=fmt) \
+                    if variant == 'channels_last' else x
+                if variant == 'channels_last':
+                    ours.to(memory_format=fmt), base.to(memory_format=fmt)
+                t1, t0 = alternate([
+                    make_step(ours, xx, mode, device, variant == 'bf16'),
+                    make_step(base, xx, mode, device, variant == 'bf16')
+                ], args.repeats)
+                if variant == 'channels_last':
+                    ours.to(memory_format=torch.contiguous_format)
+                    base.to(memory_format=torch.contiguous_format)
+                add(case=name, metric=f'{mode} step s ({variant})',
+                    iresnet=round(t1, 4), resnet=round(t0, 4),
+                    ratio=round(t1 / t0, 3))
+        with PeakMemory(device) as m1:
+            make_step(ours, x, 'train', device, False)()
+        with PeakMemory(device) as m0:
+            make_step(base, x, 'train', device, False)()
+        add(case=name, metric=mem_metric(device),
+            iresnet=round(m1.peak / 2**20),
+            resnet=round(m0.peak / 2**20),
+            ratio=round(m1.peak / max(m0.peak, 1), 3))
+        deployed = ours_fn().to(device)
+        deployed.load_state_dict(ours.state_dict())
+        deployed.switch_to_deploy()
+        t1, t0 = alternate([make_step(deployed, x, 'eval', device, False),
+                            make_step(base, x, 'eval', device, False)],
+                           args.repeats)
+        add(case=name, metric='eval step s (deploy: BN folded)',
+            iresnet=round(t1, 4), resnet=round(t0, 4),
+            ratio=round(t1 / t0, 3))
+        del ours, base, deployed
+
+    if 101 in args.depths:
+        x = torch.randn(args.batch, 3, args.size, args.size, device=device)
+        peaks = []
+        for with_cp in (False, True):
+            model = IResNet(depth=101, with_cp=with_cp).to(device)
+            step = make_step(model, x, 'train', device, False)
+            step()
+            with PeakMemory(device) as mem:
+                step()
+            peaks.append(mem.peak)
+            del model
+        add(case='2D depth 101', metric=mem_metric(device) + ', with_cp on/off',
+            iresnet=round(peaks[1] / 2**20), resnet=round(peaks[0] / 2**20),
+            ratio=round(peaks[1] / max(peaks[0], 1), 3))
+
+    if args.detector:
+        detector_ratio(args, add)
+    return rows
+
+
+def detector_ratio(args, add):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmdet.registry import MODELS
+    from mmdet.testing import demo_mm_inputs
+    init_default_scope('mmdet')
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    cfg = Config.fromfile(osp.join(root, 'configs', 'coco',
+                                   'faster_rcnn_iresnet50.py'))
+    cfg.model.backbone.init_cfg = None
+    ours = MODELS.build(cfg.model).to(args.device)
+    base_cfg = cfg.model.copy()
+    base_cfg.backbone = dict(cfg.model.backbone, type='ResNet')
+    base = MODELS.build(base_cfg).to(args.device)
+    base.load_state_dict(
+        {k: v for k, v in ours.state_dict().items()
+         if not k.startswith('backbone.')}, strict=False)
+    size = args.size * 2
+    data = demo_mm_inputs(batch_size=args.batch, image_shapes=(3, size, size),
+                          num_items=[3] * args.batch)
+
+    def step_for(model):
+        params = [p for p in model.parameters() if p.requires_grad]
+        optim = torch.optim.SGD(params, lr=1e-4, momentum=0.9)
+        batch = model.data_preprocessor(data, training=True)
+        model.train()
+
+        def step():
+            torch.manual_seed(0)  # same proposals sampling for both
+            losses = model.loss(batch['inputs'], batch['data_samples'])
+            loss = sum(v.sum() if isinstance(v, torch.Tensor) else sum(v)
+                       for k, v in losses.items() if 'loss' in k)
+            optim.zero_grad(set_to_none=True)
+            loss.backward()
+            optim.step()
+            sync(args.device)
+        return step
+
+    t1, t0 = alternate([step_for(ours), step_for(base)], args.repeats)
+    add(case=f'Faster R-CNN 50 @{size}', metric='train step s (fp32)',
+        iresnet=round(t1, 4), resnet=round(t0, 4), ratio=round(t1 / t0, 3))
+
+
+def profile(args):
+    """Where the time goes: ops of one IResNet-50 and ResNet-50 train step
+    by self CPU time."""
+    from mmdet.models.backbones import ResNet
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    x = torch.randn(args.batch, 3, args.size, args.size)
+    for name, model in (('IResNet-50', IResNet(depth=50)),
+                        ('ResNet-50', ResNet(depth=50))):
+        step = make_step(model, x, 'train', 'cpu', False)
+        step()
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            step()
+        print(f'\n== {name}: train step, top ops by self CPU time')
+        print(prof.key_averages().table(sort_by='self_cpu_time_total',
+                                        row_limit=12))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--depths', nargs='+', type=int,
+                        default=[18, 50, 101])
+    parser.add_argument('--size', type=int, default=160)
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--no-video', dest='video', action='store_false')
+    parser.add_argument('--no-detector', dest='detector',
+                        action='store_false')
+    parser.add_argument('--profile', action='store_true',
+                        help='also print a torch.profiler table')
+    parser.add_argument('--device', default='cuda'
+                        if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--out-dir', default='work_dirs/benchmark')
+    args = parser.parse_args(argv)
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    start = time.time()
+    rows = run(args)
+    os.makedirs(args.out_dir, exist_ok=True)
+    with open(osp.join(args.out_dir, 'benchmark.csv'), 'w',
+              newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    machine = (torch.cuda.get_device_name() if args.device == 'cuda' else
+               f'CPU, {torch.get_num_threads()} threads')
+    lines = [f'Machine: {machine}; torch {torch.__version__}; batch '
+             f'{args.batch}, {args.size}x{args.size} (3D: 8 frames at '
+             f'{args.size // 2}x{args.size // 2}); medians of '
+             f'{args.repeats} alternating runs.', '',
+             '| case | metric | IResNet | ResNet | ratio |',
+             '|---|---|---|---|---|']
+    lines += [f"| {r['case']} | {r['metric']} | {r['iresnet']} | "
+              f"{r['resnet']} | {r['ratio']} |" for r in rows]
+    table = '\n'.join(lines)
+    with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
+        f.write(table + '\n')
+    print('\n' + table)
+    print(f'\n({time.time() - start:.0f} s)')
+    if args.profile:
+        profile(args)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
