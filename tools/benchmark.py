@@ -1,7 +1,7 @@
 """Benchmark IResNet against the ResNet a user would otherwise pick.
 
     python tools/benchmark.py [--depths 18 50 101] [--size 160] [--batch 2]
-        [--repeats 5] [--no-video] [--no-detector] [--profile]
+        [--repeats 5] [--no-video] [--no-detector] [--extreme] [--profile]
         [--device cpu|cuda] [--out-dir work_dirs/benchmark]
 
 In one process, on the same inputs, alternating the two networks run by run:
@@ -14,7 +14,9 @@ In one process, on the same inputs, alternating the two networks run by run:
   folded, ``switch_to_deploy``);
 * memory of a train step (CUDA: ``max_memory_allocated``; CPU: bytes of
   the tensors saved for backward), and what ``with_cp`` saves at depth 101;
-* whole detectors: Faster R-CNN iResNet-50 vs R-50 train step, same batch.
+* whole detectors: Faster R-CNN iResNet-50 vs R-50 train step, same batch;
+* with ``--extreme``: a train step of iResNet-404 and -1001 (224x224,
+  batch 1, ``with_cp``), time and peak memory.
 
 Absolute times depend on the machine; the ratios are the result. Prints a
 Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
@@ -238,6 +240,8 @@ def run(args):
 
     if args.detector:
         detector_ratio(args, add)
+    if args.extreme:
+        extreme_depth(args, add)
     return rows
 
 
@@ -284,6 +288,42 @@ def detector_ratio(args, add):
         iresnet=round(t1, 4), resnet=round(t0, 4), ratio=round(t1 / t0, 3))
 
 
+def extreme_depth(args, add):
+    """One SGD train step of iResNet-404 and -1001 at 224x224, batch 1,
+    with_cp=True, each in a fresh process: time and peak resident memory."""
+    import json
+    import subprocess
+    code = '''
+import json, resource, sys, time, torch
+sys.path.insert(0, {root!r})
+from mm_iresnet.models import IResNet
+torch.manual_seed(0)
+model = IResNet(depth={depth}, with_cp=True, norm_eval=False).train()
+opt = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+x = torch.randn(1, 3, 224, 224)
+start = time.perf_counter()
+loss = sum(o.mean() for o in model(x))
+loss.backward()
+opt.step()
+took = time.perf_counter() - start
+finite = bool(torch.isfinite(loss))
+print(json.dumps(dict(seconds=took, finite=finite,
+      params=sum(p.numel() for p in model.parameters()),
+      peak_gib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20)))
+'''
+    root = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    for depth in (404, 1001):
+        out = subprocess.run(
+            [sys.executable, '-c', code.format(root=root, depth=depth)],
+            capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        add(case=f'iResNet-{depth} (with_cp) @224 b1',
+            metric='train step s / peak RSS GiB / params M',
+            iresnet=f"{r['seconds']:.1f} / {r['peak_gib']:.1f} / "
+            f"{r['params'] / 1e6:.0f}", resnet='-',
+            ratio='finite' if r['finite'] else 'NOT finite')
+
+
 def profile(args):
     """Where the time goes: ops of one IResNet-50 and ResNet-50 train step
     by self CPU time."""
@@ -312,6 +352,9 @@ def main(argv=None):
     parser.add_argument('--no-video', dest='video', action='store_false')
     parser.add_argument('--no-detector', dest='detector',
                         action='store_false')
+    parser.add_argument('--extreme', action='store_true',
+                        help='also train a step of iResNet-404 and -1001 at '
+                        '224x224 with with_cp (about 10 s, 3.5 GiB on CPU)')
     parser.add_argument('--profile', action='store_true',
                         help='also print a torch.profiler table')
     parser.add_argument('--device', default='cuda'
