@@ -133,10 +133,10 @@ def plot(rows, out_dir, tag):
         rs = sorted((r for r in rows if r['variant'] == v),
                     key=lambda r: r['depth'])
         depths = [r['depth'] for r in rs]
-        axes[0].plot(depths, [r['act_std_last'] for r in rs], 'o-', label=v)
+        axes[0].plot(depths, [r['act_std_max'] for r in rs], 'o-', label=v)
         axes[1].plot(depths, [r['stem_grad'] for r in rs], 'o-', label=v)
     axes[0].set(xscale='log', yscale='log', xlabel='depth',
-                title='std of the last stage output at init')
+                title='largest std of a stage output at init')
     axes[1].set(xscale='log', yscale='log', xlabel='depth',
                 title='gradient norm at the stem conv at init')
     for ax in axes:
@@ -192,8 +192,9 @@ def main(argv=None):
             model = build(variant, depth, args.cifar, width)
             result = measure(model, size, args.batch)
             row = dict(variant=variant, depth=depth,
-                       act_std_first=result['act_std'][0],
-                       act_std_last=result['act_std'][-1],
+                       act_std_stages=' '.join('%.4g' % v
+                                               for v in result['act_std']),
+                       act_std_max=max(result['act_std']),
                        stem_grad=result['stem_grad'],
                        last_grad=result['last_grad'],
                        grad_ratio=result['grad_ratio'])
