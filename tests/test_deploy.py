@@ -62,3 +62,38 @@ def test_deploy_keeps_the_norms_that_read_sums():
     assert isinstance(model.layer2[0].downsample[2], nn.Identity)
     with pytest.raises(RuntimeError, match='deploy mode'):
         model.train()
+
+
+def test_deploy_checkpoint_round_trip(tmp_path, root):
+    """tools/reparameterize_model.py writes a checkpoint that a model built
+    with backbone.deploy=True loads, with the original eval outputs."""
+    import os.path as osp
+    import subprocess
+    import sys
+
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
+    init_default_scope('mmdet')
+    config = osp.join(root, 'configs', 'demo',
+                      'faster_rcnn_iresnet18_shapes.py')
+    cfg = Config.fromfile(config)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    randomise_bn(model.backbone)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}},
+               tmp_path / 'trained.pth')
+    proc = subprocess.run([
+        sys.executable, osp.join(root, 'tools', 'reparameterize_model.py'),
+        config, str(tmp_path / 'trained.pth'), str(tmp_path / 'deploy.pth')
+    ], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg.model.backbone.deploy = True
+    deployed = MODELS.build(cfg.model)
+    deployed.load_state_dict(torch.load(tmp_path / 'deploy.pth')['state_dict'])
+    model.eval(), deployed.eval()
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        for a, b in zip(model.backbone(x), deployed.backbone(x)):
+            assert (b - a).abs().max() <= 1e-4 * a.abs().max()

@@ -109,3 +109,22 @@ def test_missing_pretrained_reported_before_training(root, tmp_path):
     assert 'tools/convert_checkpoint.py' in msg
     assert osp.join(str(tmp_path), 'annotations/instances_train2017.json') \
         in msg
+
+
+@pytest.mark.parametrize('name', ['faster_rcnn_iresgroup50.py',
+                                  'mask_rcnn_iresgroup50.py'])
+def test_iresgroup_configs_set_the_neck(root, name):
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = load(root, name)
+    assert cfg.model.backbone.type == 'IResGroup'
+    assert cfg.model.backbone.init_cfg.checkpoint == \
+        'checkpoints/iresgroup50_imagenet_mm.pth'
+    assert cfg.model.neck.in_channels == [128, 256, 512, 1024]
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    assert model.backbone.out_channels == cfg.model.neck.in_channels
+    model.eval()
+    with torch.no_grad():
+        feats = model.extract_feat(torch.rand(1, 3, 128, 128))
+    assert len(feats) == 5 and feats[0].shape[1] == 256

@@ -100,6 +100,9 @@ class IResNet(BaseModule):
             whatever the groups (iResGroup).
         expansion (float, optional): out/planes ratio (default from block).
         act_cfg (dict): activation config.
+        deploy (bool): build the network in deploy form (BN folded into the
+            convs, see :meth:`switch_to_deploy`), to load a checkpoint written
+            by ``tools/reparameterize_model.py``; inference only.
         shortcut (dict, optional): identity-shortcut variant of He et al.
             2016 for the blocks without projection, e.g.
             ``dict(type='scale', shortcut_scale=0.5)``,
@@ -165,7 +168,8 @@ class IResNet(BaseModule):
                  base_width: Optional[int] = 4,
                  expansion: Optional[float] = None,
                  act_cfg: dict = dict(type='ReLU', inplace=True),
-                 shortcut: Optional[dict] = None):
+                 shortcut: Optional[dict] = None,
+                 deploy: bool = False):
         super().__init__(init_cfg)
         # ---- arguments -------------------------------------------------
         if stage_blocks is None:
@@ -305,6 +309,8 @@ class IResNet(BaseModule):
         self.feat_dim = self.stage_channels[-1]
 
         self._freeze_stages()
+        if deploy:
+            self.switch_to_deploy()
 
     # ------------------------------------------------------------------
     # construction
