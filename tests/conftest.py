@@ -16,3 +16,17 @@ torch.set_num_threads(2)
 @pytest.fixture(scope='session')
 def root():
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def quiet_mmengine_init_logs():
+    """mmengine logs every initialised parameter at INFO; keep test output
+    readable (warnings still show)."""
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)

@@ -11,17 +11,14 @@ from mm_iresnet.convert import (CheckpointError, check_state_dict,
 from mm_iresnet.models import IResNet
 
 from .reference_iresnet import Bottleneck, ReferenceIResNet
+from .helpers import randomise_bn
 
 
 def _official(tmp_path, prefix='module.'):
     torch.manual_seed(1)
     ref = ReferenceIResNet(Bottleneck, (3, 4, 6, 3), base=8)
     ref.fc = nn.Linear(256, 10)
-    for m in ref.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-.3, .3)
-            m.running_var.uniform_(.5, 1.5)
-            m.weight.data.uniform_(.5, 1.5)
+    randomise_bn(ref)
     path = tmp_path / 'official.pth'
     torch.save({'state_dict': {prefix + k: v
                                for k, v in ref.state_dict().items()}}, path)

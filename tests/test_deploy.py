@@ -1,22 +1,12 @@
 """Deploy mode: BN folded into the convs it follows, same eval numerics."""
-import logging
-
 import pytest
 import torch
 import torch.nn as nn
-from mmengine.logging import MMLogger
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, IResNet3d
 
-
-def randomise_bn(model):
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-.3, .3)
-            m.running_var.uniform_(.5, 1.5)
-            m.weight.data.uniform_(.5, 1.5)
-            m.bias.data.uniform_(-.2, .2)
+from .helpers import randomise_bn
 
 
 @pytest.mark.parametrize('cls,kwargs,shape', [
@@ -30,7 +20,6 @@ def randomise_bn(model):
      (1, 3, 4, 64, 64)),
 ])
 def test_switch_to_deploy_is_numerically_equal(cls, kwargs, shape):
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
     torch.manual_seed(0)
     model = cls(base_channels=8, **kwargs)
     model.init_weights()
@@ -73,7 +62,6 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
 
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
-    MMLogger.get_current_instance().setLevel(logging.WARNING)
     init_default_scope('mmdet')
     config = osp.join(root, 'configs', 'demo',
                       'faster_rcnn_iresnet18_shapes.py')

@@ -1,5 +1,4 @@
 """IResNet inside mmdet: registry, configs, detectors, mmdet's zoo."""
-import glob
 import os.path as osp
 
 import pytest

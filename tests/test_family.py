@@ -2,13 +2,14 @@
 grouped blocks, conversions of each official source."""
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from mm_iresnet.convert import convert_file
 from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
                                conv_specs, get_layout)
 from mm_iresnet.models.layouts import ORDERINGS, Layout
+
+from .helpers import randomise_bn
 
 
 @pytest.mark.parametrize('name', sorted(PRESETS))
@@ -51,13 +52,7 @@ def _basic_block(layout, channels=8, shortcut=None):
     torch.manual_seed(0)
     block = ResBlock(conv_specs('basic', channels, channels, channels),
                      layout, shortcut=shortcut)
-    for m in block.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-.5, .5)
-            m.running_var.uniform_(.5, 1.5)
-            m.weight.data.uniform_(.5, 1.5)
-            m.bias.data.uniform_(-.5, .5)
-    return block.eval()
+    return randomise_bn(block, 0.5).eval()
 
 
 # hand-written forward of each ordering (He et al. 2016 Fig. 4, and the

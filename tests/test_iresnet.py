@@ -1,6 +1,4 @@
 """The 2D IResNet backbone: architecture, mmdet signature, errors."""
-import copy
-import warnings
 from unittest import mock
 
 import pytest
@@ -14,6 +12,7 @@ from mm_iresnet.models import IResNet, ResBlock
 from mm_iresnet.models.layouts import ORDERINGS, block_position, get_layout
 
 from .reference_iresnet import BasicBlock, Bottleneck, ReferenceIResNet
+from .helpers import randomise_bn
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
 
@@ -89,12 +88,7 @@ def test_matches_reference_implementation(block, layers):
     reference written from the paper's block definitions."""
     torch.manual_seed(0)
     ref = ReferenceIResNet(block, layers, base=8)
-    for m in ref.modules():  # non-trivial BN statistics and affine params
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.5, 0.5)
-            m.running_var.uniform_(0.5, 1.5)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.3, 0.3)
+    randomise_bn(ref, 0.5)
     kind = 'bottleneck' if block is Bottleneck else 'basic'
     ours = IResNet(depth=None, stage_blocks=layers, block=kind,
                    base_channels=8)

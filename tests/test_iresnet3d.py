@@ -1,6 +1,4 @@
 """IResNet3d / IResNet3dSlowOnly / IResNetTSM: mmaction2 backbones."""
-import copy
-import logging
 from unittest import mock
 
 import pytest
@@ -12,26 +10,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mm_iresnet.models import (IResNet, IResNet3d, IResNet3dSlowOnly,
                                IResNetTSM, ResBlock)
 
+from .helpers import randomise_bn
+
 I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
-
-
-@pytest.fixture(autouse=True)
-def quiet_init_logs():
-    """mmengine logs every initialised parameter; keep test output short."""
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    yield
-    logger.setLevel(level)
-
-
-def random_bn(model):
-    for m in model.modules():
-        if isinstance(m, _BatchNorm):
-            m.running_mean.uniform_(-.3, .3)
-            m.running_var.uniform_(.5, 1.5)
-            m.weight.data.uniform_(.5, 1.5)
-            m.bias.data.uniform_(-.2, .2)
 
 
 @pytest.mark.parametrize('depth', [18, 34, 50, 101])
@@ -126,7 +107,7 @@ def _inflation_pair(tmp_path, depth, conv_cfg):
     torch.manual_seed(0)
     model2d = IResNet(depth=depth, base_channels=8)
     model2d.init_weights()
-    random_bn(model2d)
+    randomise_bn(model2d)
     path = str(tmp_path / '2d.pth')
     torch.save({'state_dict': model2d.state_dict()}, path)
     model3d = IResNet3d(depth=depth, base_channels=8, pretrained=path,

@@ -1,12 +1,10 @@
 """IResNet3d / IResNetTSM inside mmaction2: configs, recognisers, zoo."""
 import copy
-import logging
 import os.path as osp
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.logging import MMLogger
 from mmengine.registry import init_default_scope
 
 from mm_iresnet.models import IResNet3d, IResNetTSM
@@ -19,15 +17,6 @@ CONFIGS = {
     'sthv2/i3d_iresnet50_sthv2.py': ('IResNet3d', 174),
     'sthv2/tsm_iresnet50_sthv2.py': ('IResNetTSM', 174),
 }
-
-
-@pytest.fixture(autouse=True)
-def quiet():
-    logger = MMLogger.get_current_instance()
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    yield
-    logger.setLevel(level)
 
 
 def load(root, name):

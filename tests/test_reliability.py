@@ -12,6 +12,8 @@ import time
 import pytest
 import torch
 
+from .helpers import TinyModel
+
 VIDEO = 'configs/demo/i3d_iresnet18_moving_shapes.py'
 
 
@@ -148,22 +150,12 @@ def test_resume_after_sigkill_continues_exactly(root, tmp_path):
 def test_crash_safe_checkpoints(tmp_path):
     """A truncated newest checkpoint or a damaged last_checkpoint pointer is
     skipped by auto-resume; saves go through a temporary name."""
-    from mmengine.model import BaseModel
-
     from mm_iresnet.runner import PortableRunner
 
-    class Tiny(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(2, 2)
-
-        def forward(self, *args, **kwargs):
-            return {}
-
     work = tmp_path / 'w'
-    runner = PortableRunner(model=Tiny(), work_dir=str(work))
+    runner = PortableRunner(model=TinyModel(), work_dir=str(work))
     good = work / 'iter_8.pth'
-    torch.save({'state_dict': Tiny().state_dict()}, good)
+    torch.save({'state_dict': TinyModel().state_dict()}, good)
     data = good.read_bytes()
     (work / 'iter_12.pth').write_bytes(data[:len(data) // 2])
     (work / 'last_checkpoint').write_text(str(work / 'iter_1'))  # cut write

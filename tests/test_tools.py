@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from .helpers import TinyModel
+
 DEMO = 'configs/demo/faster_rcnn_iresnet18_shapes.py'
 
 
@@ -104,21 +106,11 @@ def test_checkpoint_trust_rule(tmp_path):
 
     import torch
     from mmengine.logging import HistoryBuffer
-    from mmengine.model import BaseModel
-
     from mm_iresnet.runner import PortableRunner
 
-    class Tiny(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(2, 2)
-
-        def forward(self, *args, **kwargs):
-            return {}
-
     work = tmp_path / 'work'
-    runner = PortableRunner(model=Tiny(), work_dir=str(work))
-    state = {'state_dict': Tiny().state_dict(),
+    runner = PortableRunner(model=TinyModel(), work_dir=str(work))
+    state = {'state_dict': TinyModel().state_dict(),
              'message_hub': {'loss': HistoryBuffer([1.0, 2.0], [1, 1])}}
     outside = str(tmp_path / 'elsewhere.pth')
     torch.save(state, outside)

@@ -34,7 +34,6 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 
 import mm_iresnet  # noqa: E402,F401

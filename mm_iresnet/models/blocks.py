@@ -19,7 +19,7 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
 from mmengine.model import BaseModule
 
 from .layouts import Layout
-from .fuse import can_fold, fold_bn_into_conv
+from .fuse import can_fold, fold_bn_into_conv, fold_sequential
 from .shortcut import build_shortcut, expand_to_dim
 
 __all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
@@ -269,12 +269,7 @@ class ResBlock(BaseModule):
                     self._modules[self.norm_names[i]] = nn.Identity()
                     folded.append(self.norm_names[i])
         if isinstance(self.downsample, nn.Sequential):
-            layers = list(self.downsample)
-            for k in range(len(layers) - 1):
-                if can_fold(layers[k], layers[k + 1]):
-                    fold_bn_into_conv(layers[k], layers[k + 1])
-                    self.downsample[k + 1] = nn.Identity()
-                    folded.append(f'downsample.{k + 1}')
+            folded += fold_sequential(self.downsample, 'downsample')
         return folded
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['can_fold', 'fold_bn_into_conv']
+__all__ = ['can_fold', 'fold_bn_into_conv', 'fold_sequential']
 
 
 def can_fold(conv: nn.Module, norm: nn.Module) -> bool:
@@ -27,3 +27,16 @@ def fold_bn_into_conv(conv: nn.Module, norm: _BatchNorm) -> nn.Module:
     conv.weight.mul_(scale.reshape(-1, *([1] * (conv.weight.dim() - 1))))
     conv.bias = nn.Parameter(bias * scale + shift)
     return conv
+
+
+def fold_sequential(seq: nn.Sequential, prefix: str) -> list:
+    """Fold every BN that directly follows a conv inside ``seq`` (the BN
+    becomes ``nn.Identity``); returns the folded names under ``prefix``."""
+    folded = []
+    layers = list(seq)
+    for k in range(len(layers) - 1):
+        if can_fold(layers[k], layers[k + 1]):
+            fold_bn_into_conv(layers[k], layers[k + 1])
+            seq[k + 1] = nn.Identity()
+            folded.append(f'{prefix}.{k + 1}')
+    return folded

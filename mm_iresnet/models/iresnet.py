@@ -12,7 +12,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .blocks import BLOCK_KINDS, ResBlock, conv_specs
-from .fuse import can_fold, fold_bn_into_conv
+from .fuse import can_fold, fold_bn_into_conv, fold_sequential
 from .layouts import ORDERINGS, get_layout
 from .shortcut import PROJECTIONS, build_projection, build_shortcut
 
@@ -455,12 +455,7 @@ class IResNet(BaseModule):
         Returns the names of the folded norms."""
         folded = []
         if self.deep_stem:
-            layers = list(self.stem)
-            for k in range(len(layers) - 1):
-                if can_fold(layers[k], layers[k + 1]):
-                    fold_bn_into_conv(layers[k], layers[k + 1])
-                    self.stem[k + 1] = nn.Identity()
-                    folded.append(f'stem.{k + 1}')
+            folded += fold_sequential(self.stem, 'stem')
         elif can_fold(self.conv1, self.norm1):
             fold_bn_into_conv(self.conv1, self.norm1)
             self._modules[self.norm1_name] = nn.Identity()

@@ -12,22 +12,22 @@ from .iresnet import IResNet
 __all__ = ['IResNet3d', 'IResNet3dSlowOnly']
 
 
-def _per_stage(name: str, value, num_stages: int) -> tuple:
-    value = (value, ) * num_stages if isinstance(value, int) else \
-        tuple(value)
-    if len(value) != num_stages:
-        raise ValueError(f'{name} has {len(value)} entries ({value}) but '
-                         f'num_stages={num_stages}: give one per stage')
+def _expand(name: str, value, count: int, where: str = '') -> tuple:
+    """An int for every entry, or exactly ``count`` entries."""
+    value = (value, ) * count if isinstance(value, int) else tuple(value)
+    if len(value) != count:
+        raise ValueError(f'{name}{where} has {len(value)} entries ({value}) '
+                         f'but needs {count}: give one per '
+                         f'{"block" if where else "stage"}')
     return value
+
+
+def _per_stage(name: str, value, num_stages: int) -> tuple:
+    return _expand(name, value, num_stages)
 
 
 def _per_block(name: str, value, num_blocks: int, stage: int) -> tuple:
-    value = (value, ) * num_blocks if isinstance(value, int) else \
-        tuple(value)
-    if len(value) != num_blocks:
-        raise ValueError(f'{name} of stage {stage + 1} has {len(value)} '
-                         f'entries but the stage has {num_blocks} blocks')
-    return value
+    return _expand(name, value, num_blocks, f' of stage {stage + 1}')
 
 
 @MODELS.register_module()
