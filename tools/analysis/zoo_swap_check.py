@@ -2,16 +2,21 @@
 installed zoo, build the whole detector and run a forward at 160x160, beside
 the unchanged ResNet config as the baseline.
 
-    python tools/analysis/zoo_swap_check.py [--limit N] [--out zoo_swap.csv]
+    python tools/analysis/zoo_swap_check.py [--start K] [--limit N]
+        [--memory-gib 8] [--out zoo_swap.csv]
 
-Prints progress, writes one CSV row per config (ResNet ok?, IResNet ok?,
-error) and ends with a summary; exits 1 if a config that runs with ResNet
-fails with IResNet.
+Each config runs in a forked process under a memory cap, so one heavy
+config cannot take the machine down. Prints progress, writes one CSV row per
+config as it goes (ResNet ok?, IResNet ok?, error) and ends with a summary;
+exits 1 if a config that runs with ResNet fails with IResNet.
 """
 import argparse
 import copy
 import csv
+import multiprocessing
+import os
 import os.path as osp
+import resource
 import sys
 import time
 import traceback
@@ -40,48 +45,85 @@ def run_detector(model_cfg, size):
             model(**batch, mode='predict')
 
 
+def check_config(model_cfg, size, skip_baseline):
+    """(ResNet status, IResNet status, error) of one zoo model config."""
+    row = dict(resnet='skipped', iresnet='', error='')
+    if not skip_baseline:
+        base = copy.deepcopy(model_cfg)
+        swap_backbone_type(base, 'ResNet', 'ResNet')
+        try:
+            run_detector(base, size)
+            row['resnet'] = 'ok'
+        except Exception as e:  # noqa: BLE001 - reported, not hidden
+            row['resnet'] = f'fail: {type(e).__name__}'
+    swap_backbone_type(model_cfg, 'ResNet', 'IResNet')
+    try:
+        run_detector(model_cfg, size)
+        row['iresnet'] = 'ok'
+    except Exception as e:  # noqa: BLE001
+        row['iresnet'] = f'fail: {type(e).__name__}'
+        row['error'] = traceback.format_exception_only(e)[-1].strip()
+    return row
+
+
+def _worker(model_cfg, args, queue):
+    cap = int(args.memory_gib * 2**30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        queue.put(check_config(model_cfg, args.size, args.skip_baseline))
+    except MemoryError:
+        queue.put(dict(resnet='?', iresnet='fail: MemoryError',
+                       error=f'over the {args.memory_gib} GiB cap'))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--start', type=int, default=0,
+                        help='skip the first K configs')
     parser.add_argument('--limit', type=int, default=None)
     parser.add_argument('--size', type=int, default=160)
+    parser.add_argument('--memory-gib', type=float, default=8.0,
+                        help='address-space cap of each config\'s process')
     parser.add_argument('--out', default='work_dirs/zoo_swap.csv')
     parser.add_argument('--skip-baseline', action='store_true',
                         help='do not run the ResNet configs')
     args = parser.parse_args()
     init_default_scope('mmdet')
     torch.manual_seed(0)
-    rows = []
-    configs = list(zoo_backbones('mmdet', 'ResNet'))[:args.limit]
-    start = time.time()
-    for k, (path, cfg) in enumerate(configs, 1):
+    configs = list(zoo_backbones('mmdet', 'ResNet'))
+    stop = None if args.limit is None else args.start + args.limit
+    todo = configs[args.start:stop]
+    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
+    fields = ['config', 'resnet', 'iresnet', 'error']
+    new_file = args.start == 0 or not osp.exists(args.out)
+    out = open(args.out, 'w' if new_file else 'a', newline='')
+    writer = csv.DictWriter(out, fieldnames=fields)
+    if new_file:
+        writer.writeheader()
+    context = multiprocessing.get_context('fork')
+    rows, start = [], time.time()
+    for k, (path, cfg) in enumerate(todo, args.start + 1):
         name = osp.relpath(path, osp.dirname(osp.dirname(path)))
-        row = dict(config=name, resnet='skipped', iresnet='', error='')
-        model = copy.deepcopy(cfg.model)
-        if not args.skip_baseline:
-            base = copy.deepcopy(model)
-            swap_backbone_type(base, 'ResNet', 'ResNet')
-            try:
-                run_detector(base, args.size)
-                row['resnet'] = 'ok'
-            except Exception as e:  # noqa: BLE001 - reported, not hidden
-                row['resnet'] = f'fail: {type(e).__name__}'
-        swap_backbone_type(model, 'ResNet', 'IResNet')
+        queue = context.Queue()
+        proc = context.Process(target=_worker,
+                               args=(copy.deepcopy(cfg.model), args, queue))
+        proc.start()
         try:
-            run_detector(model, args.size)
-            row['iresnet'] = 'ok'
-        except Exception as e:  # noqa: BLE001
-            row['iresnet'] = f'fail: {type(e).__name__}'
-            row['error'] = traceback.format_exception_only(e)[-1].strip()
+            row = queue.get(timeout=600)
+        except Exception:  # noqa: BLE001 - the child died or hung
+            row = dict(resnet='?', iresnet='fail: killed',
+                       error=f'process ended with code {proc.exitcode}')
+        proc.join(timeout=60)
+        if proc.is_alive():
+            proc.kill()
+        row = dict(config=name, **row)
+        writer.writerow(row)
+        out.flush()
         rows.append(row)
         print(f'[{k}/{len(configs)} {time.time() - start:.0f}s] {name}: '
               f"ResNet {row['resnet']}, IResNet {row['iresnet']}",
               flush=True)
-    import os
-    os.makedirs(osp.dirname(args.out) or '.', exist_ok=True)
-    with open(args.out, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    out.close()
     regressions = [r for r in rows if r['resnet'] in ('ok', 'skipped')
                    and r['iresnet'] != 'ok']
     print(f'{len(rows)} configs: ResNet ok '
