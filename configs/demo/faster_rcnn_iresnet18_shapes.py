@@ -120,7 +120,8 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
-    visualization=dict(type='DetVisualizationHook', draw=True, interval=50))
+    # draws the predictions of every 5th validation batch's first image
+    visualization=dict(type='DetVisualizationHook', draw=True, interval=5))
 custom_hooks = [
     dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration
     dict(type='PlotCurvesHook'),  # loss/lr/metric PNGs in the work_dir
