@@ -14,6 +14,7 @@ from typing import Iterable, List, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
+from mm_iresnet.convert import missing_checkpoint_hint
 
 __all__ = ['train_main', 'test_main', 'load_config', 'check_files']
 
@@ -73,15 +74,8 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
                    if owner.get('type') == 'Pretrained']
     # mmaction backbones take `pretrained=<path>`
     checkpoints += [ckpt for _, ckpt in _walk(model, 'pretrained')]
-    for ckpt in checkpoints:
-        if ckpt and _is_local(ckpt) and not osp.exists(ckpt):
-            problems.append(
-                f'pretrained checkpoint {ckpt!r} (model) not found: '
-                'convert the official ImageNet weights with `python '
-                f'tools/convert_checkpoint.py IN.pth {ckpt} --src iresnet` '
-                '(README, "Pretrained weights"), or train from scratch with '
-                '--cfg-options model.backbone.init_cfg=None (mmdet) / '
-                'model.backbone.pretrained=None (mmaction)')
+    problems += [hint for hint in map(missing_checkpoint_hint, checkpoints)
+                 if hint]
     for phase in phases:
         loader = cfg.get(f'{phase}_dataloader')
         if not loader:

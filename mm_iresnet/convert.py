@@ -9,16 +9,17 @@ classifier, unwraps containers and prefixes, infers the architecture from the
 keys and proves the result loads into that backbone with no missing,
 unexpected or mis-shaped key.
 """
+import os.path as osp
 import pickle
 import re
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 
 __all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
            'infer_arch', 'convert_state_dict', 'build_backbone_for',
-           'check_state_dict', 'convert_file']
+           'check_state_dict', 'convert_file', 'missing_checkpoint_hint']
 
 #: source -> backbone arguments of the matching family member (widths and
 #: groups are read from the checkpoint)
@@ -33,6 +34,19 @@ SOURCES = {
     'torchvision': dict(ordering='original', projection='conv',
                         stem_pool=True),
 }
+
+
+def missing_checkpoint_hint(path) -> Optional[str]:
+    """What to do about a pretrained checkpoint that is a missing local file
+    (``None`` when it exists, or is a URL / ``scheme://`` the loaders
+    fetch)."""
+    if not isinstance(path, str) or '://' in path or osp.exists(path):
+        return None
+    return (f'pretrained checkpoint {path!r} not found: convert the official '
+            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
+            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
+            'from scratch with model.backbone.init_cfg=None (mmdet) / '
+            'model.backbone.pretrained=None (mmaction)')
 
 
 class CheckpointError(RuntimeError):

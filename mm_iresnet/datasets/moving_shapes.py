@@ -11,7 +11,7 @@ and ``{split}_list.txt`` lines ``frame_dir total_frames label``.
 """
 import os
 import os.path as osp
-from typing import List, Tuple
+from typing import List
 
 import cv2
 import numpy as np
@@ -114,8 +114,3 @@ def ensure_moving_shapes(root: str, **kwargs) -> str:
     return ensure_generated(root, 'val_list.txt', write_moving_shapes,
                             **kwargs)
 
-
-def clip_labels(root: str, split: str) -> List[Tuple[str, int]]:
-    with open(osp.join(root, f'{split}_list.txt')) as f:
-        return [(p, int(lbl)) for p, _, lbl in
-                (line.split() for line in f if line.strip())]

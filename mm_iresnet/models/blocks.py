@@ -19,7 +19,7 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
 from mmengine.model import BaseModule
 
 from .layouts import Layout
-from .fuse import can_fold, fold_bn_into_conv, fold_sequential
+from .fuse import fold_named, fold_sequential
 from .shortcut import build_shortcut, expand_to_dim
 
 __all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
@@ -262,12 +262,9 @@ class ResBlock(BaseModule):
         norm after the addition read sums, not conv outputs: they stay."""
         folded = []
         for i in range(1, self.num_convs + 1):
-            if i < self.num_convs or self.layout.last_norm:
-                conv, norm = getattr(self, f'conv{i}'), self.norm(i)
-                if can_fold(conv, norm):
-                    fold_bn_into_conv(conv, norm)
-                    self._modules[self.norm_names[i]] = nn.Identity()
-                    folded.append(self.norm_names[i])
+            if (i < self.num_convs or self.layout.last_norm) and \
+                    fold_named(self, f'conv{i}', self.norm_names[i]):
+                folded.append(self.norm_names[i])
         if isinstance(self.downsample, nn.Sequential):
             folded += fold_sequential(self.downsample, 'downsample')
         return folded

@@ -3,7 +3,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-__all__ = ['can_fold', 'fold_bn_into_conv', 'fold_sequential']
+__all__ = ['can_fold', 'fold_bn_into_conv', 'fold_named', 'fold_sequential']
 
 
 def can_fold(conv: nn.Module, norm: nn.Module) -> bool:
@@ -29,14 +29,19 @@ def fold_bn_into_conv(conv: nn.Module, norm: _BatchNorm) -> nn.Module:
     return conv
 
 
+def fold_named(parent: nn.Module, conv_name: str, norm_name: str) -> bool:
+    """Fold ``parent``'s child ``norm_name`` into its child ``conv_name``
+    when it can be, replacing the norm by ``nn.Identity``."""
+    conv, norm = parent._modules[conv_name], parent._modules[norm_name]
+    if not can_fold(conv, norm):
+        return False
+    fold_bn_into_conv(conv, norm)
+    parent._modules[norm_name] = nn.Identity()
+    return True
+
+
 def fold_sequential(seq: nn.Sequential, prefix: str) -> list:
-    """Fold every BN that directly follows a conv inside ``seq`` (the BN
-    becomes ``nn.Identity``); returns the folded names under ``prefix``."""
-    folded = []
-    layers = list(seq)
-    for k in range(len(layers) - 1):
-        if can_fold(layers[k], layers[k + 1]):
-            fold_bn_into_conv(layers[k], layers[k + 1])
-            seq[k + 1] = nn.Identity()
-            folded.append(f'{prefix}.{k + 1}')
-    return folded
+    """Fold every BN that directly follows a conv inside ``seq``; returns the
+    folded names under ``prefix``."""
+    return [f'{prefix}.{k + 1}' for k in range(len(seq) - 1)
+            if fold_named(seq, str(k), str(k + 1))]

@@ -1,6 +1,5 @@
 """IResNet: the improved residual network as an mmdet-compatible backbone."""
 import math
-import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -11,8 +10,9 @@ from mmengine.model import BaseModule, Sequential
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from ..convert import missing_checkpoint_hint
 from .blocks import BLOCK_KINDS, ResBlock, conv_specs
-from .fuse import can_fold, fold_bn_into_conv, fold_sequential
+from .fuse import fold_named, fold_sequential
 from .layouts import ORDERINGS, get_layout
 from .shortcut import PROJECTIONS, build_projection, build_shortcut
 
@@ -456,9 +456,7 @@ class IResNet(BaseModule):
         folded = []
         if self.deep_stem:
             folded += fold_sequential(self.stem, 'stem')
-        elif can_fold(self.conv1, self.norm1):
-            fold_bn_into_conv(self.conv1, self.norm1)
-            self._modules[self.norm1_name] = nn.Identity()
+        elif fold_named(self, 'conv1', self.norm1_name):
             folded.append(self.norm1_name)
         for name in self.res_layers:
             for j, block in enumerate(getattr(self, name)):
@@ -490,14 +488,9 @@ class IResNet(BaseModule):
 
     def _check_local_checkpoint(self, path):
         """FileNotFoundError naming the path and the converter."""
-        if isinstance(path, str) and '://' not in path and \
-                not osp.exists(path):
-            raise FileNotFoundError(
-                f'pretrained checkpoint {path!r} of {type(self).__name__} '
-                'not found. Convert an official iResNet ImageNet checkpoint '
-                f'with `python tools/convert_checkpoint.py IN.pth {path} '
-                '--src iresnet` (see README, "Pretrained weights"), or set '
-                'init_cfg=None to train from scratch.')
+        hint = missing_checkpoint_hint(path)
+        if hint:
+            raise FileNotFoundError(f'{type(self).__name__}: {hint}')
 
     def init_weights(self):
         """mmengine init, with a clear error for a missing local checkpoint."""

@@ -127,7 +127,6 @@ class IResNet3d(IResNet):
                              f'{conv1_kernel}')
         self.pretrained = pretrained
         self.pretrained2d = pretrained2d
-        self.spatial_strides = tuple(spatial_strides)
         self.temporal_strides = _per_stage('temporal_strides',
                                            temporal_strides, num_stages)
         self.conv1_kernel = conv1_kernel
@@ -163,6 +162,11 @@ class IResNet3d(IResNet):
             **kwargs)
         if with_pool2:
             self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
+
+    @property
+    def spatial_strides(self) -> tuple:
+        """mmaction's name for the stage strides."""
+        return self.strides
 
     # ------------------------------------------------------------ layout
     def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
