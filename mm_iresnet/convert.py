@@ -1,28 +1,35 @@
-"""Checkpoint conversion into this package's naming, with safe loading.
+"""Checkpoint conversion into this package's naming.
 
 Official iResNet checkpoints (github iduta/iresnet) already use the names of
 :class:`~mm_iresnet.models.IResNet` (``conv1``, ``bn1``, ``layer{s}.{i}.bn0``,
 ``conv{1,2,3}``, ``bn{1,2,3}``, ``downsample.{0,1,2}``); torchvision ResNets
 use those of the original-ordering member (``ordering='original',
 projection='conv', stem_pool=True``). Conversion therefore drops the
-classifier, unwraps containers and prefixes, infers the architecture from the
-keys and proves the result loads into that backbone with no missing,
-unexpected or mis-shaped key.
+classifier (or keeps it aside), unwraps containers and prefixes, infers the
+architecture from the keys and proves the result loads into that backbone
+with no missing, unexpected or mis-shaped key.
+
+Every official iResNet-family checkpoint was trained with the released
+ResStage ordering (``'resstage'``, official master babdc4f); the converted
+file records it (``meta['trained_ordering']``), and a network of another
+ordering loading it warns.
 """
-import os.path as osp
-import pickle
 import re
 from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
 import torch
 
+from .checkpoint import (CheckpointError, check_state_dict,
+                         load_state_dict_file, missing_checkpoint_hint,
+                         warn_if_other_ordering)
+
 __all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
            'infer_arch', 'convert_state_dict', 'build_backbone_for',
            'check_state_dict', 'convert_file', 'missing_checkpoint_hint']
 
-#: source -> backbone arguments of the matching family member (widths and
-#: groups are read from the checkpoint)
+#: source -> backbone arguments of the family member its checkpoints were
+#: trained as (widths and groups are read from the checkpoint)
 SOURCES = {
     'iresnet': dict(ordering='resstage', projection='maxpool',
                     stem_pool=False),
@@ -35,54 +42,8 @@ SOURCES = {
                         stem_pool=True),
 }
 
-
-def missing_checkpoint_hint(path) -> Optional[str]:
-    """What to do about a pretrained checkpoint that is a missing local file
-    (``None`` when it exists, or is a URL / ``scheme://`` the loaders
-    fetch)."""
-    if not isinstance(path, str) or '://' in path or osp.exists(path):
-        return None
-    return (f'pretrained checkpoint {path!r} not found: convert the official '
-            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
-            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
-            'from scratch with model.backbone.init_cfg=None (mmdet) / '
-            'model.backbone.pretrained=None (mmaction)')
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be read or does not fit the backbone."""
-
-
-def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
-    """Load tensors only (``weights_only=True``): a pickle payload is refused.
-
-    Unwraps ``state_dict`` / ``model`` containers and ``module.`` prefixes.
-    """
-    try:
-        obj = torch.load(path, map_location='cpu', weights_only=True)
-    except FileNotFoundError:
-        raise
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f'{path}: refused to load, it holds Python objects beyond '
-            f'tensors and plain containers (weights_only=True). Only load '
-            f'files you trust otherwise. Details: {str(e).splitlines()[0]}'
-        ) from e
-    except Exception as e:  # torch raises many types for a damaged file
-        raise CheckpointError(
-            f'{path}: not a readable PyTorch checkpoint (truncated or not a '
-            f'checkpoint): {str(e).splitlines()[0]}') from e
-    if isinstance(obj, dict):
-        for key in ('state_dict', 'model'):
-            if key in obj and isinstance(obj[key], dict):
-                obj = obj[key]
-                break
-    if not isinstance(obj, dict) or not all(
-            isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f'{path}: holds no state dict of tensors')
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in obj.items())
+#: keys of the ImageNet classifier of every source
+CLASSIFIER_PREFIX = 'fc.'
 
 
 def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
@@ -122,15 +83,36 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
 
 
 def convert_state_dict(state_dict: Dict[str, torch.Tensor],
-                       src: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """(state dict in this package's naming, backbone arguments)."""
+                       src: str,
+                       ordering: Optional[str] = None
+                       ) -> Tuple[Dict[str, torch.Tensor], dict,
+                                  Dict[str, torch.Tensor]]:
+    """(backbone state dict in this package's naming, backbone arguments,
+    classifier tensors ``weight``/``bias``).
+
+    ``ordering`` overrides the ordering the source was trained with (a
+    warning says the result is then another network).
+    """
     if src not in SOURCES:
         raise ValueError(f'unknown source {src!r}; valid: '
                          f'{", ".join(SOURCES)}')
     converted = OrderedDict((k, v) for k, v in state_dict.items()
-                            if not k.startswith('fc.'))
+                            if not k.startswith(CLASSIFIER_PREFIX))
+    classifier = {k[len(CLASSIFIER_PREFIX):]: v
+                  for k, v in state_dict.items()
+                  if k.startswith(CLASSIFIER_PREFIX)}
     arch = dict(infer_arch(converted), **SOURCES[src])
-    return converted, arch
+    if ordering is not None:
+        warn_if_other_ordering(_meta(src, arch), ordering,
+                               f'converting a {src!r} checkpoint')
+        arch['ordering'] = ordering
+    return converted, arch, classifier
+
+
+def _meta(src: str, arch: dict) -> dict:
+    return dict(src=src, trained_ordering=SOURCES[src]['ordering'],
+                arch={k: (list(v) if isinstance(v, tuple) else v)
+                      for k, v in arch.items()})
 
 
 def build_backbone_for(arch: dict):
@@ -138,33 +120,24 @@ def build_backbone_for(arch: dict):
     return IResNet(**arch)
 
 
-def check_state_dict(model: torch.nn.Module,
-                     state_dict: Dict[str, torch.Tensor]):
-    """Raise CheckpointError naming every missing, unexpected or mis-shaped
-    key of ``state_dict`` for ``model``."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(own))
-    shapes = sorted(f'{k}: checkpoint {tuple(v.shape)} vs model '
-                    f'{tuple(own[k].shape)}' for k, v in state_dict.items()
-                    if k in own and own[k].shape != v.shape)
-    problems = [f'{title} ({len(keys)}): {", ".join(keys)}'
-                for title, keys in (('missing keys', missing),
-                                    ('unexpected keys', unexpected),
-                                    ('mis-shaped keys', shapes)) if keys]
-    if problems:
-        raise CheckpointError('checkpoint does not fit '
-                              f'{type(model).__name__}:\n  ' +
-                              '\n  '.join(problems))
-
-
-def convert_file(src_path: str, out_path: str, src: str) -> dict:
+def convert_file(src_path: str, out_path: str, src: str,
+                 ordering: Optional[str] = None,
+                 keep_classifier: bool = False) -> dict:
     """Convert ``src_path`` and save it to ``out_path``; returns the
-    backbone arguments it fits (also stored under ``meta``)."""
-    state_dict, arch = convert_state_dict(load_state_dict_file(src_path),
-                                          src)
+    backbone arguments it fits.
+
+    The file holds ``state_dict`` (the backbone), ``meta`` (``src``, the
+    ``arch`` arguments, ``trained_ordering``) and, with ``keep_classifier``,
+    ``classifier`` (the source's ``fc`` ``weight`` and ``bias``).
+    """
+    state_dict, arch, classifier = convert_state_dict(
+        load_state_dict_file(src_path), src, ordering)
     check_state_dict(build_backbone_for(arch), state_dict)
-    meta = dict(src=src, arch={k: (list(v) if isinstance(v, tuple) else v)
-                               for k, v in arch.items()})
-    torch.save(dict(state_dict=state_dict, meta=meta), out_path)
+    out = dict(state_dict=state_dict, meta=_meta(src, arch))
+    if keep_classifier:
+        if not classifier:
+            raise CheckpointError(f'{src_path}: no classifier '
+                                  f'({CLASSIFIER_PREFIX}*) to keep')
+        out['classifier'] = classifier
+    torch.save(out, out_path)
     return arch

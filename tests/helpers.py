@@ -1,4 +1,6 @@
 """Helpers shared by the tests."""
+import os.path as osp
+
 import torch
 from mmengine.model import BaseModel
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -25,3 +27,19 @@ class TinyModel(BaseModel):
 
     def forward(self, *args, **kwargs):
         return {}
+
+
+#: outputs of the official iResNet code (see fixtures/official/README.md)
+OFFICIAL_FIXTURES = osp.join(osp.dirname(__file__), 'fixtures', 'official')
+
+
+def load_fixture(version, name):
+    """Official outputs of model ``name`` at ``version`` ('master_babdc4f'
+    or 'pr_310124e')."""
+    return torch.load(osp.join(OFFICIAL_FIXTURES, version, f'{name}.pt'),
+                      weights_only=True)
+
+
+def rel_err(a, b):
+    """||a - b|| / ||b||."""
+    return ((a - b).norm() / b.norm()).item()

@@ -92,15 +92,15 @@ CASES = [
      lambda t, r: IResNet(depth=18, base_channels=4).eval()(
          torch.rand(1, 3, 4, 64, 64)), ValueError,
      r'expects a 4D input \(N, C, H, W\)'),
-    ('input smaller than the total stride',
+    ('empty input',
      lambda t, r: IResNet(depth=18, base_channels=4).eval()(
-         torch.rand(1, 3, 16, 16)), ValueError,
-     r'\(16, 16\) is smaller than the network\'s total stride 32'),
-    ('clip shorter than the total temporal stride',
+         torch.rand(1, 3, 0, 16)), ValueError,
+     r'empty input, shape \(1, 3, 0, 16\)'),
+    ('clip too short for pool2',
      lambda t, r: IResNet3d(depth=18, base_channels=4, conv1_stride_t=2,
                             pool1_stride_t=2).eval()(
          torch.rand(1, 3, 4, 64, 64)), ValueError,
-     r'4 frames, fewer than the network\'s total temporal stride 8'),
+     r'4 frames; it needs at least 5 \(pool2'),
     ('checkpoint with missing / unexpected / mis-shaped keys',
      lambda t, r: _mismatched_keys(t), CheckpointError,
      r'missing keys \(1\): layer2.0.conv1.weight(.|\n)*unexpected keys \(1\)'

@@ -4,43 +4,52 @@ import sys
 
 import pytest
 import torch
-import torch.nn as nn
 
 from mm_iresnet.convert import (CheckpointError, check_state_dict,
                                 convert_file, load_state_dict_file)
 from mm_iresnet.models import IResNet
 
-from .reference_iresnet import Bottleneck, ReferenceIResNet
-from .helpers import randomise_bn
+from .fixtures.official.make_fixtures import official_state_dict
+from .helpers import load_fixture, rel_err
 
 
 def _official(tmp_path, prefix='module.'):
-    torch.manual_seed(1)
-    ref = ReferenceIResNet(Bottleneck, (3, 4, 6, 3), base=8)
-    ref.fc = nn.Linear(256, 10)
-    randomise_bn(ref)
+    """The official iresnet18 of the fixtures as a DataParallel checkpoint
+    (its fixture holds master's outputs)."""
+    fixture = load_fixture('master_babdc4f', 'iresnet18')
     path = tmp_path / 'official.pth'
-    torch.save({'state_dict': {prefix + k: v
-                               for k, v in ref.state_dict().items()}}, path)
-    return ref.eval(), str(path)
+    torch.save({'state_dict': {
+        prefix + k: v
+        for k, v in official_state_dict(fixture['keys']).items()}}, path)
+    return fixture, str(path)
 
 
-def test_official_iresnet_converts_and_matches(tmp_path, root):
-    ref, path = _official(tmp_path)
+def test_official_iresnet_converts_with_the_tool(tmp_path, root):
+    fixture, path = _official(tmp_path)
     out = str(tmp_path / 'mm.pth')
-    proc = subprocess.run(
-        [sys.executable, f'{root}/tools/convert_checkpoint.py', path, out,
-         '--src', 'iresnet'], capture_output=True, text=True)
+    tool = [sys.executable, f'{root}/tools/convert_checkpoint.py', path, out,
+            '--src', 'iresnet']
+    proc = subprocess.run(tool, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "'depth': 50" in proc.stdout
-    model = IResNet(depth=50, base_channels=8,
+    assert "for ordering='resstage' (the ordering it was trained with)" \
+        in proc.stdout
+    assert "'depth': 18" in proc.stdout
+    model = IResNet(depth=18,
                     init_cfg=dict(type='Pretrained', checkpoint=out))
     model.init_weights()
     model.eval()
-    x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(model(x), ref(x)):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        for a, b in zip(model(fixture['input']), fixture['stages']):
+            assert rel_err(a, b) <= 1e-5
+    # asking for the paper's ordering works, says so and warns
+    proc = subprocess.run(tool + ['--ordering', 'resstage_paper'],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "for ordering='resstage_paper' (NOT the ordering it was " \
+        "trained with ('resstage'))" in proc.stdout
+    assert "trained with ordering='resstage'" in proc.stderr
+    assert torch.load(out, weights_only=True)['meta']['arch'][
+        'ordering'] == 'resstage_paper'
 
 
 def test_torchvision_resnet_converts_to_original_ordering(tmp_path):

@@ -4,7 +4,7 @@ import torch
 import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mm_iresnet.models import IResNet, IResNet3d
+from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 
 from .helpers import randomise_bn
 
@@ -85,3 +85,29 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
     with torch.no_grad():
         for a, b in zip(model.backbone(x), deployed.backbone(x)):
             assert (b - a).abs().max() <= 1e-4 * a.abs().max()
+
+
+@pytest.mark.parametrize('ordering', sorted(ORDERINGS))
+@pytest.mark.parametrize('preset', sorted(PRESETS))
+def test_mmcv_fuse_conv_bn_keeps_outputs(preset, ordering):
+    """mmcv's fuse_conv_bn (mmdet's --fuse-conv-bn) folds each BN that
+    follows a conv in module order; no after-add BN may be among them."""
+    from mmcv.cnn import fuse_conv_bn
+    torch.manual_seed(0)
+    kwargs = dict(PRESETS[preset], ordering=ordering)
+    if 'Group' in preset:
+        kwargs.update(base_channels=32, stem_channels=8, groups=4)
+    model = IResNet(depth=50, **dict(dict(base_channels=8), **kwargs))
+    model.init_weights()
+    randomise_bn(model, 0.5)
+    model.eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        fused = fuse_conv_bn(model)
+        after = fused(x)
+    assert sum(isinstance(m, _BatchNorm) for m in fused.modules()) < \
+        sum(isinstance(m, _BatchNorm) for m in IResNet(
+            depth=50, **dict(dict(base_channels=8), **kwargs)).modules())
+    for a, b in zip(after, before):
+        assert ((a - b).norm() / b.norm()) <= 1e-5

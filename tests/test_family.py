@@ -69,13 +69,27 @@ REFERENCES = {
     'preact': lambda b, x: b.conv2(
         F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x,
 }
+# ResStage positions (start, first middle, middle, end of a 4-block stage)
 RESSTAGE = {
-    0: lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x,
-    1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x))))) + x,
-    2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
-        F.relu(b.norm(0)(x)))))) + x,
-    3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
-        F.relu(b.norm(0)(x)))))) + x)),
+    'resstage_paper': {
+        0: lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))))
+        + x,
+        1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x))))) + x,
+        2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
+            F.relu(b.norm(0)(x)))))) + x,
+        3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
+            F.relu(b.norm(0)(x)))))) + x)),
+    },
+    # released: the first middle block's ReLU sits at the start block's end
+    'resstage': {
+        0: lambda b, x: F.relu(
+            b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x),
+        1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x,
+        2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
+            F.relu(b.norm(0)(x)))))) + x,
+        3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
+            F.relu(b.norm(0)(x)))))) + x)),
+    },
 }
 
 
@@ -87,17 +101,20 @@ def test_each_ordering_applies_its_order(ordering):
         torch.testing.assert_close(block(x), REFERENCES[ordering](block, x))
 
 
+@pytest.mark.parametrize('ordering', sorted(RESSTAGE))
 @pytest.mark.parametrize('index', [0, 1, 2, 3])
-def test_resstage_positions_apply_their_order(index):
-    block = _basic_block(get_layout('resstage', index, 4))
+def test_resstage_positions_apply_their_order(ordering, index):
+    block = _basic_block(get_layout(ordering, index, 4))
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
-        torch.testing.assert_close(block(x), RESSTAGE[index](block, x))
+        torch.testing.assert_close(block(x), RESSTAGE[ordering][index](block,
+                                                                       x))
 
 
 def test_orderings_table_covers_the_seed_papers():
-    assert set(ORDERINGS) == {'resstage', 'original', 'bn_after_add',
-                              'relu_before_add', 'relu_preact', 'preact'}
+    assert set(ORDERINGS) == {'resstage', 'resstage_paper', 'original',
+                              'bn_after_add', 'relu_before_add',
+                              'relu_preact', 'preact'}
     assert get_layout('original', 0, 3) == Layout(last_norm=True,
                                                    post_act=True)
 

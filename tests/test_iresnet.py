@@ -9,9 +9,9 @@ from mmdet.models.backbones.resnet import Bottleneck as MMDetBottleneck
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, ResBlock
-from mm_iresnet.models.layouts import ORDERINGS, block_position, get_layout
+from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
+                                       get_layout)
 
-from .reference_iresnet import BasicBlock, Bottleneck, ReferenceIResNet
 from .helpers import randomise_bn
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
@@ -44,8 +44,12 @@ def test_every_depth_shapes_and_channels(depth):
     assert model.stage_channels == [base * 2**i * expansion for i in range(4)]
     assert [len(getattr(model, f'layer{i + 1}')) for i in range(4)] == \
         list(blocks)
-    # one ReLU per stage on the main path, whatever the depth
-    assert relu_count_on_main_path(model) == 4
+    # the released ResStage: two ReLUs per stage on the main path (after
+    # the start block and after the end block), whatever the depth
+    assert relu_count_on_main_path(model) == 8
+    paper = IResNet(depth=depth, base_channels=base,
+                    ordering='resstage_paper')
+    assert relu_count_on_main_path(paper) == 4  # the paper's: one per stage
     assert not hasattr(model, 'maxpool')
 
 
@@ -79,46 +83,37 @@ def test_iresnet50_param_count_with_fc_matches_paper():
     assert n_params(model) + fc == 25_557_032
 
 
-@pytest.mark.parametrize('block,layers', [(Bottleneck, (3, 4, 6, 3)),
-                                          (Bottleneck, (2, 3, 2, 4)),
-                                          (BasicBlock, (2, 2, 2, 2)),
-                                          (BasicBlock, (3, 4, 6, 3))])
-def test_matches_reference_implementation(block, layers):
-    """Keys are the official ones and the output equals an independent
-    reference written from the paper's block definitions."""
-    torch.manual_seed(0)
-    ref = ReferenceIResNet(block, layers, base=8)
-    randomise_bn(ref, 0.5)
-    kind = 'bottleneck' if block is Bottleneck else 'basic'
-    ours = IResNet(depth=None, stage_blocks=layers, block=kind,
-                   base_channels=8)
-    missing, unexpected = ours.load_state_dict(ref.state_dict(), strict=True)
-    ours.eval(), ref.eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        for a, b in zip(ours(x), ref(x)):
-            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
-
-
 def test_resstage_layout_table():
-    rows = [get_layout('resstage', i, 4) for i in range(4)]
-    start, first_middle, middle, end = rows
-    assert start.last_norm and not (start.pre_norm or start.pre_act
-                                    or start.post_act)
-    assert first_middle.pre_act and not first_middle.pre_norm
+    start, first_middle, middle, end = (get_layout('resstage', i, 4)
+                                        for i in range(4))
+    # released: the start block's output is rectified on the main path
+    # (the official first middle block's in-place ReLU)
+    assert start.last_norm and start.post_act and not (
+        start.pre_norm or start.pre_act)
+    assert first_middle == Layout()
     assert middle.pre_norm and middle.pre_act and not middle.post_act
     assert end.pre_norm and end.post_norm and end.post_act
-    assert not get_layout('resstage', 1, 2).pre_norm  # n=2: end is first
+    assert get_layout('resstage', 1, 2) == Layout(post_norm=True,
+                                                  post_act=True)
+    # the paper's reading: the first middle block rectifies its branch only
+    start, first_middle = (get_layout('resstage_paper', i, 4)
+                           for i in range(2))
+    assert start == Layout(last_norm=True)
+    assert first_middle == Layout(pre_act=True)
+    assert not get_layout('resstage_paper', 1, 2).pre_norm  # n=2: end first
     assert [block_position(i, 2) for i in range(2)] == ['start', 'first_end']
     assert block_position(0, 1) == 'single'
     with pytest.raises(ValueError, match='valid orderings'):
         get_layout('nope', 0, 3)
 
 
-def test_block_applies_layout_order():
-    """A start block's output may be negative (no ReLU after the add); an end
-    block's never is; an end block is BN(x + F(x)) then ReLU."""
-    model = IResNet(depth=50, base_channels=4).eval()
+@pytest.mark.parametrize('ordering,start_rectified', [
+    ('resstage', True), ('resstage_paper', False)])
+def test_block_applies_layout_order(ordering, start_rectified):
+    """Released: the start block's output is rectified; the paper's: it may
+    be negative (no ReLU after the add). A first middle block's output may be
+    negative; an end block's never is; an end block is BN(x + F(x)), ReLU."""
+    model = IResNet(depth=50, base_channels=4, ordering=ordering).eval()
     x = torch.randn(2, 3, 64, 64)
     feats = {}
     hooks = [model.layer1[i].register_forward_hook(
@@ -127,7 +122,8 @@ def test_block_applies_layout_order():
         model(x)
     for h in hooks:
         h.remove()
-    assert (feats[0] < 0).any() and (feats[1] < 0).any()
+    assert bool((feats[0] >= 0).all()) == start_rectified
+    assert (feats[1] < 0).any()
     assert (feats[2] >= 0).all()
     end = model.layer1[2]
     assert end.norm_names == {0: 'bn0', 1: 'bn1', 2: 'bn2', 3: 'bn3'}
@@ -294,6 +290,11 @@ def test_zero_init_residual():
     model.eval()
     with torch.no_grad():
         torch.testing.assert_close(mid(x), x)
+        torch.testing.assert_close(first_mid(x), x)
+        # the released start block: its shortcut, rectified on the main path
+        x0 = torch.randn(1, 32, 16, 16)
+        torch.testing.assert_close(start(x0),
+                                   torch.relu(start.downsample(x0)))
     off = IResNet(depth=50, base_channels=8, zero_init_residual=False)
     off.init_weights()
     assert not torch.all(off.layer2[0].bn3.weight == 0)
@@ -444,13 +445,33 @@ def test_bad_forward_input():
         model(torch.rand(1, 1, 32, 32))
     with pytest.raises(ValueError, match=r'4D input \(N, C, H, W\)'):
         model(torch.rand(1, 3, 4, 32, 32))
+    with pytest.raises(ValueError, match='empty input'):
+        model(torch.rand(1, 3, 0, 32))
 
 
-def test_single_block_stage():
+@pytest.mark.parametrize('kwargs', [{}, dict(depth=50, avg_down=True),
+                                    dict(deep_stem=True),
+                                    dict(strides=(1, 2, 2, 1),
+                                         dilations=(1, 1, 2, 4))])
+def test_accepts_every_input_size_mmdet_resnet_accepts(kwargs):
+    """Not stricter than what it replaces: from 1x1 up, every size gives
+    the output sizes of mmdet's ResNet (e.g. 16x16 -> 1x1 at stage 4)."""
+    kwargs = dict(dict(depth=18), **kwargs)
+    ours = IResNet(base_channels=4, **kwargs).eval()
+    theirs = ResNet(base_channels=4, **kwargs)
+    theirs.eval()  # mmdet's train() returns None
+    with torch.no_grad():
+        for h, w in [(1, 1), (3, 2), (16, 16), (17, 30), (33, 7)]:
+            x = torch.rand(1, 3, h, w)
+            assert [o.shape for o in ours(x)] == [o.shape for o in theirs(x)]
+
+
+@pytest.mark.parametrize('ordering', ['resstage', 'resstage_paper'])
+def test_single_block_stage(ordering):
     model = IResNet(depth=None, stage_blocks=(1, 1, 1, 1), block='bottleneck',
-                    base_channels=4).eval()
+                    base_channels=4, ordering=ordering).eval()
     block = model.layer1[0]
-    assert block.layout == ORDERINGS['resstage']['single']
+    assert block.layout == ORDERINGS[ordering]['single']
     outs = model(torch.rand(1, 3, 32, 32))
     assert all((o >= 0).all() for o in outs)  # the stage's one ReLU
     assert relu_count_on_main_path(model) == 4

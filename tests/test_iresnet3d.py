@@ -59,29 +59,95 @@ def test_output_size_and_params_match_mmaction_resnet3d(kwargs):
     theirs = ResNet3d(depth=50, base_channels=8, pretrained=None,
                       **kwargs)
     theirs.eval()  # mmaction's train() returns None
-    x = torch.rand(1, 3, 16, 64, 64)
-    with torch.no_grad():
-        assert ours(x).shape == theirs(x).shape
+    with torch.no_grad():  # small inputs too: not stricter than mmaction
+        for shape in [(16, 64, 64), (8, 16, 16), (6, 3, 5), (6, 1, 1)]:
+            x = torch.rand(1, 3, *shape)
+            assert ours(x).shape == theirs(x).shape
     assert sum(p.numel() for p in ours.parameters()) == \
         sum(p.numel() for p in theirs.parameters())
 
 
-def test_stem_strides_moved_into_first_stage():
+def test_stem_pool_spatial_stride_moves_time_stride_stays():
+    """The stem pool's spatial stride moves into stage 1; its temporal
+    stride (kernel 1 in mmaction: frame subsampling) stays in the stem."""
     model = IResNet3d(depth=50, base_channels=8, conv1_kernel=(5, 7, 7),
                       conv1_stride_t=2, pool1_stride_t=2)
-    assert not hasattr(model, 'maxpool')
     assert model.conv1.kernel_size == (5, 7, 7)
     assert model.conv1.stride == (2, 2, 2)
+    assert isinstance(model.maxpool, nn.MaxPool3d)
+    assert model.maxpool.kernel_size == 1
+    assert model.maxpool.stride == (2, 1, 1)
     start = model.layer1[0]
-    assert start.conv2.stride == (2, 2, 2)
+    assert start.conv2.stride == (1, 2, 2)
     pool = start.downsample[0]
     assert isinstance(pool, nn.MaxPool3d)
-    assert pool.kernel_size == (3, 3, 3) and pool.stride == (2, 2, 2)
-    assert isinstance(model.layer2[0].downsample[0], nn.MaxPool3d)
-    assert model.layer2[0].downsample[0].kernel_size == (1, 3, 3)
+    assert pool.kernel_size == (1, 3, 3) and pool.stride == (1, 2, 2)
+    x = torch.rand(1, 3, 8, 32, 32)
+    with torch.no_grad():
+        stem = model.forward_stem(x)
+        full = model.bn1(model.conv1(x)).relu()
+    torch.testing.assert_close(stem, full[:, :, ::2])  # subsampled frames
+    # no temporal pool stride: nothing in the stem
+    assert not hasattr(IResNet3d(depth=18, base_channels=4), 'maxpool')
     kept = IResNet3d(depth=50, base_channels=8, stem_pool=True)
-    assert isinstance(kept.maxpool, nn.MaxPool3d)
+    assert kept.maxpool.kernel_size == (1, 3, 3)
     assert kept.layer1[0].conv2.stride == (1, 1, 1)
+
+
+def test_3d_flops_ratio_is_the_2d_one():
+    """With the time stride kept in the stem, stage 1 runs at mmaction's
+    frame rate: where stage 1 is not inflated, the FLOPs ratio to mmaction's
+    ResNet3d is the 2D ratio to mmdet's ResNet (the extra cost is stage 1's
+    first 1x1 conv at twice the resolution). I3D inflates that conv to
+    3x1x1, which triples its extra cost: 1.028, down from 1.063 when the time
+    stride moved into stage 1 too."""
+    from mmaction.models import ResNet3d
+    from mmdet.models.backbones import ResNet
+    from mmengine.analysis import FlopAnalyzer
+
+    def flops(model, shape):
+        model.eval()  # mmdet's / mmaction's train() return None
+        return FlopAnalyzer(model, torch.rand(*shape)).total()
+
+    def ratio3d(**kwargs):
+        return flops(IResNet3d(depth=50, **kwargs), (1, 3, 8, 96, 96)) / \
+            flops(ResNet3d(depth=50, pretrained=None, **kwargs),
+                  (1, 3, 8, 96, 96))
+
+    i3d = dict(conv1_kernel=(5, 7, 7), conv1_stride_t=2, pool1_stride_t=2)
+    ratio2d = flops(IResNet(depth=50), (1, 3, 96, 96)) / \
+        flops(ResNet(depth=50), (1, 3, 96, 96))
+    flat_stage1 = ((0, 0, 0), ) + I3D_INFLATE[1:]
+    assert abs(ratio3d(inflate=flat_stage1, **i3d) - ratio2d) < 0.002
+    assert abs(ratio3d(conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1),
+                       with_pool2=False) - ratio2d) < 0.003
+    assert ratio3d(inflate=I3D_INFLATE, **i3d) < 1.03
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(deep_stem=True, conv1_kernel=(3, 5, 5)), 'conv1_kernel=\\(3, 3, 3\\)'),
+    (dict(cifar_stem=True), 'set conv1_stride_s=1 and with_pool1=False'),
+    (dict(conv1_kernel=(3, 7, 5)), 'must be square'),
+])
+def test_3d_stem_variants_reject_what_they_cannot_build(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        IResNet3d(depth=18, base_channels=4, **kwargs)
+
+
+def test_3d_deep_and_cifar_stems_honour_time_arguments():
+    deep = IResNet3d(depth=18, base_channels=8, deep_stem=True,
+                     conv1_kernel=(5, 7, 7), conv1_stride_t=2)
+    first = deep.stem[0]
+    assert first.kernel_size == (5, 3, 3) and first.stride == (2, 2, 2)
+    assert deep.stem[3].kernel_size == (1, 3, 3)
+    cifar = IResNet3d(depth=18, base_channels=8, cifar_stem=True,
+                      conv1_kernel=(3, 3, 3), conv1_stride_s=1,
+                      conv1_stride_t=2, with_pool1=False)
+    assert cifar.conv1.kernel_size == (3, 3, 3)
+    assert cifar.conv1.stride == (2, 1, 1)
+    with torch.no_grad():
+        out = cifar.eval()(torch.rand(1, 3, 8, 32, 32))
+    assert out.shape[2:] == (2, 4, 4)  # time: /2 conv1, /2 pool2
 
 
 def test_inflate_per_block_and_non_local():

@@ -169,6 +169,14 @@ class ResBlock(BaseModule):
         self.norm_names = {}
         if layout.pre_norm:
             self._add_norm(0, self.in_channels, norm_cfg)
+        # The after-add norm is registered before the convs, so that the
+        # module order never shows it right after the last conv: tools that
+        # fold every BN following a conv in registration order (mmcv's
+        # fuse_conv_bn, mmdet's --fuse-conv-bn) must not fold a norm that
+        # reads the sum of branch and shortcut.
+        if layout.post_norm:
+            self._add_norm('out' if layout.last_norm else self.num_convs,
+                           self.out_channels, norm_cfg)
         for i, spec in enumerate(convs, start=1):
             kt = temporal_kernels[i - 1]
             st = temporal_stride if spec.carries_stride else 1
@@ -192,9 +200,6 @@ class ResBlock(BaseModule):
                     bias=False))
             if i < self.num_convs or layout.last_norm:
                 self._add_norm(i, spec.out_channels, norm_cfg)
-        if layout.post_norm:
-            key = 'out' if layout.last_norm else self.num_convs
-            self._add_norm(key, self.out_channels, norm_cfg)
 
         self.act = build_activation_layer(act_cfg)
         # The pre-activation of a block without leading norm reads the block

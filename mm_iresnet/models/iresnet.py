@@ -5,16 +5,17 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 from mmengine.model import BaseModule, Sequential
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..convert import missing_checkpoint_hint
+from ..checkpoint import (checkpoint_meta, missing_checkpoint_hint,
+                          warn_if_other_ordering)
 from .blocks import BLOCK_KINDS, ResBlock, conv_specs
 from .fuse import fold_named, fold_sequential
 from .layouts import ORDERINGS, get_layout
 from .shortcut import PROJECTIONS, build_projection, build_shortcut
+from .stem import StemSpec, build_stem
 
 __all__ = ['IResNet']
 
@@ -108,6 +109,11 @@ class IResNet(BaseModule):
             ``dict(type='scale', shortcut_scale=0.5)``,
             ``dict(type='exclusive_gate')``, ``dict(type='shortcut_gate')``,
             ``dict(type='conv')``, ``dict(type='dropout', p=0.5)``.
+        stem_spec (StemSpec, optional): the stem as data (see
+            :mod:`~mm_iresnet.models.stem`); when given it replaces
+            ``deep_stem``, ``cifar_stem``, ``stem_pool`` and
+            ``stem_channels``. The 3D network passes the one it translated
+            from mmaction's arguments.
 
     Example:
         >>> import torch
@@ -169,7 +175,8 @@ class IResNet(BaseModule):
                  expansion: Optional[float] = None,
                  act_cfg: dict = dict(type='ReLU', inplace=True),
                  shortcut: Optional[dict] = None,
-                 deploy: bool = False):
+                 deploy: bool = False,
+                 stem_spec: Optional[StemSpec] = None):
         super().__init__(init_cfg)
         # ---- arguments -------------------------------------------------
         if stage_blocks is None:
@@ -251,7 +258,6 @@ class IResNet(BaseModule):
         self.dilations = tuple(dilations)
         self.out_indices = out_indices
         self.style = style
-        self.deep_stem = deep_stem
         self.avg_down = avg_down
         self.frozen_stages = frozen_stages
         self.conv_cfg = conv_cfg
@@ -263,11 +269,23 @@ class IResNet(BaseModule):
         self.block = block
         self.ordering = ordering
         self.projection = 'avgpool' if avg_down else projection
-        self.stem_pool = stem_pool
-        self.cifar_stem = cifar_stem
-        if cifar_stem and (deep_stem or stem_pool):
-            raise ValueError('cifar_stem replaces the stem: it cannot be '
-                             'combined with deep_stem or stem_pool')
+        if stem_spec is None:
+            if cifar_stem and (deep_stem or stem_pool):
+                raise ValueError('cifar_stem replaces the stem: it cannot be '
+                                 'combined with deep_stem or stem_pool')
+            stem_spec = StemSpec(
+                kind='cifar' if cifar_stem else 'deep' if deep_stem
+                else 'conv',
+                channels=self.stem_channels,
+                kernel=3 if cifar_stem or deep_stem else 7,
+                stride=1 if cifar_stem else 2,
+                pool='none' if cifar_stem else 'kept' if stem_pool
+                else 'moved')
+        self.stem_spec = stem_spec.check()
+        self.stem_channels = stem_spec.channels
+        self.deep_stem = stem_spec.kind == 'deep'
+        self.cifar_stem = stem_spec.kind == 'cifar'
+        self.stem_pool = stem_spec.pool == 'kept'
         self.stage_groups = (groups, ) * num_stages if isinstance(
             groups, int) else tuple(groups)
         _check_len('groups', self.stage_groups, num_stages)
@@ -277,7 +295,14 @@ class IResNet(BaseModule):
         self.expansion = BLOCK_KINDS[block] if expansion is None \
             else expansion
 
-        self._make_stem_layer(in_channels, self.stem_channels)
+        stem = build_stem(stem_spec, in_channels, self.dim, conv_cfg,
+                          norm_cfg, act_cfg)
+        for name, module in stem.items():
+            self.add_module(name, module)
+        #: the stem's modules in forward order
+        self.stem_names = list(stem)
+        # conv1, norm1 (e.g. bn1), relu for the one-conv stem
+        self.norm1_name = None if self.deep_stem else self.stem_names[1]
 
         self.res_layers = []
         self.stage_channels = []
@@ -291,7 +316,7 @@ class IResNet(BaseModule):
                 num_blocks=num_blocks,
                 inplanes=inplanes,
                 planes=planes,
-                stride=self.strides[i] * (self._stem_stride_moved()
+                stride=self.strides[i] * (stem_spec.moved_stride
                                           if i == 0 else 1),
                 dilation=self.dilations[i],
                 dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
@@ -304,8 +329,8 @@ class IResNet(BaseModule):
             self.res_layers.append(name)
         self.out_channels = [self.stage_channels[i] for i in out_indices]
         #: input pixels per output pixel of the last stage
-        self.total_stride = self._stem_stride() * \
-            self._stem_stride_moved() * math.prod(self.strides)
+        self.total_stride = stem_spec.total_stride * \
+            stem_spec.moved_stride * math.prod(self.strides)
         self.feat_dim = self.stage_channels[-1]
 
         self._freeze_stages()
@@ -314,57 +339,6 @@ class IResNet(BaseModule):
 
     # ------------------------------------------------------------------
     # construction
-    def _make_stem_layer(self, in_channels: int, stem_channels: int):
-        """conv7x7/2-norm-act (or deep stem); ResNet's max-pool only with
-        ``stem_pool=True``."""
-        conv_cfg = self.conv_cfg or dict(type=f'Conv{self.dim}d')
-        if self.deep_stem:
-            widths = [in_channels, stem_channels // 2, stem_channels // 2,
-                      stem_channels]
-            layers = []
-            for k in range(3):
-                layers += [
-                    build_conv_layer(
-                        conv_cfg, widths[k], widths[k + 1],
-                        **self._stem_conv_args(3, 2 if k == 0 else 1)),
-                    build_norm_layer(self.norm_cfg, widths[k + 1])[1],
-                    build_activation_layer(self.act_cfg)
-                ]
-            self.stem = nn.Sequential(*layers)
-        else:
-            kernel, stride = (3, 1) if self.cifar_stem else (7, 2)
-            self.conv1 = build_conv_layer(conv_cfg, in_channels,
-                                          stem_channels,
-                                          **self._stem_conv_args(kernel,
-                                                                 stride))
-            self.norm1_name, norm1 = build_norm_layer(
-                self.norm_cfg, stem_channels, postfix=1)
-            self.add_module(self.norm1_name, norm1)
-            self.relu = build_activation_layer(self.act_cfg)
-        if self._uses_stem_pool():
-            self.maxpool = self._make_stem_pool()
-
-    def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
-        return dict(kernel_size=kernel_size, stride=stride,
-                    padding=kernel_size // 2, bias=False)
-
-    def _make_stem_pool(self) -> nn.Module:
-        return nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-
-    def _uses_stem_pool(self) -> bool:
-        return self.stem_pool
-
-    def _stem_stride(self) -> int:
-        """Spatial stride of the stem (conv and, if kept, max-pool)."""
-        if self.cifar_stem:
-            return 1
-        return 2 * (2 if self._uses_stem_pool() else 1)
-
-    def _stem_stride_moved(self) -> int:
-        """Spatial stride of ResNet's stem max-pool that iResNet moves into
-        the first stage (1 when the pool is kept, or for the CIFAR stem)."""
-        return 1 if self.stem_pool or self.cifar_stem else 2
-
     def make_stage_plugins(self, plugins: List[dict],
                            stage_idx: int) -> List[dict]:
         """Plugins of stage ``stage_idx`` (mmdet's format, ``stages``
@@ -486,19 +460,27 @@ class IResNet(BaseModule):
             dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
         ]
 
-    def _check_local_checkpoint(self, path):
-        """FileNotFoundError naming the path and the converter."""
+    def _pretrained_checkpoints(self) -> List[str]:
+        """The checkpoints of the ``Pretrained`` entries of ``init_cfg``."""
+        cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
+            else [self.init_cfg] if self.init_cfg else []
+        return [cfg.get('checkpoint') for cfg in cfgs
+                if cfg.get('type') == 'Pretrained']
+
+    def _check_checkpoint(self, path):
+        """FileNotFoundError naming a missing local file and the converter;
+        a warning when the file was converted for another ordering."""
         hint = missing_checkpoint_hint(path)
         if hint:
             raise FileNotFoundError(f'{type(self).__name__}: {hint}')
+        warn_if_other_ordering(checkpoint_meta(path), self.ordering,
+                               f'{type(self).__name__} loading {path}')
 
     def init_weights(self):
-        """mmengine init, with a clear error for a missing local checkpoint."""
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
-            else [self.init_cfg] if self.init_cfg else []
-        for cfg in cfgs:
-            if cfg.get('type') == 'Pretrained':
-                self._check_local_checkpoint(cfg.get('checkpoint'))
+        """mmengine init, with a clear error for a missing local checkpoint
+        and a warning for weights trained with another ordering."""
+        for path in self._pretrained_checkpoints():
+            self._check_checkpoint(path)
         super().init_weights()
 
     # ------------------------------------------------------------------
@@ -509,13 +491,10 @@ class IResNet(BaseModule):
             raise ValueError(
                 f'{type(self).__name__} expects a {expected}D input '
                 f'({layout}), got shape {tuple(x.shape)}')
-        if min(x.shape[-2:]) < self.total_stride:
+        if min(x.shape[2:]) < 1:
             raise ValueError(
-                f'{type(self).__name__} input {tuple(x.shape[-2:])} is smaller '
-                f'than the network\'s total stride {self.total_stride}: the '
-                'last stage would see less than one pixel; use inputs of at '
-                f'least {self.total_stride}x{self.total_stride} (mmdet: '
-                'pad_size_divisor=32)')
+                f'{type(self).__name__} got an empty input, shape '
+                f'{tuple(x.shape)}: every size must be at least 1')
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f'{type(self).__name__} was built for in_channels='
@@ -523,12 +502,8 @@ class IResNet(BaseModule):
                 f'(shape {tuple(x.shape)}); set in_channels to match')
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
-        if self.deep_stem:
-            x = self.stem(x)
-        else:
-            x = self.relu(self.norm1(self.conv1(x)))
-        if self._uses_stem_pool():
-            x = self.maxpool(x)
+        for name in self.stem_names:
+            x = getattr(self, name)(x)
         return x
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:

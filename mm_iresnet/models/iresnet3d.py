@@ -7,7 +7,9 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
+from ..checkpoint import load_state_dict_file
 from .iresnet import IResNet
+from .stem import StemSpec
 
 __all__ = ['IResNet3d', 'IResNet3dSlowOnly']
 
@@ -38,11 +40,13 @@ class IResNet3d(IResNet):
     layouts and improved projection shortcut (MaxPool3d with kernel (1,3,3),
     or (3,3,3) when the block strides in time, then a 1x1x1 conv and BN3d).
 
-    mmaction's stem max-pool does not exist in iResNet: with ``with_pool1``
-    its strides (``pool1_stride_s``, ``pool1_stride_t``) move into the first
-    stage's start block (its strided conv and its shortcut max-pool), so a
-    config keeps its output size in space and time. ``with_pool2`` keeps its
-    meaning: a temporal max-pool (2,1,1) after the first stage.
+    mmaction's stem max-pool (kernel (1, 3, 3)) does not exist in iResNet:
+    with ``with_pool1`` its spatial stride ``pool1_stride_s`` moves into the
+    first stage's start block (its strided conv and its shortcut max-pool);
+    its temporal stride ``pool1_stride_t``, which in mmaction only subsamples
+    frames (kernel 1 in time), stays in the stem and does just that. Output
+    sizes in space and time are those of mmaction's ResNet3d. ``with_pool2``
+    keeps its meaning: a temporal max-pool (2,1,1) after the first stage.
     ``stem_pool=True`` restores mmaction's stem max-pool instead.
 
     Outputs: a tensor when ``out_indices`` names one stage (mmaction's
@@ -59,7 +63,11 @@ class IResNet3d(IResNet):
         conv1_kernel (Sequence[int]): stem conv kernel (t, h, w).
         conv1_stride_s / conv1_stride_t (int): stem conv strides.
         pool1_stride_s / pool1_stride_t (int): strides of mmaction's stem
-            pool, moved into stage 1 (see above).
+            pool (see above).
+        deep_stem / cifar_stem / stem_pool / stem_channels: the stem
+            variants of :class:`IResNet`; ``deep_stem`` and ``cifar_stem``
+            use ``conv1_kernel``'s temporal size and ``conv1_stride_t``
+            (see :meth:`translate_stem`).
         with_pool1 / with_pool2 (bool): see above.
         inflate (Sequence[int | Sequence[int]]): per stage, or per block,
             1 to give the block a temporal kernel.
@@ -108,6 +116,10 @@ class IResNet3d(IResNet):
                  zero_init_residual: bool = True,
                  init_cfg=None,
                  lateral: bool = False,
+                 deep_stem: bool = False,
+                 cifar_stem: bool = False,
+                 stem_pool: bool = False,
+                 stem_channels: Optional[int] = None,
                  **kwargs):
         if lateral:
             raise ValueError('lateral=True asks for SlowFast lateral '
@@ -121,15 +133,15 @@ class IResNet3d(IResNet):
         if pretrained and init_cfg:
             raise ValueError('pretrained and init_cfg cannot be specified at '
                              'the same time')
-        conv1_kernel = tuple(conv1_kernel)
-        if len(conv1_kernel) != 3:
-            raise ValueError(f'conv1_kernel must be (t, h, w), got '
-                             f'{conv1_kernel}')
+        stem_spec = self.translate_stem(
+            conv1_kernel, conv1_stride_s, conv1_stride_t, pool1_stride_s,
+            pool1_stride_t, with_pool1, deep_stem, cifar_stem, stem_pool,
+            stem_channels or base_channels)
         self.pretrained = pretrained
         self.pretrained2d = pretrained2d
         self.temporal_strides = _per_stage('temporal_strides',
                                            temporal_strides, num_stages)
-        self.conv1_kernel = conv1_kernel
+        self.conv1_kernel = tuple(conv1_kernel)
         self.conv1_stride_s = conv1_stride_s
         self.conv1_stride_t = conv1_stride_t
         self.pool1_stride_s = pool1_stride_s
@@ -159,6 +171,7 @@ class IResNet3d(IResNet):
             zero_init_residual=zero_init_residual,
             init_cfg=init_cfg,
             stage_blocks=stage_blocks,
+            stem_spec=stem_spec,
             **kwargs)
         if with_pool2:
             self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
@@ -169,40 +182,51 @@ class IResNet3d(IResNet):
         return self.strides
 
     # ------------------------------------------------------------ layout
-    def _stem_conv_args(self, kernel_size: int, stride: int) -> dict:
-        if kernel_size == 7:  # the 7x7 stem conv: mmaction's conv1 args
-            kernel = self.conv1_kernel
-            strides = (self.conv1_stride_t, self.conv1_stride_s,
-                       self.conv1_stride_s)
-        else:  # deep stem: spatial 3x3 convs
-            kernel = (1, kernel_size, kernel_size)
-            strides = (1, stride, stride)
-        return dict(kernel_size=kernel, stride=strides,
-                    padding=tuple((k - 1) // 2 for k in kernel), bias=False)
+    @staticmethod
+    def translate_stem(conv1_kernel, conv1_stride_s, conv1_stride_t,
+                       pool1_stride_s, pool1_stride_t, with_pool1,
+                       deep_stem, cifar_stem, stem_pool,
+                       channels) -> StemSpec:
+        """mmaction's stem arguments as a :class:`StemSpec`.
 
-    def _make_stem_pool(self) -> nn.Module:
-        return nn.MaxPool3d(
-            kernel_size=(1, 3, 3),
-            stride=(self.pool1_stride_t, self.pool1_stride_s,
-                    self.pool1_stride_s),
-            padding=(0, 1, 1))
-
-    def _uses_stem_pool(self) -> bool:
-        return self.with_pool1 and self.stem_pool
-
-    def _stem_stride(self) -> int:
-        return self.conv1_stride_s * (self.pool1_stride_s
-                                      if self._uses_stem_pool() else 1)
-
-    def _stem_stride_moved(self) -> int:
-        if not self.with_pool1 or self.stem_pool:
-            return 1
-        return self.pool1_stride_s
-
-    def _temporal_stride(self, stage: int) -> int:
-        moved = self.pool1_stride_t if stage == 0 and self.with_pool1 and \
-            not self.stem_pool else 1
-        return self.temporal_strides[stage] * moved
+        The stem pool's spatial stride moves into stage 1 (``stem_pool=True``
+        keeps mmaction's pool); its temporal stride stays in the stem, where
+        mmaction applies it (kernel 1 in time: frames are subsampled).
+        ``deep_stem`` / ``cifar_stem`` replace the 7x7 conv by 3x3 convs and
+        take ``conv1_kernel``'s temporal size and ``conv1_stride_t``.
+        """
+        conv1_kernel = tuple(conv1_kernel)
+        if len(conv1_kernel) != 3:
+            raise ValueError(f'conv1_kernel must be (t, h, w), got '
+                             f'{conv1_kernel}')
+        kt, kh, kw = conv1_kernel
+        if kh != kw:
+            raise ValueError(f'conv1_kernel {conv1_kernel}: the spatial '
+                             'kernel must be square')
+        if cifar_stem and (deep_stem or stem_pool):
+            raise ValueError('cifar_stem replaces the stem: it cannot be '
+                             'combined with deep_stem or stem_pool')
+        kind = 'cifar' if cifar_stem else 'deep' if deep_stem else 'conv'
+        if kind != 'conv' and kh not in (3, 7):
+            raise ValueError(
+                f'{kind}_stem uses 3x3 spatial kernels in place of the 7x7 '
+                f'conv: conv1_kernel={conv1_kernel} asks for {kh}x{kw}; give '
+                f'conv1_kernel=({kt}, 3, 3) (its temporal size {kt} and '
+                'conv1_stride_t are used)')
+        if cifar_stem and (conv1_stride_s != 1 or
+                           (with_pool1 and pool1_stride_s != 1)):
+            raise ValueError(
+                'cifar_stem has spatial stride 1 and no spatial pool: set '
+                'conv1_stride_s=1 and with_pool1=False (or pool1_stride_s=1)'
+                f'; got conv1_stride_s={conv1_stride_s}, with_pool1='
+                f'{with_pool1}, pool1_stride_s={pool1_stride_s}')
+        pool = 'none' if cifar_stem or not with_pool1 else \
+            'kept' if stem_pool else 'moved'
+        return StemSpec(
+            kind=kind, channels=channels, kernel=kh if kind == 'conv' else 3,
+            stride=conv1_stride_s, pool=pool, pool_stride=pool1_stride_s,
+            time_kernel=kt, time_stride=conv1_stride_t,
+            time_pool_stride=pool1_stride_t if with_pool1 else 1)
 
     def _temporal_kernels(self, inflated: bool) -> Tuple[int, ...]:
         if self.block == 'basic':
@@ -221,7 +245,7 @@ class IResNet3d(IResNet):
         return dict(
             temporal_kernels=self._temporal_kernels(
                 inflate[block_index] == 1),
-            temporal_stride=self._temporal_stride(stage_index)
+            temporal_stride=self.temporal_strides[stage_index]
             if block_index == 0 else 1,
             non_local_cfg=dict(self.non_local_cfg)
             if non_local[block_index] == 1 else None)
@@ -238,15 +262,33 @@ class IResNet3d(IResNet):
         return self.conv1_stride_t * pool * math.prod(
             self.temporal_strides) * (2 if self.with_pool2 else 1)
 
+    @property
+    def min_frames(self) -> int:
+        """Fewest input frames the network turns into an output: ``pool2``
+        (kernel 2 in time) needs two frames out of stage 1; without it one
+        frame is enough, as in mmaction's ResNet3d."""
+        if not self.with_pool2:
+            return 1
+        spec = self.stem_spec
+        frames = 1
+        while True:
+            t = (frames - spec.time_kernel + 2 * (
+                (spec.time_kernel - 1) // 2)) // spec.time_stride + 1
+            t = (t - 1) // spec.time_pool_stride + 1
+            t = (t - 1) // self.temporal_strides[0] + 1
+            if t >= 2:
+                return frames
+            frames += 1
+
     def _check_input(self, x: torch.Tensor):
         super()._check_input(x)
-        if x.shape[2] < self.total_temporal_stride:
+        if x.shape[2] < self.min_frames:
             raise ValueError(
-                f'{type(self).__name__} input has {x.shape[2]} frames, fewer '
-                'than the network\'s total temporal stride '
-                f'{self.total_temporal_stride} (conv1_stride_t, '
-                'pool1_stride_t, temporal_strides, pool2): sample clips of at '
-                f'least {self.total_temporal_stride} frames')
+                f'{type(self).__name__} input has {x.shape[2]} frames; it '
+                f'needs at least {self.min_frames} (pool2 halves the frames '
+                'left after conv1_stride_t, pool1_stride_t and stage 1\'s '
+                'temporal stride, and needs two of them): sample longer '
+                'clips or set with_pool2=False')
 
     def forward(self, x: torch.Tensor
                 ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
@@ -259,12 +301,8 @@ class IResNet3d(IResNet):
         """(path, is_2d) of the checkpoint to start from, or None."""
         if self.pretrained:
             return self.pretrained, self.pretrained2d
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) else \
-            [self.init_cfg] if self.init_cfg else []
-        for cfg in cfgs:
-            if cfg.get('type') == 'Pretrained':
-                return cfg['checkpoint'], self.pretrained2d
-        return None
+        paths = self._pretrained_checkpoints()
+        return (paths[0], self.pretrained2d) if paths else None
 
     def init_weights(self):
         """Default init, then the 2D checkpoint inflated (or a 3D one
@@ -273,7 +311,7 @@ class IResNet3d(IResNet):
         if source is None:
             return super().init_weights()
         path, is_2d = source
-        self._check_local_checkpoint(path)
+        self._check_checkpoint(path)
         self.init_cfg = self._default_init_cfg()
         super().init_weights()
         logger = MMLogger.get_current_instance()
@@ -283,7 +321,6 @@ class IResNet3d(IResNet):
             load_checkpoint(self, path, map_location='cpu', strict=False,
                             logger=logger)
             return
-        from ..convert import load_state_dict_file
         from .inflate import inflate_state_dict
         report = inflate_state_dict(self, load_state_dict_file(path))
         logger.info(f'inflated 2D weights from {path}: '

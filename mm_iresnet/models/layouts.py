@@ -2,11 +2,25 @@
 
 This module is the home of the first iResNet idea, the **ResStage information
 flow**: a stage is one *start* block, middle blocks and one *end* block, and
-each position places its norm/activation layers differently, so that the main
-path crosses only one ReLU per stage (four in a four-stage network), whatever
-the depth. The same table form also expresses the orderings of He et al. 2016
-("Identity Mappings in Deep Residual Networks"), so one block implementation
-serves every member of the family.
+each position places its norm/activation layers differently. The same table
+form also expresses the orderings of He et al. 2016 ("Identity Mappings in
+Deep Residual Networks"), so one block implementation serves every member of
+the family.
+
+Two ResStage rows exist, because the released code and the paper differ:
+
+* ``'resstage'`` is what the official code (github iduta/iresnet, master,
+  commit babdc4f) computes, the network every published ImageNet checkpoint
+  was trained with. Its first middle block applies ``nn.ReLU(inplace=True)``
+  to its own input, which is also its shortcut, so the start block's output
+  is rectified on the main path. This table writes that ReLU as the start
+  block's ``post_act`` (the same function and the same parameters): the main
+  path crosses two ReLUs per stage, after the start block and after the end
+  block's BN.
+* ``'resstage_paper'`` is the paper's one-ReLU-per-stage reading (the
+  unmerged 2022 pull request, commit 310124e, whose ReLUs work out of place):
+  the first middle block rectifies only its residual branch. No published
+  checkpoint exists for it.
 
 A :class:`Layout` says, for one block, which optional layers exist around the
 convolutions of the residual branch. Inner convolutions are always followed by
@@ -43,14 +57,26 @@ def _uniform(layout: Layout) -> Dict[str, Layout]:
 
 #: ordering name -> position -> layout.
 ORDERINGS: Dict[str, Dict[str, Layout]] = {
-    # (f) iResNet ResStage (Duta et al. 2020, Fig. 2). The start block ends
-    # its branch with BN and adds no ReLU; middle blocks are pre-activation
-    # without anything after the add (the first one has no leading BN: its
-    # input, the start block's BN output plus a normalised shortcut, is
-    # already normalised); the end block closes the stage with BN + ReLU
-    # after the add. A one-block stage is a start block whose addition is
-    # followed by the stage's single ReLU.
+    # (f) iResNet ResStage as released (official master babdc4f, the
+    # published checkpoints). The start block ends its branch with BN; the
+    # first middle block's in-place ReLU rectifies its input, shortcut
+    # included, written here as the start block's post-activation; the other
+    # middle blocks are pre-activation with nothing after the add; the end
+    # block closes the stage with BN + ReLU after the add. A one-block stage
+    # is a start block.
     'resstage': dict(
+        start=Layout(last_norm=True, post_act=True),
+        first_middle=Layout(),
+        middle=Layout(pre_norm=True, pre_act=True),
+        first_end=Layout(post_norm=True, post_act=True),
+        end=Layout(pre_norm=True, pre_act=True, post_norm=True,
+                   post_act=True),
+        single=Layout(last_norm=True, post_act=True)),
+    # (f') the paper's reading (unmerged pull request 310124e): the first
+    # middle block's ReLU works out of place, on its branch only, so the main
+    # path crosses one ReLU per stage (the end block's). A one-block stage is
+    # a start block whose addition is followed by the stage's single ReLU.
+    'resstage_paper': dict(
         start=Layout(last_norm=True),
         first_middle=Layout(pre_act=True),
         middle=Layout(pre_norm=True, pre_act=True),

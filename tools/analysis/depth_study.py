@@ -36,7 +36,8 @@ import torch.nn.functional as F  # noqa: E402
 from mm_iresnet.models import PRESETS, IResNet  # noqa: E402
 
 VARIANTS = {
-    'iresnet': PRESETS['IResNet'],
+    'iresnet': PRESETS['IResNet'],  # ResStage as released (checkpoints)
+    'iresnet_paper': dict(PRESETS['IResNet'], ordering='resstage_paper'),
     'resnet_v1': PRESETS['ResNetV1'],
     'preact': PRESETS['PreActResNet'],
     'resstage': PRESETS['ResStageNet'],

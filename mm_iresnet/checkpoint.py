@@ -1,0 +1,119 @@
+"""Checkpoint files: safe loading, key reports, what a file was trained as.
+
+A leaf module (it imports torch alone): the models, the converter and the
+runner all read checkpoints through it.
+"""
+import os.path as osp
+import pickle
+import warnings
+from collections import OrderedDict
+from typing import Dict, Optional
+
+import torch
+
+__all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
+           'checkpoint_meta', 'warn_if_other_ordering',
+           'missing_checkpoint_hint']
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or does not fit the backbone."""
+
+
+def _safe_load(path: str):
+    """``torch.load(weights_only=True)`` with one clear error per failure."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(
+            f'{path}: refused to load, it holds Python objects beyond '
+            f'tensors and plain containers (weights_only=True). Only load '
+            f'files you trust otherwise. Details: {str(e).splitlines()[0]}'
+        ) from e
+    except Exception as e:  # torch raises many types for a damaged file
+        raise CheckpointError(
+            f'{path}: not a readable PyTorch checkpoint (truncated or not a '
+            f'checkpoint): {str(e).splitlines()[0]}') from e
+
+
+def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
+    """Load tensors only (``weights_only=True``): a pickle payload is refused.
+
+    Unwraps ``state_dict`` / ``model`` containers and ``module.`` prefixes.
+    """
+    obj = _safe_load(path)
+    if isinstance(obj, dict):
+        for key in ('state_dict', 'model'):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+    if not isinstance(obj, dict) or not all(
+            isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f'{path}: holds no state dict of tensors')
+    return OrderedDict(
+        (k[len('module.'):] if k.startswith('module.') else k, v)
+        for k, v in obj.items())
+
+
+def checkpoint_meta(path) -> dict:
+    """The ``meta`` this package's converter stored in ``path`` (empty for
+    any other file, a URL or a file that cannot be read safely)."""
+    if not isinstance(path, str) or '://' in path or not osp.isfile(path):
+        return {}
+    try:
+        obj = _safe_load(path)
+    except CheckpointError:
+        return {}
+    meta = obj.get('meta') if isinstance(obj, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def warn_if_other_ordering(meta: dict, ordering: str, where: str) -> bool:
+    """Warn when weights trained with one block ordering (``meta['trained_
+    ordering']``, written by the converter) go into a network of another.
+    Returns whether it warned."""
+    trained = meta.get('trained_ordering')
+    if not trained or trained == ordering:
+        return False
+    warnings.warn(
+        f'{where}: these weights were trained with ordering={trained!r} '
+        f'(source {meta.get("src")!r}), but the network uses '
+        f'ordering={ordering!r}; it computes another function with them. '
+        f'Use ordering={trained!r} to get the trained network.',
+        stacklevel=3)
+    return True
+
+
+def check_state_dict(model: torch.nn.Module,
+                     state_dict: Dict[str, torch.Tensor]):
+    """Raise CheckpointError naming every missing, unexpected or mis-shaped
+    key of ``state_dict`` for ``model``."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(f'{k}: checkpoint {tuple(v.shape)} vs model '
+                    f'{tuple(own[k].shape)}' for k, v in state_dict.items()
+                    if k in own and own[k].shape != v.shape)
+    problems = [f'{title} ({len(keys)}): {", ".join(keys)}'
+                for title, keys in (('missing keys', missing),
+                                    ('unexpected keys', unexpected),
+                                    ('mis-shaped keys', shapes)) if keys]
+    if problems:
+        raise CheckpointError('checkpoint does not fit '
+                              f'{type(model).__name__}:\n  ' +
+                              '\n  '.join(problems))
+
+
+def missing_checkpoint_hint(path) -> Optional[str]:
+    """What to do about a pretrained checkpoint that is a missing local file
+    (``None`` when it exists, or is a URL / ``scheme://`` the loaders
+    fetch)."""
+    if not isinstance(path, str) or '://' in path or osp.exists(path):
+        return None
+    return (f'pretrained checkpoint {path!r} not found: convert the official '
+            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
+            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
+            'from scratch with model.backbone.init_cfg=None (mmdet) / '
+            'model.backbone.pretrained=None (mmaction)')
