@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_CONFIG ?= configs/demo/faster_rcnn_iresnet18_shapes.py
 
-.PHONY: install demo test
+.PHONY: install demo test check-env
 
 install:
 	bash tools/install.sh
@@ -12,3 +12,7 @@ demo: install
 
 test: install
 	$(PY) -m pytest tests
+
+# CI: installing into an existing, older OpenMMLab environment changes nothing
+check-env: install
+	bash tools/ci/check_existing_env.sh

@@ -3,9 +3,15 @@
 Importing this package (``custom_imports=dict(imports=['mm_iresnet'])`` in a
 config) registers its backbones in mmengine's root ``MODELS`` registry, which
 mmdet's and mmaction2's registries fall back to, and applies the
-compatibility fixes of :mod:`mm_iresnet.compat`.
+compatibility fixes of :mod:`mm_iresnet.compat`. The versions of mmcv and
+mmengine are checked first (:mod:`mm_iresnet.deps`).
 """
-from .compat import patch_mmaction
+from .deps import require
+
+require('mmcv')
+require('mmengine')
+
+from .compat import patch_mmaction  # noqa: E402
 
 patch_mmaction()
 

@@ -10,12 +10,14 @@ from typing import Dict, Iterator, List, Tuple
 
 from mmengine.config import Config
 
+from .deps import require
+
 __all__ = ['zoo_config_files', 'swap_backbone_type', 'zoo_backbones']
 
 
 def zoo_config_files(package: str = 'mmdet') -> List[str]:
     """Every non-base config in an installed package's ``.mim/configs``."""
-    module = __import__(package)
+    module = require(package)
     root = osp.join(osp.dirname(module.__file__), '.mim', 'configs')
     return sorted(f for f in glob.glob(osp.join(root, '**', '*.py'),
                                        recursive=True)

@@ -3,17 +3,20 @@
 #
 #   bash tools/install.sh          # idempotent: a second run takes seconds
 #
-# Steps: virtualenv -> build tools -> CPU torch 2.13.0 -> mmcv 2.1.0 built from
-# source with ops (the built wheel is kept in a cache keyed by python, torch and
-# mmcv versions, so it is compiled once per machine) -> this package with its
-# pinned dependencies and the test extra.
+# Installs the tested stack of constraints.txt (every version pinned there):
+# virtualenv -> build tools -> CPU torch -> mmcv built from source with ops (the
+# built wheel is kept in a cache keyed by python, torch and mmcv versions, so
+# it is compiled once per machine) -> this package with its det, action and
+# test extras.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MM_IRESNET_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
-TORCH_VERSION=2.13.0
-MMCV_VERSION=2.1.0
+LOCK="$ROOT/constraints.txt"
+pinned() { grep -i "^$1==" "$LOCK" | cut -d= -f3; }
+TORCH_VERSION="$(pinned torch)"
+MMCV_VERSION="$(pinned mmcv)"
 CACHE="${MM_IRESNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mm_iresnet}"
 
 log() { printf '[install] %s\n' "$*"; }
@@ -24,12 +27,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+PIPC=("${PIP[@]}" install -q -c "$LOCK")
 # A local wheel folder (as on machines that carry the CPU torch wheel) is used when present.
 if [ -d /opt/wheels ] && [ -z "${PIP_FIND_LINKS:-}" ]; then export PIP_FIND_LINKS=/opt/wheels; fi
 
 # Fast path: nothing changed since the last complete install.
 STAMP="$VENV/.mm_iresnet-install"
-want="$(cat "$ROOT/pyproject.toml" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/pyproject.toml" "$LOCK" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
    && "$PY" -c "import mm_iresnet, mmcv.ops, mmdet, mmaction" >/dev/null 2>&1; then
     log "up to date ($VENV)"
@@ -38,10 +42,10 @@ fi
 
 log "build tools"
 # setuptools: torch 2.13 needs >= 77.0.3; mmcv's setup.py and mmengine import pkg_resources (gone in 82).
-"${PIP[@]}" install -q "setuptools>=77,<81" wheel ninja
+"${PIPC[@]}" setuptools wheel ninja
 
 log "torch==$TORCH_VERSION (CPU)"
-"${PIP[@]}" install -q "torch==$TORCH_VERSION"
+"${PIPC[@]}" torch
 
 tag="$("$PY" -c 'import sys, torch; print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}".replace("+", "_"))')"
 WHEELS="$CACHE/wheels/$tag-mmcv$MMCV_VERSION"
@@ -56,12 +60,12 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'
         log "reusing built mmcv wheel from $WHEELS"
     fi
     "${PIP[@]}" install -q --no-deps "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
-    # mmcv's own runtime requirements (light; mmengine is pinned by this package).
-    "${PIP[@]}" install -q addict packaging Pillow pyyaml yapf opencv-python
+    # mmcv's own runtime requirements
+    "${PIPC[@]}" addict packaging Pillow pyyaml yapf opencv-python
 fi
 
-log "mm_iresnet and pinned dependencies"
-"${PIP[@]}" install -q -e "$ROOT[test]"
+log "mm_iresnet with its det, action and test extras (versions of $LOCK)"
+"${PIPC[@]}" -e "$ROOT[det,action,test]"
 
 "$PY" -c "import mmcv.ops, mmdet, mm_iresnet, mmaction.models; print('[install] ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"

@@ -1,4 +1,8 @@
 """mmaction2 dataset over the generated moving-shapes set."""
+from ..deps import require
+
+require('mmaction')
+
 from mmaction.datasets import RawframeDataset
 from mmaction.registry import DATASETS
 

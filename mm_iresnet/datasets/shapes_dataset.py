@@ -1,4 +1,8 @@
 """mmdet dataset over the generated shapes set."""
+from ..deps import require
+
+require('mmdet')
+
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 

@@ -5,6 +5,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 from mmengine.registry import MODELS
 
+from ..deps import require
 from .iresnet import IResNet
 
 __all__ = ['IResNetTSM', 'TemporalShiftHook']
@@ -19,6 +20,7 @@ class TemporalShiftHook:
     def __init__(self, num_segments: int, shift_div: int):
         self.num_segments = num_segments
         self.shift_div = shift_div
+        require('mmaction')  # mmaction's TemporalShift does the shift
 
     def __call__(self, module, args):
         from mmaction.models.backbones.resnet_tsm import TemporalShift

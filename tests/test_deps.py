@@ -1,0 +1,93 @@
+"""Declared version ranges, their import-time checks, and the lock."""
+import os.path as osp
+import subprocess
+import sys
+import tomllib
+from unittest import mock
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from mm_iresnet import deps
+
+
+def declared(root):
+    """distribution -> specifier of pyproject.toml, extras included."""
+    with open(osp.join(root, 'pyproject.toml'), 'rb') as f:
+        project = tomllib.load(f)['project']
+    reqs = list(project['dependencies'])
+    for extra in project['optional-dependencies'].values():
+        reqs += extra
+    return {Requirement(r).name: str(Requirement(r).specifier) for r in reqs}
+
+
+def test_import_checks_use_the_declared_ranges(root):
+    ranges = declared(root)
+    for module, (dist, spec) in deps.RANGES.items():
+        assert Requirement(f'{dist}{spec}').specifier == \
+            Requirement(f'{dist}{ranges[dist]}').specifier, dist
+    assert set(deps.EXTRAS.values()) <= {'det', 'action'}
+
+
+def test_the_lock_pins_what_is_declared_inside_the_ranges(root):
+    """constraints.txt pins every declared distribution, each inside its
+    declared range (the tested stack is one the package allows)."""
+    pins = {}
+    for line in open(osp.join(root, 'constraints.txt')):
+        line = line.split('#')[0].strip()
+        if line:
+            req = Requirement(line)
+            pins[canonicalize_name(req.name)] = next(
+                iter(req.specifier)).version
+    for dist, spec in declared(root).items():
+        name = canonicalize_name(dist)
+        assert name in pins, f'{dist} is not pinned'
+        assert Requirement(f'{dist}{spec}').specifier.contains(
+            pins[name], prereleases=True), (dist, spec)
+
+
+def test_out_of_range_version_names_version_range_and_fix():
+    with pytest.raises(ImportError) as err:
+        deps.check_version('mmcv', '2.2.0')
+    assert str(err.value) == (
+        'mm_iresnet supports mmcv>=2.0.0,<2.2.0, but mmcv==2.2.0 is '
+        'installed: pip install "mmcv>=2.0.0,<2.2.0"')
+    with pytest.raises(ImportError, match=r'mmaction2==1\.0\.0 is installed'
+                       r': pip install "mm_iresnet\[action\]"'):
+        deps.check_version('mmaction', '1.0.0')
+    deps.check_version('mmengine', '0.10.4')  # the floor is inside
+
+
+def test_missing_codebase_names_the_extra():
+    real = deps.importlib.import_module
+
+    def fake(name):
+        if name == 'mmaction':
+            raise ModuleNotFoundError("No module named 'mmaction'",
+                                      name='mmaction')
+        return real(name)
+
+    with mock.patch.object(deps.importlib, 'import_module', fake):
+        with pytest.raises(ImportError, match=r'needs mmaction2, which is '
+                           r'not installed: pip install "mm_iresnet\[action'):
+            deps.require('mmaction')
+        with pytest.raises(ImportError, match='mm_iresnet\\[action\\]'):
+            from mm_iresnet.models import IResNetTSM
+            IResNetTSM(depth=18, base_channels=4)
+    assert deps.require('mmdet').__name__ == 'mmdet'
+
+
+def test_import_refuses_an_mmcv_outside_the_range(tmp_path, root):
+    """A fresh interpreter whose mmcv reports 2.2.0 (mmdet's known break)
+    stops at `import mm_iresnet` with the message, not deep inside."""
+    fake = tmp_path / 'mmcv'
+    fake.mkdir()
+    (fake / '__init__.py').write_text("__version__ = '2.2.0'\n")
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import mm_iresnet'], capture_output=True,
+        text=True, cwd=root,
+        env={'PYTHONPATH': f'{tmp_path}:{root}', 'PATH': '/usr/bin:/bin'})
+    assert proc.returncode == 1
+    assert 'ImportError: mm_iresnet supports mmcv>=2.0.0,<2.2.0, but ' \
+        'mmcv==2.2.0 is installed' in proc.stderr
