@@ -1,19 +1,29 @@
-"""Checkpoint files: safe loading, key reports, what a file was trained as.
+"""Checkpoint files: safe loading, key reports, what a file was trained as,
+and which files may be unpickled in full.
 
 A leaf module (it imports torch alone): the models, the converter and the
 runner all read checkpoints through it.
+
+**The trust rule.** torch >= 2.6 loads with ``weights_only=True``, which
+refuses the Python objects mmengine's own checkpoints hold (the message
+hub's ``HistoryBuffer``, numpy values). Only files the user named on the
+command line and files the run wrote itself (under its work_dir) are
+unpickled in full (:func:`is_trusted`, :func:`full_pickle_torch_load`);
+everything else (pretrained weights, ``load_from`` URLs) stays
+``weights_only=True``.
 """
+import contextlib
 import os.path as osp
 import pickle
 import warnings
 from collections import OrderedDict
-from typing import Dict, Optional
+from typing import Dict, Iterable
 
 import torch
 
 __all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
-           'checkpoint_meta', 'warn_if_other_ordering',
-           'missing_checkpoint_hint']
+           'checkpoint_meta', 'warn_if_other_ordering', 'is_trusted',
+           'full_pickle_torch_load']
 
 
 class CheckpointError(RuntimeError):
@@ -106,14 +116,28 @@ def check_state_dict(model: torch.nn.Module,
                               '\n  '.join(problems))
 
 
-def missing_checkpoint_hint(path) -> Optional[str]:
-    """What to do about a pretrained checkpoint that is a missing local file
-    (``None`` when it exists, or is a URL / ``scheme://`` the loaders
-    fetch)."""
-    if not isinstance(path, str) or '://' in path or osp.exists(path):
-        return None
-    return (f'pretrained checkpoint {path!r} not found: convert the official '
-            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
-            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
-            'from scratch with model.backbone.init_cfg=None (mmdet) / '
-            'model.backbone.pretrained=None (mmaction)')
+def is_trusted(filename, trusted: Iterable[str], work_dir: str) -> bool:
+    """A local file named in ``trusted`` (real paths) or under
+    ``work_dir``."""
+    if not isinstance(filename, str) or '://' in filename:
+        return False
+    path = osp.realpath(filename)
+    own = osp.realpath(work_dir) + osp.sep
+    return path in set(trusted) or path.startswith(own)
+
+
+@contextlib.contextmanager
+def full_pickle_torch_load():
+    """Within the block, ``torch.load`` defaults to ``weights_only=False``
+    (an explicit ``weights_only`` argument still wins)."""
+    original = torch.load
+
+    def load(*args, **kwargs):
+        kwargs.setdefault('weights_only', False)
+        return original(*args, **kwargs)
+
+    torch.load = load
+    try:
+        yield
+    finally:
+        torch.load = original

@@ -14,11 +14,13 @@ from typing import Iterable, List, Optional, Sequence
 from mmengine.config import Config, DictAction
 
 import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
-from mm_iresnet.convert import missing_checkpoint_hint
 
-__all__ = ['train_main', 'test_main', 'load_config', 'check_files']
+__all__ = ['train_main', 'test_main', 'load_config', 'check_files',
+           'missing_checkpoint_hint']
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
+#: what --compile may compile: parts of the model, or the whole model
+COMPILE_PARTS = ('backbone', 'neck', 'model')
 
 
 def _common_args(parser: argparse.ArgumentParser):
@@ -28,8 +30,43 @@ def _common_args(parser: argparse.ArgumentParser):
         help='override config settings, key=value (see mmengine DictAction)')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
                         help='job launcher')
+    parser.add_argument(
+        '--compile', nargs='*', choices=COMPILE_PARTS, metavar='PART',
+        help='torch.compile parts of the model: "backbone" (the default '
+        'when --compile is given alone), "neck", or "model" for the whole '
+        'model (mmengine\'s cfg.compile when training; slow to compile for '
+        'detectors, whose RoI ops break the graph)')
     # torch.distributed.launch passes --local-rank (torch >= 2.0)
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def compile_parts(parts: Optional[Sequence[str]]) -> List[str]:
+    """The parts --compile names (``[]`` without the flag, the backbone
+    when it is given alone)."""
+    if parts is None:
+        return []
+    parts = list(dict.fromkeys(parts or ['backbone']))
+    if 'model' in parts and len(parts) > 1:
+        raise ValueError('--compile model compiles the whole model: do not '
+                         f'combine it with {[p for p in parts if p != "model"]}')
+    return parts
+
+
+def compile_model_parts(runner, parts: Sequence[str]):
+    """``Module.compile()`` the named parts of the runner's model in place
+    (parameter names, hence checkpoints, are unchanged)."""
+    from mmengine.model import is_model_wrapper
+    model = runner.model.module if is_model_wrapper(runner.model) \
+        else runner.model
+    for part in parts:
+        module = model if part == 'model' else getattr(model, part, None)
+        if module is None:
+            raise ValueError(f'--compile {part}: {type(model).__name__} has '
+                             f'no {part}')
+        module.compile()
+        runner.logger.info(f'torch.compile: {part} '
+                           f'({type(module).__name__}); the first '
+                           'iterations include its compilation')
 
 
 def load_config(path: str, work_dir: Optional[str], launcher: str,
@@ -48,6 +85,19 @@ def load_config(path: str, work_dir: Optional[str], launcher: str,
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(path))[0])
     return cfg
+
+
+def missing_checkpoint_hint(path) -> Optional[str]:
+    """What to do about a pretrained checkpoint that is a missing local file
+    (``None`` when it exists, or is a URL / ``scheme://`` the loaders
+    fetch)."""
+    if not isinstance(path, str) or '://' in path or osp.exists(path):
+        return None
+    return (f'pretrained checkpoint {path!r} not found: convert the official '
+            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
+            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
+            'from scratch with model.backbone.init_cfg=None (mmdet) / '
+            'model.backbone.pretrained=None (mmaction)')
 
 
 def _walk(obj, key: str) -> Iterable:
@@ -150,9 +200,13 @@ def train_main(argv: Optional[Sequence[str]] = None):
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    parts = compile_parts(args.compile)
+    if parts == ['model']:
+        cfg.compile = True  # mmengine compiles the whole train step
     check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
     runner = _build_runner(
         cfg, [args.resume] if args.resume not in (None, 'auto') else [])
+    compile_model_parts(runner, [p for p in parts if p != 'model'])
     runner.train()
     return runner
 
@@ -175,6 +229,7 @@ def test_main(argv: Optional[Sequence[str]] = None):
     # the trained checkpoint replaces any backbone init
     check_files(_without_pretrained(cfg), ("test", ))
     runner = _build_runner(cfg, [args.checkpoint])
+    compile_model_parts(runner, compile_parts(args.compile))
     if args.out:
         from mmengine.evaluator import DumpResults
         runner.test_evaluator.metrics.append(

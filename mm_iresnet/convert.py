@@ -21,12 +21,12 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from .checkpoint import (CheckpointError, check_state_dict,
-                         load_state_dict_file, missing_checkpoint_hint,
-                         warn_if_other_ordering)
+                         load_state_dict_file, warn_if_other_ordering)
+from .models import IResNet
 
 __all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
            'infer_arch', 'convert_state_dict', 'build_backbone_for',
-           'check_state_dict', 'convert_file', 'missing_checkpoint_hint']
+           'check_state_dict', 'convert_file']
 
 #: source -> backbone arguments of the family member its checkpoints were
 #: trained as (widths and groups are read from the checkpoint)
@@ -61,7 +61,6 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
     stage_blocks = tuple(blocks[s] for s in sorted(blocks))
     block = 'bottleneck' if 'layer1.0.conv3.weight' in state_dict \
         else 'basic'
-    from .models import IResNet
     depth = next((d for d, (b, sb) in IResNet.arch_settings.items()
                   if b == block and tuple(sb) == stage_blocks), None)
     stem = state_dict['conv1.weight']
@@ -115,8 +114,7 @@ def _meta(src: str, arch: dict) -> dict:
                       for k, v in arch.items()})
 
 
-def build_backbone_for(arch: dict):
-    from .models import IResNet
+def build_backbone_for(arch: dict) -> IResNet:
     return IResNet(**arch)
 
 

@@ -18,9 +18,14 @@ def find_scalar_log(work_dir: str) -> str:
     return logs[-1]
 
 
+#: what COCO's metric logs for "no object of this size": not a value
+COCO_NO_OBJECTS = -1
+
+
 def read_scalars(path: str) -> Dict[str, List[tuple]]:
     """name -> [(step, value)], training scalars by iteration and
-    validation metrics by the step they were logged at."""
+    validation metrics (``prefix/name``) by the step they were logged at,
+    without COCO's "no objects of this size" sentinel."""
     series: Dict[str, List[tuple]] = {}
     with open(path) as f:
         for line in f:
@@ -28,7 +33,8 @@ def read_scalars(path: str) -> Dict[str, List[tuple]]:
             step = record.get('iter', record.get('step'))
             for key, value in record.items():
                 if key in ('iter', 'step', 'epoch') or \
-                        not isinstance(value, (int, float)):
+                        not isinstance(value, (int, float)) or \
+                        ('/' in key and value == COCO_NO_OBJECTS):
                     continue
                 series.setdefault(key, []).append((step, value))
     return series
@@ -55,8 +61,9 @@ def plot_work_dir(work_dir: str, out_dir: str = None) -> List[str]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for key in keys:
             steps, values = zip(*series[key])
-            ax.plot(steps, values, marker='o' if len(steps) < 5 else None,
-                    label=key)
+            ax.plot(steps, values,
+                    marker='o' if name == 'metrics' or len(steps) < 5
+                    else None, label=key)
         ax.set_xlabel('iteration')
         ax.set_title(f'{name} — {osp.basename(osp.normpath(work_dir))}')
         if name == 'loss':

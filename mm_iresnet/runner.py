@@ -27,7 +27,6 @@ auto-resume (``--resume`` without a path) takes the newest complete
 checkpoint of the work_dir, also when ``last_checkpoint`` is missing, stale
 or damaged.
 """
-import contextlib
 import glob
 import os
 import os.path as osp
@@ -43,24 +42,9 @@ from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-__all__ = ['PortableRunner', 'full_pickle_torch_load']
+from .checkpoint import full_pickle_torch_load, is_trusted
 
-
-@contextlib.contextmanager
-def full_pickle_torch_load():
-    """Within the block, ``torch.load`` defaults to ``weights_only=False``
-    (an explicit ``weights_only`` argument still wins)."""
-    original = torch.load
-
-    def load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return original(*args, **kwargs)
-
-    torch.load = load
-    try:
-        yield
-    finally:
-        torch.load = original
+__all__ = ['PortableRunner']
 
 
 @RUNNERS.register_module()
@@ -119,11 +103,7 @@ class PortableRunner(Runner):
         }
 
     def is_trusted(self, filename: str) -> bool:
-        if not isinstance(filename, str) or '://' in filename:
-            return False
-        path = osp.realpath(filename)
-        own = osp.realpath(self.work_dir) + osp.sep
-        return path in self.trusted_checkpoints or path.startswith(own)
+        return is_trusted(filename, self.trusted_checkpoints, self.work_dir)
 
     def load_checkpoint(self, filename: str, *args, **kwargs):
         if self.is_trusted(filename):

@@ -76,7 +76,7 @@ CASES = [
      lambda t, r: IResNet(depth=18, frozen_stages=9), ValueError,
      r'frozen_stages must be in -1..4'),
     ('unknown ordering', lambda t, r: IResNet(ordering='postact'),
-     ValueError, r"unknown ordering 'postact'; valid: bn_after_add"),
+     ValueError, r"unknown ordering 'postact'; valid orderings: bn_after_add"),
     ('unknown projection shortcut',
      lambda t, r: IResNet(projection='strided'), ValueError,
      r"unknown projection 'strided'; valid: maxpool, conv, avgpool"),

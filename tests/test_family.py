@@ -48,10 +48,10 @@ def test_grouped_presets_match_official_sizes():
     assert conv2.in_channels == conv2.out_channels == 256
 
 
-def _basic_block(layout, channels=8, shortcut=None):
+def _basic_block(layout, channels=8, merge=None):
     torch.manual_seed(0)
     block = ResBlock(conv_specs('basic', channels, channels, channels),
-                     layout, shortcut=shortcut)
+                     layout, merge=merge)
     return randomise_bn(block, 0.5).eval()
 
 
@@ -125,16 +125,16 @@ def test_orderings_table_covers_the_seed_papers():
     (dict(type='scale', shortcut_scale=0.5, branch_scale=0.5),
      lambda b, x, f: 0.5 * x + 0.5 * f),
     (dict(type='exclusive_gate', gate_bias=-1.),
-     lambda b, x, f: torch.sigmoid(b.shortcut.gate(x)) * f +
-     (1 - torch.sigmoid(b.shortcut.gate(x))) * x),
+     lambda b, x, f: torch.sigmoid(b.merge.gate(x)) * f +
+     (1 - torch.sigmoid(b.merge.gate(x))) * x),
     (dict(type='shortcut_gate'),
-     lambda b, x, f: f + (1 - torch.sigmoid(b.shortcut.gate(x))) * x),
-    (dict(type='conv'), lambda b, x, f: f + b.shortcut.conv(x)),
+     lambda b, x, f: f + (1 - torch.sigmoid(b.merge.gate(x))) * x),
+    (dict(type='conv'), lambda b, x, f: f + b.merge.conv(x)),
     (dict(type='dropout', p=0.5), lambda b, x, f: f + x),  # eval: identity
 ])
 def test_shortcut_kinds(shortcut, formula):
     layout = get_layout('relu_before_add', 1, 3)  # no op after the add
-    block = _basic_block(layout, shortcut=shortcut)
+    block = _basic_block(layout, merge=shortcut)
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
         branch = F.relu(block.norm(2)(block.conv2(
@@ -144,7 +144,7 @@ def test_shortcut_kinds(shortcut, formula):
 
 def test_dropout_shortcut_drops_in_training():
     block = _basic_block(get_layout('relu_before_add', 1, 3),
-                         shortcut=dict(type='dropout', p=1.0))
+                         merge=dict(type='dropout', p=1.0))
     block.train()
     x = torch.randn(2, 8, 6, 6)
     branch = F.relu(block.norm(2)(block.conv2(
@@ -154,11 +154,11 @@ def test_dropout_shortcut_drops_in_training():
 
 def test_shortcut_variants_leave_projections_alone():
     model = IResNet(depth=50, base_channels=8,
-                    shortcut=dict(type='exclusive_gate'))
-    assert model.layer2[0].shortcut is None  # projection block
-    assert model.layer2[1].shortcut is not None
-    with pytest.raises(ValueError, match='unknown shortcut type'):
-        IResNet(shortcut=dict(type='highway'))
+                    merge=dict(type='exclusive_gate'))
+    assert model.layer2[0].merge is None  # projection block
+    assert model.layer2[1].merge is not None
+    with pytest.raises(ValueError, match='unknown merge type'):
+        IResNet(merge=dict(type='highway'))
 
 
 @pytest.mark.parametrize('src,preset', [

@@ -28,7 +28,8 @@ def tiny_overrides(data_root, iters=4):
         f'test_evaluator.ann_file={data_root}annotations/val.json',
         'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
         'test_dataloader.batch_size=4',
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters // 2}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1',
         'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
@@ -66,7 +67,17 @@ def test_train_tool_runs_demo_with_eval_and_checkpoint(trained):
     assert scalars
     lines = [json.loads(l) for l in open(scalars[0])]
     assert any('loss' in l for l in lines)
-    assert any('coco/bbox_mAP' in l for l in lines)
+    # every validation at its training iteration (not at 'epoch' 0)
+    assert [l['step'] for l in lines if 'coco/bbox_mAP' in l] == [2, 4]
+    # the curves: metrics without COCO's -1 "no objects of this size"
+    from mm_iresnet.plots import read_scalars
+    assert any(l.get('coco/bbox_mAP_l') == -1 for l in lines)
+    series = read_scalars(scalars[0])
+    assert all(v != -1 for k, points in series.items() if '/' in k
+               for _, v in points)
+    assert [s for s, _ in series['coco/bbox_mAP']] == [2, 4]
+    for png in ('loss.png', 'lr.png', 'metrics.png'):
+        assert (work / png).stat().st_size > 0
     # generated on first use, in place
     assert osp.exists(tmp / 'shapes' / 'annotations' / 'train.json')
 

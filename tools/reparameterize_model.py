@@ -22,7 +22,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
 import mm_iresnet  # noqa: E402,F401
-from mm_iresnet.runner import full_pickle_torch_load  # noqa: E402
+from mm_iresnet.checkpoint import full_pickle_torch_load  # noqa: E402
 
 
 def main(argv=None):

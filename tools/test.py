@@ -2,6 +2,7 @@
 tools/test.py).
 
     python tools/test.py CONFIG CHECKPOINT [--out preds.pkl] [--work-dir DIR]
+        [--compile [backbone] [neck] | model]
         [--cfg-options k=v ...] [--launcher pytorch]
 """
 import os.path as osp

@@ -1,7 +1,8 @@
 """Train with an mmdet or mmaction2 config (mirrors mmdet's tools/train.py).
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
-        [--auto-scale-lr] [--cfg-options k=v ...] [--launcher pytorch]
+        [--auto-scale-lr] [--compile [backbone] [neck] | model]
+        [--cfg-options k=v ...] [--launcher pytorch]
 """
 import os.path as osp
 import sys

@@ -104,7 +104,7 @@ train_cfg = dict(
     _delete_=True,
     type='IterBasedTrainLoop',
     max_iters=max_iters,
-    val_interval=max_iters)
+    val_interval=max_iters // 4)  # four validations: the curve shows learning
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
@@ -117,13 +117,15 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    # validation metrics logged at their training iteration
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=500, max_keep_ckpts=2),
     # draws the predictions of every 5th validation batch's first image
     visualization=dict(type='DetVisualizationHook', draw=True, interval=5))
 custom_hooks = [
-    dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration
+    # mmdet's: stop at a non-finite loss (checked every iteration)
+    dict(type='CheckInvalidLossHook', interval=1),
     dict(type='PlotCurvesHook'),  # loss/lr/metric PNGs in the work_dir
 ]
 log_processor = dict(by_epoch=False)

@@ -86,7 +86,8 @@ test_evaluator = val_evaluator
 
 max_iters = 1200
 train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters)
+    type='IterBasedTrainLoop', max_iters=max_iters,
+    val_interval=max_iters // 4)  # four validations: the curve shows learning
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
@@ -101,7 +102,8 @@ param_scheduler = [
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=20),
+    # validation metrics logged at their training iteration
+    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
         type='CheckpointHook', by_epoch=False, interval=max_iters,
         max_keep_ckpts=1))

@@ -8,14 +8,17 @@ from .layers import Conv3dReplicateTime
 from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
                       ResGroup, ResGroupFix, ResNetV1, ResStageNet)
 from .layouts import ORDERINGS, Layout, block_position, get_layout
-from .shortcut import PROJECTIONS, build_projection
+from .merge import MERGES, build_merge
+from .projection import PROJECTIONS, build_projection
+from .stem import StemSpec, build_stem
 
 __all__ = [
     'BLOCK_KINDS', 'ConvSpec', 'ResBlock', 'conv_specs', 'IResNet',
     'IResNet3d', 'IResNet3dSlowOnly', 'IResNetTSM', 'TemporalShiftHook',
     'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
-    'build_projection', 'Conv3dReplicateTime', 'PRESETS', 'IResGroup',
+    'build_projection', 'MERGES', 'build_merge', 'StemSpec', 'build_stem',
+    'Conv3dReplicateTime', 'PRESETS', 'IResGroup',
     'IResGroupFix', 'PreActResNet', 'ResGroup', 'ResGroupFix', 'ResNetV1',
     'ResStageNet'
 ]

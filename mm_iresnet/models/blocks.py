@@ -18,14 +18,24 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
                       build_norm_layer, build_plugin_layer)
 from mmengine.model import BaseModule
 
-from .layouts import Layout
 from .fuse import fold_named, fold_sequential
-from .shortcut import build_shortcut, expand_to_dim
+from .layers import expand_to_dim
+from .layouts import Layout
+from .merge import build_merge
 
-__all__ = ['BLOCK_KINDS', 'ConvSpec', 'conv_specs', 'ResBlock']
+__all__ = ['BLOCK_KINDS', 'ConvSpec', 'block_expansion', 'conv_specs',
+           'ResBlock']
 
 #: kind -> expansion (out_channels = planes * expansion) of the classic blocks.
 BLOCK_KINDS = {'basic': 1, 'bottleneck': 4}
+
+
+def block_expansion(kind: str) -> int:
+    """out_channels / planes of a ``kind`` block (ValueError if unknown)."""
+    if kind not in BLOCK_KINDS:
+        raise ValueError(f'unknown block kind {kind!r}; valid: '
+                         f'{", ".join(BLOCK_KINDS)}')
+    return BLOCK_KINDS[kind]
 
 
 class ConvSpec(NamedTuple):
@@ -59,6 +69,7 @@ def conv_specs(kind: str,
     """
     if style not in ('pytorch', 'caffe'):
         raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
+    block_expansion(kind)
     if kind == 'basic':
         if groups != 1:
             raise ValueError('grouped convolutions need the bottleneck block '
@@ -68,27 +79,27 @@ def conv_specs(kind: str,
                      carries_stride=True),
             ConvSpec(mid_channels, out_channels, 3),
         ]
-    if kind == 'bottleneck':
-        caffe = style == 'caffe'
-        return [
-            ConvSpec(in_channels, mid_channels, 1, stride if caffe else 1,
-                     carries_stride=caffe),
-            ConvSpec(mid_channels, mid_channels, 3, 1 if caffe else stride,
-                     dilation, groups, carries_stride=not caffe),
-            ConvSpec(mid_channels, out_channels, 1),
-        ]
-    raise ValueError(f'unknown block kind {kind!r}; valid: '
-                     f'{", ".join(BLOCK_KINDS)}')
+    caffe = style == 'caffe'
+    return [
+        ConvSpec(in_channels, mid_channels, 1, stride if caffe else 1,
+                 carries_stride=caffe),
+        ConvSpec(mid_channels, mid_channels, 3, 1 if caffe else stride,
+                 dilation, groups, carries_stride=not caffe),
+        ConvSpec(mid_channels, out_channels, 1),
+    ]
 
 
 class ResBlock(BaseModule):
     """A residual block whose layer order is given by a :class:`Layout`.
 
-    Computes ``post(branch(x) + shortcut(x))`` with ::
+    Computes ``post(merge(branch(x), shortcut(x)))`` with ::
 
         branch = [pre_norm] [pre_act] conv1-norm1-act [plugins] ...
                  convN [last_norm] [last_act] [plugins]
         post   = [post_norm] [post_act]
+
+    where ``shortcut`` is the identity or the ``downsample`` projection and
+    ``merge`` an addition unless ``merge`` says otherwise.
 
     Norm layers keep mmdet/official names: ``bn0`` (``pre_norm``),
     ``bn1..bnN`` after the convs; the after-add norm takes the name ``bnN``
@@ -112,10 +123,10 @@ class ResBlock(BaseModule):
         plugins (list[dict], optional): mmdet plugin dicts with ``cfg`` and
             ``position`` (``'after_conv1'`` ... ``'after_convN'``).
         with_cp (bool): checkpoint the whole block (activation recomputation).
-        shortcut (dict, optional): how an identity shortcut joins the branch
-            (``type`` one of :data:`~.shortcut.SHORTCUTS`: constant scaling,
-            exclusive / shortcut-only gating, 1x1 conv, dropout); ignored by
-            blocks with a projection shortcut. Default: addition.
+        merge (dict, optional): how the branch and an identity shortcut are
+            merged (``type`` one of :data:`~.merge.MERGES`: constant scaling,
+            exclusive / shortcut-only gating, 1x1 conv, dropout); blocks with
+            a projection shortcut add. Default: addition.
         non_local_cfg (dict, optional): add mmcv's NonLocal{dim}d after the
             block (as mmaction's ResNet3d ``non_local``), built with these
             keyword arguments.
@@ -140,7 +151,7 @@ class ResBlock(BaseModule):
                  dcn: Optional[dict] = None,
                  plugins: Optional[List[dict]] = None,
                  with_cp: bool = False,
-                 shortcut: Optional[dict] = None,
+                 merge: Optional[dict] = None,
                  non_local_cfg: Optional[dict] = None,
                  zero_init_residual: bool = False,
                  init_cfg=None):
@@ -152,7 +163,7 @@ class ResBlock(BaseModule):
         self.in_channels = convs[0].in_channels
         self.out_channels = convs[-1].out_channels
         self.downsample = downsample
-        self.shortcut = build_shortcut(shortcut, self.in_channels, dim) \
+        self.merge = build_merge(merge, self.in_channels, dim) \
             if downsample is None else None
         temporal_kernels = temporal_kernels or [1] * self.num_convs
         if len(temporal_kernels) != self.num_convs:
@@ -291,8 +302,8 @@ class ResBlock(BaseModule):
                 out = self.act(out)
             for name in self.plugin_names[i]:
                 out = getattr(self, name)(out)
-        out = out + identity if self.shortcut is None else \
-            self.shortcut(x, identity, out)
+        out = out + identity if self.merge is None else \
+            self.merge(x, identity, out)
         if layout.post_norm:
             out = self.norm('out' if layout.last_norm else last)(out)
         if layout.post_act:

@@ -9,28 +9,26 @@ from mmengine.model import BaseModule, Sequential
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import (checkpoint_meta, missing_checkpoint_hint,
-                          warn_if_other_ordering)
-from .blocks import BLOCK_KINDS, ResBlock, conv_specs
+from ..checkpoint import checkpoint_meta, warn_if_other_ordering
+from .args import per_block, per_stage
+from .blocks import ResBlock, block_expansion, conv_specs
 from .fuse import fold_named, fold_sequential
-from .layouts import ORDERINGS, get_layout
-from .shortcut import PROJECTIONS, build_projection, build_shortcut
+from .layouts import get_layout
+from .projection import build_projection
 from .stem import StemSpec, build_stem
 
-__all__ = ['IResNet']
+__all__ = ['IResNet', 'split_pretrained']
 
 
-class UnknownDepthError(KeyError, ValueError):
-    """An unknown depth (a ``KeyError`` as in mmdet, and a ``ValueError``)."""
-
-    def __str__(self):
-        return str(self.args[0])
-
-
-def _check_len(name: str, value: Sequence, num_stages: int):
-    if len(value) != num_stages:
-        raise ValueError(f'{name} has {len(value)} entries ({tuple(value)}) '
-                         f'but num_stages={num_stages}: give one per stage')
+def split_pretrained(init_cfg) -> Tuple[Optional[str], Optional[list]]:
+    """(checkpoint of the ``Pretrained`` entry of ``init_cfg``, the other
+    entries or None)."""
+    cfgs = init_cfg if isinstance(init_cfg, list) else \
+        [init_cfg] if init_cfg else []
+    checkpoints = [c.get('checkpoint') for c in cfgs
+                   if c.get('type') == 'Pretrained']
+    rest = [c for c in cfgs if c.get('type') != 'Pretrained']
+    return (checkpoints[0] if checkpoints else None), (rest or None)
 
 
 @MODELS.register_module()
@@ -41,13 +39,14 @@ class IResNet(BaseModule):
     (4/8/16/32) and channels, same module names (``conv1``, ``norm1``,
     ``layer1``..), so necks and heads need no change. Differences from ResNet:
 
-    * **ResStage** layout per stage (``ordering='resstage'``, see
-      :mod:`mm_iresnet.models.layouts`);
+    * **ResStage** layout per stage (``ordering='resstage'``, as the official
+      code released it; see :mod:`mm_iresnet.models.layouts`);
     * **improved projection shortcut** ``MaxPool 3x3/2 -> conv1x1 -> BN``
-      (``projection='maxpool'``, see :mod:`mm_iresnet.models.shortcut`);
-    * the stem has **no max-pool** (``stem_pool=False``): its stride 2 moves to
-      the first stage, so ``strides`` keeps mmdet's meaning (stride of each
-      stage after the stem) and stage 1 really strides ``2 * strides[0]``.
+      (``projection='maxpool'``, see :mod:`mm_iresnet.models.projection`);
+    * the stem has **no max-pool**: its stride 2 moves to the first stage
+      (see :mod:`mm_iresnet.models.stem`), so ``strides`` keeps mmdet's
+      meaning (stride of each stage after the stem) and stage 1 really
+      strides ``2 * strides[0]``.
 
     Other orderings, projections and ``stem_pool=True`` give the rest of the
     family (``ordering='original', projection='conv', stem_pool=True`` is
@@ -104,8 +103,8 @@ class IResNet(BaseModule):
         deploy (bool): build the network in deploy form (BN folded into the
             convs, see :meth:`switch_to_deploy`), to load a checkpoint written
             by ``tools/reparameterize_model.py``; inference only.
-        shortcut (dict, optional): identity-shortcut variant of He et al.
-            2016 for the blocks without projection, e.g.
+        merge (dict, optional): how blocks without projection merge branch
+            and identity, the shortcut variants of He et al. 2016, e.g.
             ``dict(type='scale', shortcut_scale=0.5)``,
             ``dict(type='exclusive_gate')``, ``dict(type='shortcut_gate')``,
             ``dict(type='conv')``, ``dict(type='dropout', p=0.5)``.
@@ -114,6 +113,9 @@ class IResNet(BaseModule):
             ``deep_stem``, ``cifar_stem``, ``stem_pool`` and
             ``stem_channels``. The 3D network passes the one it translated
             from mmaction's arguments.
+        block_args (Sequence[Sequence[dict]], optional): extra
+            :class:`ResBlock` arguments per stage and block (the 3D network
+            passes each block's temporal kernels and stride this way).
 
     Example:
         >>> import torch
@@ -126,6 +128,7 @@ class IResNet(BaseModule):
         (1, 256, 2, 2)
         (1, 512, 1, 1)
     """
+
 
     arch_settings = {
         18: ('basic', (2, 2, 2, 2)),
@@ -140,6 +143,10 @@ class IResNet(BaseModule):
     }
     #: spatial dimensions of the input (3D subclasses add time)
     dim = 2
+    #: mmaction's convention: one output stage comes back as a bare tensor
+    single_output_as_tensor = False
+    #: mmdet's convention: ``pretrained`` is deprecated for ``init_cfg``
+    pretrained_is_deprecated = True
 
     def __init__(self,
                  depth: Optional[int] = 50,
@@ -174,40 +181,26 @@ class IResNet(BaseModule):
                  base_width: Optional[int] = 4,
                  expansion: Optional[float] = None,
                  act_cfg: dict = dict(type='ReLU', inplace=True),
-                 shortcut: Optional[dict] = None,
+                 merge: Optional[dict] = None,
                  deploy: bool = False,
-                 stem_spec: Optional[StemSpec] = None):
-        super().__init__(init_cfg)
-        # ---- arguments -------------------------------------------------
-        if stage_blocks is None:
-            if depth not in self.arch_settings:
-                raise UnknownDepthError(
-                    f'invalid depth {depth!r} for {type(self).__name__}; '
-                    f'valid depths: {sorted(self.arch_settings)} (or give '
-                    'stage_blocks explicitly)')
-            default_block, stage_blocks = self.arch_settings[depth]
-            stage_blocks = tuple(stage_blocks)[:num_stages]
-        else:
-            if depth is not None and depth not in self.arch_settings:
-                raise UnknownDepthError(
-                    f'invalid depth {depth!r}; valid depths: '
-                    f'{sorted(self.arch_settings)}, or depth=None with '
-                    'explicit stage_blocks')
-            default_block = self.arch_settings[depth][0] if depth \
-                else 'bottleneck'
-            stage_blocks = tuple(stage_blocks)
-            if any(int(n) < 1 for n in stage_blocks):
-                raise ValueError(f'stage_blocks {stage_blocks} must all be '
-                                 '>= 1')
-        if not 1 <= num_stages <= 4:
-            raise ValueError(f'num_stages must be 1..4, got {num_stages}')
-        _check_len('stage_blocks', stage_blocks, num_stages)
-        _check_len('strides', strides, num_stages)
-        _check_len('dilations', dilations, num_stages)
-        if dcn is not None:
-            if not isinstance(dcn, dict):
-                raise TypeError(f'dcn must be a dict, got {type(dcn)}')
-            _check_len('stage_with_dcn', stage_with_dcn, num_stages)
+                 stem_spec: Optional[StemSpec] = None,
+                 block_args: Optional[Sequence[Sequence[dict]]] = None):
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError('pretrained must be a str or None')
+        if pretrained and init_cfg:
+            raise ValueError('init_cfg and pretrained cannot be specified at '
+                             'the same time')
+        if pretrained:
+            if self.pretrained_is_deprecated:
+                warnings.warn('DeprecationWarning: pretrained is deprecated, '
+                              'please use "init_cfg" instead')
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        default_init = init_cfg is None
+        super().__init__(self._default_init_cfg() if default_init
+                         else init_cfg)
+
+        self.block, self.stage_blocks = self.stages_of(
+            depth, stage_blocks, num_stages, block)
         out_indices = tuple(out_indices)
         if not out_indices or any(not 0 <= i < num_stages
                                   for i in out_indices):
@@ -216,46 +209,29 @@ class IResNet(BaseModule):
         if not -1 <= frozen_stages <= num_stages:
             raise ValueError(f'frozen_stages must be in -1..{num_stages} '
                              f'(num_stages), got {frozen_stages}')
-        if style not in ('pytorch', 'caffe'):
-            raise ValueError(f"style must be 'pytorch' or 'caffe', got "
-                             f'{style!r}')
-        if ordering not in ORDERINGS:
-            raise ValueError(f'unknown ordering {ordering!r}; valid: '
-                             f'{", ".join(sorted(ORDERINGS))}')
-        if projection not in PROJECTIONS:
-            raise ValueError(f'unknown projection {projection!r}; valid: '
-                             f'{", ".join(PROJECTIONS)}')
-        block = block or default_block
-        if block not in BLOCK_KINDS:
-            raise ValueError(f'unknown block {block!r}; valid: '
-                             f'{", ".join(BLOCK_KINDS)}')
+        if dcn is not None and not isinstance(dcn, dict):
+            raise TypeError(f'dcn must be a dict, got {type(dcn)}')
         if plugins is not None and not isinstance(plugins, (list, tuple)):
             raise TypeError(f'plugins must be a list of dicts, got {plugins}')
-        if init_cfg and pretrained:
-            raise ValueError('init_cfg and pretrained cannot be specified at '
-                             'the same time')
-
-        # ---- initialisation (as mmdet's ResNet) ------------------------
-        default_init = False
-        if isinstance(pretrained, str):
-            warnings.warn('DeprecationWarning: pretrained is deprecated, '
-                          'please use "init_cfg" instead')
-            self.init_cfg = dict(type='Pretrained', checkpoint=pretrained)
-        elif pretrained is None:
-            if init_cfg is None:
-                default_init = True
-                self.init_cfg = self._default_init_cfg()
-        else:
-            raise TypeError('pretrained must be a str or None')
+        if stem_spec is None:
+            if cifar_stem and (deep_stem or stem_pool):
+                raise ValueError('cifar_stem replaces the stem: it cannot be '
+                                 'combined with deep_stem or stem_pool')
+            stem_spec = StemSpec(
+                kind='cifar' if cifar_stem else 'deep' if deep_stem
+                else 'conv',
+                channels=stem_channels or base_channels,
+                kernel=3 if cifar_stem or deep_stem else 7,
+                stride=1 if cifar_stem else 2,
+                pool='none' if cifar_stem else 'kept' if stem_pool
+                else 'moved')
 
         self.depth = depth
         self.in_channels = in_channels
-        self.stem_channels = stem_channels or base_channels
         self.base_channels = base_channels
         self.num_stages = num_stages
-        self.stage_blocks = stage_blocks
-        self.strides = tuple(strides)
-        self.dilations = tuple(dilations)
+        self.strides = per_stage('strides', strides, num_stages)
+        self.dilations = per_stage('dilations', dilations, num_stages)
         self.out_indices = out_indices
         self.style = style
         self.avg_down = avg_down
@@ -266,34 +242,23 @@ class IResNet(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
-        self.block = block
         self.ordering = ordering
         self.projection = 'avgpool' if avg_down else projection
-        if stem_spec is None:
-            if cifar_stem and (deep_stem or stem_pool):
-                raise ValueError('cifar_stem replaces the stem: it cannot be '
-                                 'combined with deep_stem or stem_pool')
-            stem_spec = StemSpec(
-                kind='cifar' if cifar_stem else 'deep' if deep_stem
-                else 'conv',
-                channels=self.stem_channels,
-                kernel=3 if cifar_stem or deep_stem else 7,
-                stride=1 if cifar_stem else 2,
-                pool='none' if cifar_stem else 'kept' if stem_pool
-                else 'moved')
-        self.stem_spec = stem_spec.check()
+        self.stem_spec = stem_spec
         self.stem_channels = stem_spec.channels
         self.deep_stem = stem_spec.kind == 'deep'
         self.cifar_stem = stem_spec.kind == 'cifar'
         self.stem_pool = stem_spec.pool == 'kept'
-        self.stage_groups = (groups, ) * num_stages if isinstance(
-            groups, int) else tuple(groups)
-        _check_len('groups', self.stage_groups, num_stages)
+        self.stage_groups = per_stage('groups', groups, num_stages)
         self.base_width = base_width
-        self.shortcut = shortcut
-        build_shortcut(shortcut, 1)  # validate the type up front
-        self.expansion = BLOCK_KINDS[block] if expansion is None \
+        self.merge = merge
+        self.expansion = block_expansion(self.block) if expansion is None \
             else expansion
+        self.block_args = block_args or per_block('block_args', {},
+                                                  self.stage_blocks)
+        stage_dcn = per_stage('stage_with_dcn', stage_with_dcn, num_stages) \
+            if dcn is not None else (False, ) * num_stages
+        stage_plugins = self._stage_plugins(plugins or [])
 
         stem = build_stem(stem_spec, in_channels, self.dim, conv_cfg,
                           norm_cfg, act_cfg)
@@ -307,20 +272,16 @@ class IResNet(BaseModule):
         self.res_layers = []
         self.stage_channels = []
         inplanes = self.stem_channels
-        for i, num_blocks in enumerate(stage_blocks):
-            planes = base_channels * 2**i
-            stage_plugins = self.make_stage_plugins(plugins, i) \
-                if plugins is not None else None
+        for i, num_blocks in enumerate(self.stage_blocks):
             layer = self.make_res_layer(
                 stage_index=i,
-                num_blocks=num_blocks,
                 inplanes=inplanes,
-                planes=planes,
+                planes=base_channels * 2**i,
                 stride=self.strides[i] * (stem_spec.moved_stride
                                           if i == 0 else 1),
                 dilation=self.dilations[i],
-                dcn=dcn if dcn is not None and stage_with_dcn[i] else None,
-                plugins=stage_plugins,
+                dcn=dcn if stage_dcn[i] else None,
+                plugins=stage_plugins[i],
                 zero_init=zero_init_residual and default_init)
             inplanes = layer[-1].out_channels
             self.stage_channels.append(inplanes)
@@ -339,19 +300,40 @@ class IResNet(BaseModule):
 
     # ------------------------------------------------------------------
     # construction
-    def make_stage_plugins(self, plugins: List[dict],
-                           stage_idx: int) -> List[dict]:
-        """Plugins of stage ``stage_idx`` (mmdet's format, ``stages``
-        removed)."""
-        stage_plugins = []
+    @classmethod
+    def stages_of(cls, depth: Optional[int],
+                  stage_blocks: Optional[Sequence[int]] = None,
+                  num_stages: int = 4,
+                  block: Optional[str] = None) -> Tuple[str, tuple]:
+        """(block kind, blocks per stage) of a depth of :attr:`arch_settings`
+        or of explicit ``stage_blocks``."""
+        if not 1 <= num_stages <= 4:
+            raise ValueError(f'num_stages must be 1..4, got {num_stages}')
+        if depth not in cls.arch_settings and (depth is not None or
+                                               stage_blocks is None):
+            raise KeyError(
+                f'invalid depth {depth!r} for {cls.__name__}; valid depths: '
+                f'{sorted(cls.arch_settings)}, or depth=None with explicit '
+                'stage_blocks')
+        default_block, table = cls.arch_settings.get(depth, ('bottleneck',
+                                                              None))
+        if stage_blocks is None:
+            stage_blocks = tuple(table)[:num_stages]
+        stage_blocks = per_stage('stage_blocks', stage_blocks, num_stages)
+        if any(int(n) < 1 for n in stage_blocks):
+            raise ValueError(f'stage_blocks {stage_blocks} must all be >= 1')
+        return block or default_block, stage_blocks
+
+    def _stage_plugins(self, plugins: List[dict]) -> List[List[dict]]:
+        """Each stage's plugins (mmdet's format, ``stages`` removed)."""
+        stage_plugins = [[] for _ in range(self.num_stages)]
         for plugin in plugins:
             plugin = dict(plugin)
-            stages = plugin.pop('stages', None)
-            if stages is not None:
-                _check_len(f"plugin {plugin['cfg']} 'stages'", stages,
-                           self.num_stages)
-            if stages is None or stages[stage_idx]:
-                stage_plugins.append(plugin)
+            stages = per_stage(f"plugin {plugin['cfg']} 'stages'",
+                               plugin.pop('stages', True), self.num_stages)
+            for i in range(self.num_stages):
+                if stages[i]:
+                    stage_plugins[i].append(plugin)
         return stage_plugins
 
     def _mid_channels(self, planes: int, groups: int) -> int:
@@ -360,23 +342,17 @@ class IResNet(BaseModule):
         # ResNeXt: base_width channels per group at base_channels planes
         return int(planes * self.base_width / self.base_channels) * groups
 
-    def _block_extra_args(self, stage_index: int, block_index: int) -> dict:
-        """Per-block arguments added by subclasses (time for 3D)."""
-        return {}
-
-    def make_res_layer(self, stage_index: int, num_blocks: int,
-                       inplanes: int, planes: int, stride: int, dilation: int,
-                       dcn: Optional[dict], plugins: Optional[List[dict]],
-                       zero_init: bool) -> Sequential:
+    def make_res_layer(self, stage_index: int, inplanes: int, planes: int,
+                       stride: int, dilation: int, dcn: Optional[dict],
+                       plugins: List[dict], zero_init: bool) -> Sequential:
         """One stage: its blocks take their layout from the stage position."""
+        num_blocks = self.stage_blocks[stage_index]
         out_channels = int(planes * self.expansion)
         groups = self.stage_groups[stage_index]
         mid_channels = self._mid_channels(planes, groups)
         blocks = []
-        for j in range(num_blocks):
-            extra = self._block_extra_args(stage_index, j)
+        for j, extra in enumerate(self.block_args[stage_index]):
             block_stride = stride if j == 0 else 1
-            temporal_stride = extra.get('temporal_stride', 1)
             in_ch = inplanes if j == 0 else out_channels
             blocks.append(
                 ResBlock(
@@ -385,7 +361,8 @@ class IResNet(BaseModule):
                                groups=groups, style=self.style),
                     get_layout(self.ordering, j, num_blocks),
                     downsample=build_projection(
-                        in_ch, out_channels, block_stride, temporal_stride,
+                        in_ch, out_channels, block_stride,
+                        extra.get('temporal_stride', 1),
                         projection=self.projection, dim=self.dim,
                         conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg),
                     dim=self.dim,
@@ -395,7 +372,7 @@ class IResNet(BaseModule):
                     dcn=dcn,
                     plugins=plugins,
                     with_cp=self.with_cp,
-                    shortcut=self.shortcut,
+                    merge=self.merge,
                     zero_init_residual=zero_init,
                     **extra))
         return Sequential(*blocks)
@@ -460,27 +437,17 @@ class IResNet(BaseModule):
             dict(type='Constant', val=1, layer=['_BatchNorm', 'GroupNorm'])
         ]
 
-    def _pretrained_checkpoints(self) -> List[str]:
-        """The checkpoints of the ``Pretrained`` entries of ``init_cfg``."""
-        cfgs = self.init_cfg if isinstance(self.init_cfg, list) \
-            else [self.init_cfg] if self.init_cfg else []
-        return [cfg.get('checkpoint') for cfg in cfgs
-                if cfg.get('type') == 'Pretrained']
-
-    def _check_checkpoint(self, path):
-        """FileNotFoundError naming a missing local file and the converter;
-        a warning when the file was converted for another ordering."""
-        hint = missing_checkpoint_hint(path)
-        if hint:
-            raise FileNotFoundError(f'{type(self).__name__}: {hint}')
+    def _warn_if_other_ordering(self, path):
+        """Weights converted for another ordering compute another network."""
         warn_if_other_ordering(checkpoint_meta(path), self.ordering,
                                f'{type(self).__name__} loading {path}')
 
     def init_weights(self):
-        """mmengine init, with a clear error for a missing local checkpoint
-        and a warning for weights trained with another ordering."""
-        for path in self._pretrained_checkpoints():
-            self._check_checkpoint(path)
+        """mmengine's init (``init_cfg``), warning first when a pretrained
+        checkpoint was trained with another ordering."""
+        checkpoint, _ = split_pretrained(self.init_cfg)
+        if checkpoint:
+            self._warn_if_other_ordering(checkpoint)
         super().init_weights()
 
     # ------------------------------------------------------------------
@@ -506,8 +473,11 @@ class IResNet(BaseModule):
             x = getattr(self, name)(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        """Features of the stages in ``out_indices``, always a tuple."""
+    def forward(self, x: torch.Tensor
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        """Features of the stages in ``out_indices``: a tuple (mmdet), or a
+        bare tensor for one stage when :attr:`single_output_as_tensor`
+        (mmaction)."""
         self._check_input(x)
         x = self.forward_stem(x)
         outs = []
@@ -515,6 +485,8 @@ class IResNet(BaseModule):
             x = self.after_stage(i, getattr(self, name)(x))
             if i in self.out_indices:
                 outs.append(x)
+        if self.single_output_as_tensor and len(outs) == 1:
+            return outs[0]
         return tuple(outs)
 
     def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,5 @@
 """IResNet3d: the inflated 3D iResNet, a drop-in for mmaction2's ResNet3d."""
-import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -8,28 +7,12 @@ from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
 from ..checkpoint import load_state_dict_file
-from .iresnet import IResNet
+from .args import per_block, per_stage
+from .inflate import inflate_state_dict
+from .iresnet import IResNet, split_pretrained
 from .stem import StemSpec
 
-__all__ = ['IResNet3d', 'IResNet3dSlowOnly']
-
-
-def _expand(name: str, value, count: int, where: str = '') -> tuple:
-    """An int for every entry, or exactly ``count`` entries."""
-    value = (value, ) * count if isinstance(value, int) else tuple(value)
-    if len(value) != count:
-        raise ValueError(f'{name}{where} has {len(value)} entries ({value}) '
-                         f'but needs {count}: give one per '
-                         f'{"block" if where else "stage"}')
-    return value
-
-
-def _per_stage(name: str, value, num_stages: int) -> tuple:
-    return _expand(name, value, num_stages)
-
-
-def _per_block(name: str, value, num_blocks: int, stage: int) -> tuple:
-    return _expand(name, value, num_blocks, f' of stage {stage + 1}')
+__all__ = ['IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS']
 
 
 @MODELS.register_module()
@@ -82,6 +65,8 @@ class IResNet3d(IResNet):
     """
 
     dim = 3
+    single_output_as_tensor = True
+    pretrained_is_deprecated = False
 
     def __init__(self,
                  depth: Optional[int] = 50,
@@ -130,29 +115,28 @@ class IResNet3d(IResNet):
                              f'{inflate_style!r}')
         if pretrained is not None and not isinstance(pretrained, str):
             raise TypeError('pretrained must be a str or None')
-        if pretrained and init_cfg:
+        checkpoint, init_cfg = split_pretrained(init_cfg)
+        if pretrained and checkpoint:
             raise ValueError('pretrained and init_cfg cannot be specified at '
                              'the same time')
-        stem_spec = self.translate_stem(
-            conv1_kernel, conv1_stride_s, conv1_stride_t, pool1_stride_s,
-            pool1_stride_t, with_pool1, deep_stem, cifar_stem, stem_pool,
-            stem_channels or base_channels)
-        self.pretrained = pretrained
+        block, blocks = self.stages_of(depth, stage_blocks, num_stages,
+                                       kwargs.get('block'))
+        temporal_strides = per_stage('temporal_strides', temporal_strides,
+                                     num_stages)
+        inflated = per_block('inflate', inflate, blocks)
+        with_non_local = per_block('non_local', non_local, blocks)
+        block_args = [[
+            dict(temporal_kernels=self._temporal_kernels(
+                     block, inflate_style, inflated[i][j] == 1),
+                 temporal_stride=temporal_strides[i] if j == 0 else 1,
+                 non_local_cfg=dict(non_local_cfg)
+                 if with_non_local[i][j] == 1 else None)
+            for j in range(n)] for i, n in enumerate(blocks)]
+        #: the checkpoint to start from (``pretrained`` or the init_cfg's)
+        self.pretrained = pretrained or checkpoint
         self.pretrained2d = pretrained2d
-        self.temporal_strides = _per_stage('temporal_strides',
-                                           temporal_strides, num_stages)
-        self.conv1_kernel = tuple(conv1_kernel)
-        self.conv1_stride_s = conv1_stride_s
-        self.conv1_stride_t = conv1_stride_t
-        self.pool1_stride_s = pool1_stride_s
-        self.pool1_stride_t = pool1_stride_t
-        self.with_pool1 = with_pool1
+        self.temporal_strides = temporal_strides
         self.with_pool2 = with_pool2
-        self.stage_inflations = _per_stage('inflate', inflate, num_stages)
-        self.inflate_style = inflate_style
-        self.non_local_stages = _per_stage('non_local', non_local,
-                                           num_stages)
-        self.non_local_cfg = non_local_cfg
         super().__init__(
             depth=depth,
             in_channels=in_channels,
@@ -170,8 +154,12 @@ class IResNet3d(IResNet):
             with_cp=with_cp,
             zero_init_residual=zero_init_residual,
             init_cfg=init_cfg,
-            stage_blocks=stage_blocks,
-            stem_spec=stem_spec,
+            stage_blocks=blocks,
+            stem_spec=self.translate_stem(
+                conv1_kernel, conv1_stride_s, conv1_stride_t,
+                pool1_stride_s, pool1_stride_t, with_pool1, deep_stem,
+                cifar_stem, stem_pool, stem_channels or base_channels),
+            block_args=block_args,
             **kwargs)
         if with_pool2:
             self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
@@ -228,39 +216,20 @@ class IResNet3d(IResNet):
             time_kernel=kt, time_stride=conv1_stride_t,
             time_pool_stride=pool1_stride_t if with_pool1 else 1)
 
-    def _temporal_kernels(self, inflated: bool) -> Tuple[int, ...]:
-        if self.block == 'basic':
+    @staticmethod
+    def _temporal_kernels(block: str, inflate_style: str,
+                          inflated: bool) -> tuple:
+        """Temporal kernel of each conv of a block (mmaction's inflation)."""
+        if block == 'basic':
             return (3, 3) if inflated else (1, 1)
         if not inflated:
             return (1, 1, 1)
-        return (3, 1, 1) if self.inflate_style == '3x1x1' else (1, 3, 1)
-
-    def _block_extra_args(self, stage_index: int, block_index: int) -> dict:
-        num_blocks = self.stage_blocks[stage_index]
-        inflate = _per_block('inflate', self.stage_inflations[stage_index],
-                             num_blocks, stage_index)
-        non_local = _per_block('non_local',
-                               self.non_local_stages[stage_index],
-                               num_blocks, stage_index)
-        return dict(
-            temporal_kernels=self._temporal_kernels(
-                inflate[block_index] == 1),
-            temporal_stride=self.temporal_strides[stage_index]
-            if block_index == 0 else 1,
-            non_local_cfg=dict(self.non_local_cfg)
-            if non_local[block_index] == 1 else None)
+        return (3, 1, 1) if inflate_style == '3x1x1' else (1, 3, 1)
 
     def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
         if index == 0 and self.with_pool2:
             x = self.pool2(x)
         return x
-
-    @property
-    def total_temporal_stride(self) -> int:
-        """Input frames per output frame of the last stage."""
-        pool = self.pool1_stride_t if self.with_pool1 else 1
-        return self.conv1_stride_t * pool * math.prod(
-            self.temporal_strides) * (2 if self.with_pool2 else 1)
 
     @property
     def min_frames(self) -> int:
@@ -290,38 +259,23 @@ class IResNet3d(IResNet):
                 'temporal stride, and needs two of them): sample longer '
                 'clips or set with_pool2=False')
 
-    def forward(self, x: torch.Tensor
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        """A tensor when one stage is asked for, else a tuple."""
-        outs = super().forward(x)
-        return outs[0] if len(outs) == 1 else outs
-
     # ----------------------------------------------------------- weights
-    def _weights_source(self):
-        """(path, is_2d) of the checkpoint to start from, or None."""
-        if self.pretrained:
-            return self.pretrained, self.pretrained2d
-        paths = self._pretrained_checkpoints()
-        return (paths[0], self.pretrained2d) if paths else None
-
     def init_weights(self):
-        """Default init, then the 2D checkpoint inflated (or a 3D one
-        loaded) on top; keys not loaded are logged."""
-        source = self._weights_source()
-        if source is None:
-            return super().init_weights()
-        path, is_2d = source
-        self._check_checkpoint(path)
-        self.init_cfg = self._default_init_cfg()
+        """The default initialisation, then the checkpoint on top: a 2D one
+        inflated (``pretrained2d``, keys not loaded are logged) or a 3D one
+        loaded."""
         super().init_weights()
+        if not self.pretrained:
+            return
+        path = self.pretrained
+        self._warn_if_other_ordering(path)
         logger = MMLogger.get_current_instance()
-        if not is_2d:
+        if not self.pretrained2d:
             from mmengine.runner import load_checkpoint
             logger.info(f'load 3D weights from {path}')
             load_checkpoint(self, path, map_location='cpu', strict=False,
                             logger=logger)
             return
-        from .inflate import inflate_state_dict
         report = inflate_state_dict(self, load_state_dict_file(path))
         logger.info(f'inflated 2D weights from {path}: '
                     f'{len(report.inflated)} conv kernels inflated, '
@@ -336,23 +290,17 @@ class IResNet3d(IResNet):
         self.inflation_report = report
 
 
+#: what mmaction's ResNet3dSlowOnly changes in ResNet3d's defaults
+SLOWONLY_DEFAULTS = dict(conv1_kernel=(1, 7, 7), conv1_stride_t=1,
+                         pool1_stride_t=1, inflate=(0, 0, 1, 1),
+                         with_pool2=False)
+
+
 @MODELS.register_module()
 class IResNet3dSlowOnly(IResNet3d):
-    """SlowOnly defaults (as mmaction's ResNet3dSlowOnly): stem kernel
-    (1, 7, 7), no temporal striding, inflation in stages 3 and 4 only, no
-    pool2."""
+    """IResNet3d with SlowOnly's defaults (as mmaction's ResNet3dSlowOnly):
+    stem kernel (1, 7, 7), no temporal striding, inflation in stages 3 and 4
+    only, no pool2 (:data:`SLOWONLY_DEFAULTS`)."""
 
-    def __init__(self,
-                 conv1_kernel: Sequence[int] = (1, 7, 7),
-                 conv1_stride_t: int = 1,
-                 pool1_stride_t: int = 1,
-                 inflate: Sequence = (0, 0, 1, 1),
-                 with_pool2: bool = False,
-                 **kwargs):
-        super().__init__(
-            conv1_kernel=conv1_kernel,
-            conv1_stride_t=conv1_stride_t,
-            pool1_stride_t=pool1_stride_t,
-            inflate=inflate,
-            with_pool2=with_pool2,
-            **kwargs)
+    def __init__(self, **kwargs):
+        super().__init__(**dict(SLOWONLY_DEFAULTS, **kwargs))

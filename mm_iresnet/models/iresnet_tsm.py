@@ -1,8 +1,7 @@
 """IResNetTSM: the 2D iResNet with temporal shift, for mmaction2's
 Recognizer2D (TSN/TSM-style, e.g. Something-Something-v2)."""
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence
 
-import torch
 from mmengine.registry import MODELS
 
 from ..deps import require
@@ -53,6 +52,9 @@ class IResNetTSM(IResNet):
         **kwargs: :class:`IResNet` arguments.
     """
 
+    single_output_as_tensor = True
+    pretrained_is_deprecated = False
+
     def __init__(self,
                  depth: Optional[int] = 50,
                  num_segments: int = 8,
@@ -81,14 +83,9 @@ class IResNetTSM(IResNet):
         if pretrained is not None and not pretrained2d:
             raise ValueError('IResNetTSM is 2D: pretrained must be a 2D '
                              'checkpoint (pretrained2d=True)')
-        init_cfg = kwargs.pop('init_cfg', None)
-        if pretrained:
-            if init_cfg:
-                raise ValueError('pretrained and init_cfg cannot be '
-                                 'specified at the same time')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(depth=depth, out_indices=out_indices,
-                         norm_eval=norm_eval, init_cfg=init_cfg, **kwargs)
+                         norm_eval=norm_eval, pretrained=pretrained,
+                         **kwargs)
         self.num_segments = num_segments
         self.is_shift = is_shift
         self.shift_div = shift_div
@@ -99,8 +96,3 @@ class IResNetTSM(IResNet):
                 for block in getattr(self, name):
                     target = block if shift_place == 'block' else block.conv1
                     target.register_forward_pre_hook(hook)
-
-    def forward(self, x: torch.Tensor
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        outs = super().forward(x)
-        return outs[0] if len(outs) == 1 else outs

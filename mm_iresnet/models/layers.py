@@ -1,10 +1,26 @@
-"""Layers registered for use through ``conv_cfg``."""
+"""Dimension helpers, and layers registered for use through ``conv_cfg``."""
+from typing import Sequence, Union
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-__all__ = ['Conv3dReplicateTime']
+__all__ = ['Conv3dReplicateTime', 'expand_to_dim']
+
+
+def expand_to_dim(value: Union[int, Sequence[int]], dim: int,
+                  temporal: int = 1):
+    """Turn a spatial size into the argument a ``dim``-D layer takes.
+
+    2D layers get ``value`` itself; 3D layers get ``(temporal, value, value)``.
+    """
+    if dim == 2:
+        return value
+    if dim == 3:
+        return (temporal, value, value)
+    raise ValueError(f'dim must be 2 or 3, got {dim}')
+
 
 
 @MODELS.register_module()

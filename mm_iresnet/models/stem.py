@@ -12,7 +12,7 @@ from typing import NamedTuple, Tuple
 import torch.nn as nn
 from mmcv.cnn import build_activation_layer, build_conv_layer, build_norm_layer
 
-from .shortcut import expand_to_dim
+from .layers import expand_to_dim
 
 __all__ = ['StemSpec', 'STEM_KINDS', 'POOL_MODES', 'build_stem']
 
