@@ -334,13 +334,13 @@ def test_tsm_shift_moves_information_between_segments():
                           is_shift=False).eval()
     no_shift.load_state_dict(shifted.state_dict())
     torch.testing.assert_close(no_shift(x), plain(x)[0])
-    with pytest.raises(ValueError, match='num_segments=4'):
+    with pytest.raises(ValueError, match='4 segments per clip need a batch'):
         shifted(torch.rand(6, 3, 32, 32))
     block_place = IResNetTSM(depth=18, base_channels=8, num_segments=4,
                              shift_place='block').eval()
     assert block_place.layer1[0]._forward_pre_hooks
-    with pytest.raises(ValueError, match='temporal_pool'):
-        IResNetTSM(temporal_pool=True)
+    with pytest.raises(ValueError, match='temporal_pool halves'):
+        IResNetTSM(temporal_pool=True, num_segments=1)
 
 
 def test_one_block_implementation_for_2d_and_3d():

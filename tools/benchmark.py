@@ -2,7 +2,7 @@
 
     python tools/benchmark.py [--depths 18 50 101] [--size 160] [--batch 2]
         [--repeats 5] [--no-video] [--no-detector] [--extreme] [--profile]
-        [--device cpu|cuda] [--out-dir work_dirs/benchmark]
+        [--compile] [--device cpu|cuda] [--out-dir work_dirs/benchmark]
 
 In one process, on the same inputs, alternating the two networks run by run:
 
@@ -16,7 +16,11 @@ In one process, on the same inputs, alternating the two networks run by run:
   the tensors saved for backward), and what ``with_cp`` saves at depth 101;
 * whole detectors: Faster R-CNN iResNet-50 vs R-50 train step, same batch;
 * with ``--extreme``: a train step of iResNet-404 and -1001 (224x224,
-  batch 1, ``with_cp``), time and peak memory.
+  batch 1, ``with_cp``), time and peak memory;
+* with ``--compile``: the same networks under ``torch.compile`` (inductor):
+  train and eval steps, and eval of the deploy form (BN folded), each beside
+  an A/A control (a second, identical ResNet compiled on its own, whose
+  ratio to the first shows the noise of the measurement).
 
 Absolute times depend on the machine; the ratios are the result. Prints a
 Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
@@ -124,11 +128,12 @@ def make_step(model, x, mode, device, bf16):
     return eval_step
 
 
-def alternate(steps, repeats):
-    """Run each step once to warm up, then ``repeats`` rounds alternating
-    the steps; medians in seconds."""
+def alternate(steps, repeats, warmup=1):
+    """Run each step ``warmup`` times (compilation happens there), then
+    ``repeats`` rounds alternating the steps; medians in seconds."""
     for step in steps:
-        step()
+        for _ in range(warmup):
+            step()
     times = [[] for _ in steps]
     for _ in range(repeats):
         for i, step in enumerate(steps):
@@ -171,6 +176,8 @@ def run(args):
         rows.append(row)
         print(' | '.join(f'{k}={v}' for k, v in row.items()), flush=True)
 
+    if args.detector:  # first: later compiled runs can slow eager ones
+        detector_ratio(args, add)
     for name, ours_fn, base_fn, lead, kind in pairs(args.depths, args.video):
         size = args.size if kind == '2d' else args.size // 2
         shape = (*lead, size, size)
@@ -220,6 +227,9 @@ def run(args):
         add(case=name, metric='eval step s (deploy: BN folded)',
             iresnet=round(t1, 4), resnet=round(t0, 4),
             ratio=round(t1 / t0, 3))
+        if args.compile:
+            compiled(name, ours_fn, base_fn, ours.state_dict(),
+                     base.state_dict(), x, args, add)
         del ours, base, deployed
 
     if 101 in args.depths:
@@ -237,11 +247,44 @@ def run(args):
             iresnet=round(peaks[1] / 2**20), resnet=round(peaks[0] / 2**20),
             ratio=round(peaks[1] / max(peaks[0], 1), 3))
 
-    if args.detector:
-        detector_ratio(args, add)
     if args.extreme:
         extreme_depth(args, add)
     return rows
+
+
+def compiled(name, ours_fn, base_fn, ours_sd, base_sd, x, args, add):
+    """Train / eval / deploy-eval steps of the compiled networks, each with
+    the A/A control: a second ResNet, same weights, compiled on its own.
+    Fresh instances with the eager runs' weights, so nothing of the eager
+    runs (memory formats, autocast) carries over."""
+
+    def fresh(fn, state_dict):
+        model = fn().to(args.device)
+        model.load_state_dict(state_dict)
+        return model
+
+    # every compiled instance recompiles the shared forward code: start each
+    # case from empty caches, so no case runs past dynamo's recompile limit
+    # (after which it silently falls back to eager)
+    torch._dynamo.reset()
+    ours, deployed = fresh(ours_fn, ours_sd), fresh(ours_fn, ours_sd)
+    deployed.switch_to_deploy()
+    base, control = fresh(base_fn, base_sd), fresh(base_fn, base_sd)
+    for model in (ours, deployed, base, control):
+        model.compile()
+    for mode, model in (('train', ours), ('eval', ours),
+                        ('eval', deployed)):
+        label = 'deploy (BN folded) + compiled' if model is deployed \
+            else 'compiled'
+        t1, t0, tc = alternate(
+            [make_step(m, x, mode, args.device, False)
+             for m in (model, base, control)], args.repeats, warmup=2)
+        add(case=name, metric=f'{mode} step s ({label})',
+            iresnet=round(t1, 4), resnet=round(t0, 4),
+            ratio=round(t1 / t0, 3))
+        add(case=name, metric=f'{mode} step s ({label}): A/A control, '
+            'ResNet vs ResNet', iresnet=round(tc, 4), resnet=round(t0, 4),
+            ratio=round(tc / t0, 3))
 
 
 def detector_ratio(args, add):
@@ -343,7 +386,7 @@ def profile(args):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--depths', nargs='+', type=int,
+    parser.add_argument('--depths', nargs='*', type=int,
                         default=[18, 50, 101])
     parser.add_argument('--size', type=int, default=160)
     parser.add_argument('--batch', type=int, default=2)
@@ -354,6 +397,9 @@ def main(argv=None):
     parser.add_argument('--extreme', action='store_true',
                         help='also train a step of iResNet-404 and -1001 at '
                         '224x224 with with_cp (about 10 s, 3.5 GiB on CPU)')
+    parser.add_argument('--compile', action='store_true',
+                        help='also time the networks under torch.compile, '
+                        'with an A/A control (minutes of compilation)')
     parser.add_argument('--profile', action='store_true',
                         help='also print a torch.profiler table')
     parser.add_argument('--device', default='cuda'

@@ -2,8 +2,11 @@
 from .blocks import BLOCK_KINDS, ConvSpec, ResBlock, conv_specs
 from .inflate import InflationReport, inflate_state_dict
 from .iresnet import IResNet
-from .iresnet3d import IResNet3d, IResNet3dSlowOnly
-from .iresnet_tsm import IResNetTSM, TemporalShiftHook
+from .iresnet3d import (IResNet2Plus1d, IResNet3d, IResNet3dCSN,
+                        IResNet3dSlowOnly)
+from .slowfast import IResNet3dPathway, IResNet3dSlowFast
+from .action2d import (IC2D, IResNetAction, IResNetTSM, ITANet,
+                       TemporalShiftHook, register_in_mmaction)
 from .layers import Conv3dReplicateTime
 from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
                       ResGroup, ResGroupFix, ResNetV1, ResStageNet)
@@ -14,7 +17,10 @@ from .stem import StemSpec, build_stem
 
 __all__ = [
     'BLOCK_KINDS', 'ConvSpec', 'ResBlock', 'conv_specs', 'IResNet',
-    'IResNet3d', 'IResNet3dSlowOnly', 'IResNetTSM', 'TemporalShiftHook',
+    'IResNet3d', 'IResNet3dSlowOnly', 'IResNet3dCSN', 'IResNet2Plus1d',
+    'IResNet3dPathway', 'IResNet3dSlowFast', 'IResNetAction', 'IResNetTSM',
+    'ITANet', 'IC2D',
+    'TemporalShiftHook',
     'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
     'build_projection', 'MERGES', 'build_merge', 'StemSpec', 'build_stem',
@@ -22,3 +28,5 @@ __all__ = [
     'IResGroupFix', 'PreActResNet', 'ResGroup', 'ResGroupFix', 'ResNetV1',
     'ResStageNet'
 ]
+
+register_in_mmaction()

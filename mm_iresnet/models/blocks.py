@@ -23,11 +23,15 @@ from .layers import expand_to_dim
 from .layouts import Layout
 from .merge import build_merge
 
-__all__ = ['BLOCK_KINDS', 'ConvSpec', 'block_expansion', 'conv_specs',
-           'ResBlock']
+__all__ = ['BLOCK_KINDS', 'INFLATE_STYLES', 'ConvSpec', 'block_expansion',
+           'conv_specs', 'temporal_kernels', 'ResBlock']
 
-#: kind -> expansion (out_channels = planes * expansion) of the classic blocks.
-BLOCK_KINDS = {'basic': 1, 'bottleneck': 4}
+#: kind -> expansion (out_channels = planes * expansion) of the blocks:
+#: ResNet's basic and bottleneck blocks, and the interaction-preserved
+#: bottleneck of CSN (a 1x1 conv before the grouped 3x3).
+BLOCK_KINDS = {'basic': 1, 'bottleneck': 4, 'bottleneck_ip': 4}
+#: how a block is inflated in time (3D): None, or mmaction's styles
+INFLATE_STYLES = (None, '3x1x1', '3x3x3')
 
 
 def block_expansion(kind: str) -> int:
@@ -50,6 +54,8 @@ class ConvSpec(NamedTuple):
     groups: int = 1
     #: this conv carries the block's stride (a 3D block's temporal one too)
     carries_stride: bool = False
+    #: an inner conv is followed by norm and activation; False: norm only
+    act: bool = True
 
 
 def conv_specs(kind: str,
@@ -64,8 +70,11 @@ def conv_specs(kind: str,
 
     * ``basic``: 3x3 (stride, dilation) -> 3x3.
     * ``bottleneck``: 1x1 -> 3x3 with ``groups`` (the grouped building block of
-      ResNeXt and iResGroup) -> 1x1. ``style='pytorch'`` puts the stride on the
-      3x3 conv, ``'caffe'`` on the first 1x1, as mmdet does.
+      ResNeXt and iResGroup; with ``groups`` equal to the width, the
+      channel-separated conv of CSN) -> 1x1. ``style='pytorch'`` puts the
+      stride on the 3x3 conv, ``'caffe'`` on the first 1x1, as mmdet does.
+    * ``bottleneck_ip``: the bottleneck with a 1x1 conv (norm, no activation)
+      before its grouped 3x3: CSN's interaction-preserved block.
     """
     if style not in ('pytorch', 'caffe'):
         raise ValueError(f"style must be 'pytorch' or 'caffe', got {style!r}")
@@ -80,13 +89,33 @@ def conv_specs(kind: str,
             ConvSpec(mid_channels, out_channels, 3),
         ]
     caffe = style == 'caffe'
+    preserve = [ConvSpec(mid_channels, mid_channels, 1, act=False)] \
+        if kind == 'bottleneck_ip' else []
     return [
         ConvSpec(in_channels, mid_channels, 1, stride if caffe else 1,
                  carries_stride=caffe),
+        *preserve,
         ConvSpec(mid_channels, mid_channels, 3, 1 if caffe else stride,
                  dilation, groups, carries_stride=not caffe),
         ConvSpec(mid_channels, out_channels, 1),
     ]
+
+
+def temporal_kernels(convs: Sequence[ConvSpec],
+                     inflate_style: Optional[str]) -> List[int]:
+    """The temporal kernel of each conv of a 3D block, as mmaction inflates
+    its blocks: none (``None``); a basic block's 3x3 convs all get 3; else
+    '3x1x1' gives the first conv 3, '3x3x3' the spatial 3x3 conv(s)."""
+    if inflate_style not in INFLATE_STYLES:
+        raise ValueError(f'inflate_style must be one of {INFLATE_STYLES}, '
+                         f'got {inflate_style!r}')
+    if inflate_style is None:
+        return [1] * len(convs)
+    if all(c.kernel_size == 3 for c in convs):
+        return [3] * len(convs)
+    if inflate_style == '3x1x1':
+        return [3] + [1] * (len(convs) - 1)
+    return [3 if c.kernel_size == 3 else 1 for c in convs]
 
 
 class ResBlock(BaseModule):
@@ -111,8 +140,8 @@ class ResBlock(BaseModule):
         layout (Layout): where norms and activations sit.
         downsample (nn.Module, optional): projection shortcut.
         dim (int): 2 or 3.
-        temporal_kernels (Sequence[int], optional): 3D only, the temporal
-            kernel size of each conv (inflation); 1 when omitted.
+        inflate_style (str, optional): 3D only, how the block is inflated in
+            time (see :func:`temporal_kernels`); None: not at all.
         temporal_stride (int): 3D only, temporal stride of the strided conv.
         conv_cfg (dict, optional): conv layer config (default Conv{dim}d).
         norm_cfg (dict): norm layer config.
@@ -143,7 +172,7 @@ class ResBlock(BaseModule):
                  layout: Layout,
                  downsample: Optional[nn.Module] = None,
                  dim: int = 2,
-                 temporal_kernels: Optional[Sequence[int]] = None,
+                 inflate_style: Optional[str] = None,
                  temporal_stride: int = 1,
                  conv_cfg: Optional[dict] = None,
                  norm_cfg: dict = dict(type='BN', requires_grad=True),
@@ -165,10 +194,8 @@ class ResBlock(BaseModule):
         self.downsample = downsample
         self.merge = build_merge(merge, self.in_channels, dim) \
             if downsample is None else None
-        temporal_kernels = temporal_kernels or [1] * self.num_convs
-        if len(temporal_kernels) != self.num_convs:
-            raise ValueError(f'{len(temporal_kernels)} temporal kernels for '
-                             f'{self.num_convs} convs')
+        self.conv_acts = [spec.act for spec in convs]
+        kernels_t = temporal_kernels(convs, inflate_style)
         conv_cfg = conv_cfg or dict(type=f'Conv{dim}d')
         dcn = copy.deepcopy(dcn)
         fallback_on_stride = dcn.pop('fallback_on_stride', False) if dcn \
@@ -189,7 +216,7 @@ class ResBlock(BaseModule):
             self._add_norm('out' if layout.last_norm else self.num_convs,
                            self.out_channels, norm_cfg)
         for i, spec in enumerate(convs, start=1):
-            kt = temporal_kernels[i - 1]
+            kt = kernels_t[i - 1]
             st = temporal_stride if spec.carries_stride else 1
             layer_cfg = conv_cfg
             if dcn is not None and i == 2 and not (
@@ -298,7 +325,7 @@ class ResBlock(BaseModule):
             out = getattr(self, f'conv{i}')(out)
             if i < last or layout.last_norm:
                 out = self.norm(i)(out)
-            if i < last or layout.last_act:
+            if layout.last_act if i == last else self.conv_acts[i - 1]:
                 out = self.act(out)
             for name in self.plugin_names[i]:
                 out = getattr(self, name)(out)

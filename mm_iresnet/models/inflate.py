@@ -34,9 +34,15 @@ def _strip_prefix(state_dict: Dict[str, torch.Tensor],
 
 
 def inflate_state_dict(model3d: torch.nn.Module,
-                       state_dict_2d: Dict[str, torch.Tensor]
-                       ) -> InflationReport:
-    """Load ``state_dict_2d`` into ``model3d`` in place, inflating convs."""
+                       state_dict_2d: Dict[str, torch.Tensor],
+                       pad_inputs: bool = False) -> InflationReport:
+    """Load ``state_dict_2d`` into ``model3d`` in place, inflating convs.
+
+    With ``pad_inputs``, a conv that takes more input channels in 3D than in
+    2D (SlowFast's lateral features appended to a stage's input) gets the 2D
+    kernel on the first channels and zeros on the added ones, so the added
+    inputs contribute nothing at first (as mmaction's SlowFast inflates).
+    """
     own = model3d.state_dict()
     state_dict_2d = _strip_prefix(state_dict_2d, own.keys())
     inflated, copied, missing, mismatched = [], [], [], []
@@ -46,6 +52,12 @@ def inflate_state_dict(model3d: torch.nn.Module,
                 missing.append(key)
                 continue
             source = state_dict_2d[key]
+            if pad_inputs and target.dim() == source.dim() + 1 and \
+                    target.shape[1] > source.shape[1] and \
+                    target.shape[0] == source.shape[0]:
+                source = torch.cat([source, source.new_zeros(
+                    source.shape[0], target.shape[1] - source.shape[1],
+                    *source.shape[2:])], dim=1)
             if source.shape == target.shape:
                 target.copy_(source)
                 copied.append(key)

@@ -116,6 +116,9 @@ class IResNet(BaseModule):
         block_args (Sequence[Sequence[dict]], optional): extra
             :class:`ResBlock` arguments per stage and block (the 3D network
             passes each block's temporal kernels and stride this way).
+        lateral_in_channels (int | Sequence[int]): channels another pathway
+            concatenates to each stage's input (SlowFast's lateral
+            connections); the stage's first block takes them in.
 
     Example:
         >>> import torch
@@ -184,7 +187,8 @@ class IResNet(BaseModule):
                  merge: Optional[dict] = None,
                  deploy: bool = False,
                  stem_spec: Optional[StemSpec] = None,
-                 block_args: Optional[Sequence[Sequence[dict]]] = None):
+                 block_args: Optional[Sequence[Sequence[dict]]] = None,
+                 lateral_in_channels: Union[int, Sequence[int]] = 0):
         if pretrained is not None and not isinstance(pretrained, str):
             raise TypeError('pretrained must be a str or None')
         if pretrained and init_cfg:
@@ -272,10 +276,12 @@ class IResNet(BaseModule):
         self.res_layers = []
         self.stage_channels = []
         inplanes = self.stem_channels
+        self.lateral_in_channels = per_stage(
+            'lateral_in_channels', lateral_in_channels, num_stages)
         for i, num_blocks in enumerate(self.stage_blocks):
             layer = self.make_res_layer(
                 stage_index=i,
-                inplanes=inplanes,
+                inplanes=inplanes + self.lateral_in_channels[i],
                 planes=base_channels * 2**i,
                 stride=self.strides[i] * (stem_spec.moved_stride
                                           if i == 0 else 1),

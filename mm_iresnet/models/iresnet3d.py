@@ -5,14 +5,17 @@ import torch
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import load_state_dict_file
+from ..deps import require
 from .args import per_block, per_stage
 from .inflate import inflate_state_dict
 from .iresnet import IResNet, split_pretrained
 from .stem import StemSpec
 
-__all__ = ['IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS']
+__all__ = ['IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS',
+           'IResNet3dCSN', 'IResNet2Plus1d']
 
 
 @MODELS.register_module()
@@ -110,24 +113,20 @@ class IResNet3d(IResNet):
             raise ValueError('lateral=True asks for SlowFast lateral '
                              'connections, which IResNet3d does not build; '
                              'use lateral=False (SlowOnly)')
-        if inflate_style not in ('3x1x1', '3x3x3'):
-            raise ValueError("inflate_style must be '3x1x1' or '3x3x3', got "
-                             f'{inflate_style!r}')
         if pretrained is not None and not isinstance(pretrained, str):
             raise TypeError('pretrained must be a str or None')
         checkpoint, init_cfg = split_pretrained(init_cfg)
         if pretrained and checkpoint:
             raise ValueError('pretrained and init_cfg cannot be specified at '
                              'the same time')
-        block, blocks = self.stages_of(depth, stage_blocks, num_stages,
-                                       kwargs.get('block'))
+        _, blocks = self.stages_of(depth, stage_blocks, num_stages)
         temporal_strides = per_stage('temporal_strides', temporal_strides,
                                      num_stages)
         inflated = per_block('inflate', inflate, blocks)
         with_non_local = per_block('non_local', non_local, blocks)
         block_args = [[
-            dict(temporal_kernels=self._temporal_kernels(
-                     block, inflate_style, inflated[i][j] == 1),
+            dict(inflate_style=inflate_style if inflated[i][j] == 1
+                 else None,
                  temporal_stride=temporal_strides[i] if j == 0 else 1,
                  non_local_cfg=dict(non_local_cfg)
                  if with_non_local[i][j] == 1 else None)
@@ -216,16 +215,6 @@ class IResNet3d(IResNet):
             time_kernel=kt, time_stride=conv1_stride_t,
             time_pool_stride=pool1_stride_t if with_pool1 else 1)
 
-    @staticmethod
-    def _temporal_kernels(block: str, inflate_style: str,
-                          inflated: bool) -> tuple:
-        """Temporal kernel of each conv of a block (mmaction's inflation)."""
-        if block == 'basic':
-            return (3, 3) if inflated else (1, 1)
-        if not inflated:
-            return (1, 1, 1)
-        return (3, 1, 1) if inflate_style == '3x1x1' else (1, 3, 1)
-
     def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
         if index == 0 and self.with_pool2:
             x = self.pool2(x)
@@ -276,7 +265,8 @@ class IResNet3d(IResNet):
             load_checkpoint(self, path, map_location='cpu', strict=False,
                             logger=logger)
             return
-        report = inflate_state_dict(self, load_state_dict_file(path))
+        report = inflate_state_dict(self, load_state_dict_file(path),
+                                    pad_inputs=any(self.lateral_in_channels))
         logger.info(f'inflated 2D weights from {path}: '
                     f'{len(report.inflated)} conv kernels inflated, '
                     f'{len(report.copied)} tensors copied')
@@ -304,3 +294,91 @@ class IResNet3dSlowOnly(IResNet3d):
 
     def __init__(self, **kwargs):
         super().__init__(**dict(SLOWONLY_DEFAULTS, **kwargs))
+
+
+@MODELS.register_module()
+class IResNet3dCSN(IResNet3d):
+    """Channel-separated iResNet (as mmaction's ResNet3dCSN, Tran et al.
+    2019): bottlenecks whose 3x3x3 conv is channel-separated, i.e. a grouped
+    conv with one group per channel, on the ResStage layout and improved
+    projection.
+
+    Args:
+        bottleneck_mode (str): 'ir' (interaction-reduced: the depthwise 3x3x3
+            alone) or 'ip' (interaction-preserved: a 1x1x1 conv and norm
+            before it, the ``bottleneck_ip`` block).
+        bn_frozen (bool): with ``norm_eval``, also freeze the norms' affine
+            parameters.
+        Other arguments and defaults as mmaction's ResNet3dCSN: temporal
+        strides (1, 2, 2, 2), BN eps 1e-3, '3x3x3' inflation; depths 50, 101,
+        152 (bottleneck blocks).
+    """
+
+    def __init__(self,
+                 depth: int = 50,
+                 pretrained: Optional[str] = None,
+                 temporal_strides: Sequence[int] = (1, 2, 2, 2),
+                 conv1_kernel: Sequence[int] = (3, 7, 7),
+                 conv1_stride_t: int = 1,
+                 pool1_stride_t: int = 1,
+                 norm_cfg: dict = dict(type='BN3d', requires_grad=True,
+                                       eps=1e-3),
+                 inflate_style: str = '3x3x3',
+                 bottleneck_mode: str = 'ir',
+                 bn_frozen: bool = False,
+                 **kwargs):
+        if bottleneck_mode not in ('ir', 'ip'):
+            raise ValueError("bottleneck_mode must be 'ir' or 'ip', got "
+                             f'{bottleneck_mode!r}')
+        block, _ = self.stages_of(depth, kwargs.get('stage_blocks'),
+                                  kwargs.get('num_stages', 4))
+        if block != 'bottleneck':
+            raise ValueError('channel-separated networks are built of '
+                             f'bottleneck blocks: depth {depth} is not')
+        base = kwargs.pop('base_channels', 64)
+        self.bottleneck_mode = bottleneck_mode
+        self.bn_frozen = bn_frozen
+        super().__init__(
+            depth=depth, pretrained=pretrained,
+            temporal_strides=temporal_strides, conv1_kernel=conv1_kernel,
+            conv1_stride_t=conv1_stride_t, pool1_stride_t=pool1_stride_t,
+            norm_cfg=norm_cfg, inflate_style=inflate_style,
+            base_channels=base,
+            block='bottleneck_ip' if bottleneck_mode == 'ip' else block,
+            groups=tuple(base * 2**i
+                         for i in range(kwargs.get('num_stages', 4))),
+            base_width=None, **kwargs)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.norm_eval and self.bn_frozen:
+            for m in self.modules():
+                if isinstance(m, _BatchNorm):
+                    for param in m.parameters():
+                        param.requires_grad = False
+        return self
+
+
+@MODELS.register_module()
+class IResNet2Plus1d(IResNet3d):
+    """R(2+1)D iResNet (as mmaction's ResNet2Plus1d): every 3D conv is
+    mmaction's ``Conv2plus1d`` (a spatial conv, norm, ReLU, then a temporal
+    conv), given as the conv type. As in mmaction, weights are not inflated
+    from 2D (``pretrained2d=False``) and there is no pool2 by default
+    (mmaction's R(2+1)D never applies it)."""
+
+    def __init__(self,
+                 conv_cfg: dict = dict(type='Conv2plus1d'),
+                 pretrained2d: bool = False,
+                 with_pool2: bool = False,
+                 **kwargs):
+        if pretrained2d:
+            raise ValueError('R(2+1)D convs have no 2D counterpart to '
+                             'inflate: use pretrained2d=False')
+        conv_cfg = dict(conv_cfg)
+        if conv_cfg.get('type') == 'Conv2plus1d':
+            require('mmaction')
+            from mmaction.models.common import Conv2plus1d
+            conv_cfg['type'] = Conv2plus1d  # found whatever the scope
+        super().__init__(conv_cfg=conv_cfg, pretrained2d=pretrained2d,
+                         with_pool2=with_pool2, **kwargs)

@@ -1,0 +1,298 @@
+"""The 2D iResNet for mmaction2's Recognizer2D: TSN, TSM and the like.
+
+:class:`IResNetAction` is the 2D network with mmaction's ``ResNet``
+conventions (its arguments, a bare tensor for one output stage, BN not
+frozen by default); it is registered as ``IResNet`` in mmaction2's registry,
+which mmaction configs search before the root registry, so ``type='IResNet'``
+in an mmaction config means this class and in an mmdet config mmdet's
+flavour. :class:`IResNetTSM` adds mmaction's ``ResNetTSM`` options. Temporal
+operations wrap the 2D network as forward hooks and added modules, so module
+and parameter names stay those of the 2D network and 2D checkpoints load
+unchanged.
+"""
+import importlib.util
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import NonLocal3d
+from mmengine.logging import MMLogger
+from mmengine.registry import MODELS
+
+from ..deps import require
+from .args import per_block
+from .iresnet import IResNet
+
+__all__ = ['IResNetAction', 'IResNetTSM', 'ITANet', 'IC2D',
+           'TemporalShiftHook', 'TemporalPoolHook', 'SegmentNonLocal',
+           'register_in_mmaction']
+
+
+def _clips(x: torch.Tensor, num_segments: int) -> torch.Tensor:
+    """(N * T, C, H, W) frames -> (N, C, T, H, W) clips."""
+    n, c, h, w = x.shape
+    if n % num_segments:
+        raise ValueError(f'{num_segments} segments per clip need a batch of '
+                         f'clips x segments frames, got {n} frames')
+    return x.view(n // num_segments, num_segments, c, h, w).transpose(1, 2)
+
+
+def _frames(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, H, W) clips -> (N * T, C, H, W) frames."""
+    n, c, t, h, w = x.shape
+    return x.transpose(1, 2).reshape(n * t, c, h, w)
+
+
+class TemporalShiftHook:
+    """Forward pre-hook shifting 1/shift_div of the channels one segment
+    back and 1/shift_div one segment forward in time (mmaction's
+    ``TemporalShift.shift``)."""
+
+    def __init__(self, num_segments: int, shift_div: int):
+        self.num_segments = num_segments
+        self.shift_div = shift_div
+        require('mmaction')  # mmaction's TemporalShift does the shift
+
+    def __call__(self, module, args):
+        from mmaction.models.backbones.resnet_tsm import TemporalShift
+        _clips(args[0], self.num_segments)  # checks the batch
+        return (TemporalShift.shift(args[0], self.num_segments,
+                                    self.shift_div), ) + tuple(args[1:])
+
+
+class TemporalPoolHook:
+    """Forward pre-hook halving the segments of each clip with a (3, 1, 1)
+    / 2 max-pool in time (mmaction's TSM ``temporal_pool``)."""
+
+    def __init__(self, num_segments: int):
+        self.num_segments = num_segments
+        self.pool = nn.MaxPool3d((3, 1, 1), stride=(2, 1, 1),
+                                 padding=(1, 0, 0))
+
+    def __call__(self, module, args):
+        return (_frames(self.pool(_clips(args[0], self.num_segments))), ) + \
+            tuple(args[1:])
+
+
+class SegmentNonLocal(NonLocal3d):
+    """mmcv's NonLocal3d over the segments of each clip of a 2D batch
+    (mmaction's TSM ``NL3DWrapper``); parameter names are NonLocal3d's."""
+
+    def __init__(self, in_channels: int, num_segments: int, **kwargs):
+        super().__init__(in_channels, **kwargs)
+        self.num_segments = num_segments
+        # initialised on construction; mmcv's init_weights fails once
+        # sub_sample has wrapped its convs
+        self.is_init = True
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _frames(super().forward(
+            _clips(x, self.num_segments).contiguous()))
+
+
+@MODELS.register_module()
+class IResNetAction(IResNet):
+    """The 2D iResNet with mmaction2's ``ResNet`` conventions.
+
+    Arguments and defaults are those of mmaction's ``ResNet`` (``depth``,
+    ``pretrained``, ``torchvision_pretrain``, ``in_channels``,
+    ``num_stages``, ``out_indices=(3,)``, ``strides``, ``dilations``,
+    ``style``, ``frozen_stages``, ``conv_cfg``, ``norm_cfg``, ``act_cfg``,
+    ``norm_eval=False``, ``partial_bn``, ``with_cp``, ``init_cfg``), plus
+    :class:`IResNet`'s family arguments. One output stage comes back as a
+    tensor, several as a tuple.
+
+    Args:
+        pretrained (str, optional): a 2D checkpoint in this package's naming
+            (the official iResNet names), loaded as it is.
+        torchvision_pretrain (bool): mmaction's flag for torchvision-named
+            checkpoints; the iResNet names already are those, so the file is
+            loaded by name either way (a torchvision *ResNet* checkpoint does
+            not fit and its keys are reported).
+        partial_bn (bool): in training, freeze every BatchNorm2d but the
+            first (statistics and affine parameters), as mmaction's TSN.
+    """
+
+    single_output_as_tensor = True
+    pretrained_is_deprecated = False
+
+    def __init__(self,
+                 depth: Optional[int] = 50,
+                 pretrained: Optional[str] = None,
+                 torchvision_pretrain: bool = True,
+                 out_indices: Sequence[int] = (3, ),
+                 norm_cfg: dict = dict(type='BN2d', requires_grad=True),
+                 norm_eval: bool = False,
+                 partial_bn: bool = False,
+                 **kwargs):
+        self.torchvision_pretrain = torchvision_pretrain
+        self.partial_bn = partial_bn
+        super().__init__(depth=depth, pretrained=pretrained,
+                         out_indices=out_indices, norm_cfg=norm_cfg,
+                         norm_eval=norm_eval, **kwargs)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and self.partial_bn:
+            norms = [m for m in self.modules()
+                     if isinstance(m, nn.BatchNorm2d)]
+            for m in norms[1:]:
+                m.eval()
+                m.weight.requires_grad = False
+                m.bias.requires_grad = False
+        return self
+
+
+@MODELS.register_module()
+class IResNetTSM(IResNetAction):
+    """The 2D iResNet with mmaction2's ``ResNetTSM`` options.
+
+    Input: frames ``(N * num_segments, C, H, W)``.
+
+    Args:
+        num_segments (int): frames per clip.
+        is_shift (bool): apply the temporal shift (False: a TSN backbone).
+        shift_div (int): 1/shift_div of the channels move each way.
+        shift_place (str): 'blockres' shifts the residual branch (before the
+            first conv of a block; every other block when stage 3 has 23 or
+            more, as mmaction does), 'block' the whole block input.
+        temporal_pool (bool): halve the segments before stage 2 with a
+            (3, 1, 1) / 2 max-pool in time; later stages shift over half as
+            many segments.
+        non_local (Sequence[int | Sequence[int]]): per stage or per block, 1
+            adds a NonLocal3d over each clip's segments after the block
+            (only when ``non_local_cfg`` is not empty, as in mmaction).
+        non_local_cfg (dict): NonLocal3d's arguments.
+        pretrained2d (bool): mmaction's flag; ``pretrained`` is a 2D
+            checkpoint either way and loads by name.
+        **kwargs: :class:`IResNetAction` arguments.
+    """
+
+    def __init__(self,
+                 depth: Optional[int] = 50,
+                 num_segments: int = 8,
+                 is_shift: bool = True,
+                 non_local: Sequence = (0, 0, 0, 0),
+                 non_local_cfg: dict = dict(),
+                 shift_div: int = 8,
+                 shift_place: str = 'blockres',
+                 temporal_pool: bool = False,
+                 pretrained2d: bool = True,
+                 **kwargs):
+        if shift_place not in ('block', 'blockres'):
+            raise ValueError("shift_place must be 'block' or 'blockres', got "
+                             f'{shift_place!r}')
+        if num_segments < 1 or shift_div < 1:
+            raise ValueError('num_segments and shift_div must be >= 1')
+        if temporal_pool and num_segments < 2:
+            raise ValueError('temporal_pool halves the segments: it needs '
+                             f'num_segments >= 2, got {num_segments}')
+        super().__init__(depth=depth, **kwargs)
+        self.num_segments = num_segments
+        self.is_shift = is_shift
+        self.shift_div = shift_div
+        self.shift_place = shift_place
+        self.temporal_pool = temporal_pool
+        self.pretrained2d = pretrained2d
+        #: segments per clip seen by each stage
+        self.stage_segments = [num_segments] + [
+            num_segments // 2 if temporal_pool else num_segments
+        ] * (self.num_stages - 1)
+        if temporal_pool and self.num_stages > 1:
+            self.layer2.register_forward_pre_hook(
+                TemporalPoolHook(num_segments))
+        with_non_local = per_block('non_local', non_local, self.stage_blocks)
+        every = 2 if len(self.stage_blocks) > 2 and \
+            self.stage_blocks[2] >= 23 else 1
+        for i, name in enumerate(self.res_layers):
+            hook = TemporalShiftHook(self.stage_segments[i], shift_div) \
+                if is_shift else None
+            for j, block in enumerate(getattr(self, name)):
+                if hook is not None and (shift_place == 'block'
+                                         or j % every == 0):
+                    target = block if shift_place == 'block' else block.conv1
+                    target.register_forward_pre_hook(hook)
+                if non_local_cfg and with_non_local[i][j]:
+                    block.non_local_block = SegmentNonLocal(
+                        block.out_channels, self.stage_segments[i],
+                        **non_local_cfg)
+
+
+@MODELS.register_module()
+class ITANet(IResNetAction):
+    """TANet with iResNet blocks (mmaction's TANet, Liu et al. 2021):
+    mmaction's temporal adaptive module (TAM) after the first conv (and its
+    norm and activation) of every block, given as a plugin at
+    ``after_conv1``; parameter names ``layerX.Y.tam.*``.
+
+    Args:
+        num_segments (int): frames per clip (TAM needs at least 3).
+        tam_cfg (dict, optional): TAM's other arguments.
+        **kwargs: :class:`IResNetAction` arguments (``plugins`` too).
+    """
+
+    def __init__(self,
+                 depth: Optional[int] = 50,
+                 num_segments: int = 8,
+                 tam_cfg: Optional[dict] = None,
+                 plugins: Optional[list] = None,
+                 **kwargs):
+        if num_segments < 3:
+            raise ValueError('the temporal adaptive module needs '
+                             f'num_segments >= 3, got {num_segments}')
+        require('mmaction')
+        from mmaction.models.common import TAM
+        self.num_segments = num_segments
+        tam = dict(cfg=dict(type=TAM, num_segments=num_segments,
+                            **(tam_cfg or {})),
+                   position='after_conv1')
+        super().__init__(depth=depth, plugins=list(plugins or []) + [tam],
+                         **kwargs)
+
+
+@MODELS.register_module()
+class IC2D(IResNetAction):
+    """C2D with iResNet (mmaction's C2D): every frame of a clip through the
+    2D network, and a (2, 1, 1) / 2 max-pool in time after stage 1. Input
+    ``(N, C, T, H, W)``, outputs ``(N, C, T', H', W')``. As everywhere in
+    iResNet, the stem pool's spatial stride (here mmaction's (1, 3, 3) pool)
+    moves into stage 1."""
+
+    def __init__(self, depth: Optional[int] = 50, **kwargs):
+        super().__init__(depth=depth, **kwargs)
+        self.pool_t = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
+        self._frames_per_clip = None
+
+    def forward(self, x: torch.Tensor):
+        if x.dim() != 5:
+            raise ValueError(f'{type(self).__name__} expects clips (N, C, T, '
+                             f'H, W), got shape {tuple(x.shape)}')
+        n, self._frames_per_clip = x.shape[0], x.shape[2]
+        outs = super().forward(_frames(x))
+        clips = tuple(_clips(o, o.shape[0] // n)
+                      for o in (outs if isinstance(outs, tuple) else (outs, )))
+        return clips[0] if len(clips) == 1 else clips
+
+    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        if index == 0:
+            x = _frames(self.pool_t(_clips(x, self._frames_per_clip)))
+        return x
+
+
+def register_in_mmaction() -> bool:
+    """Register :class:`IResNetAction` as ``IResNet`` in mmaction2's
+    registry when a supported mmaction2 is installed; returns whether it
+    did."""
+    if importlib.util.find_spec('mmaction') is None:
+        return False
+    try:
+        require('mmaction')
+    except ImportError as e:
+        MMLogger.get_current_instance().warning(
+            f'mmaction configs will not find the mmaction flavour of '
+            f'IResNet: {e}')
+        return False
+    from mmaction.registry import MODELS as ACTION_MODELS
+    ACTION_MODELS.register_module(name='IResNet', module=IResNetAction,
+                                  force=True)
+    return True

@@ -1,0 +1,206 @@
+"""SlowFast iResNet: two IResNet3d pathways with mmaction's lateral
+connections (Feichtenhofer et al. 2019), a drop-in for ``ResNet3dSlowFast``.
+
+Each pathway is an :class:`IResNet3d` (ResStage layout, improved projection,
+pool-less stem); the slow pathway's stages take the fast pathway's features
+in through strided temporal convs, concatenated to their input
+(``lateral_in_channels``). iResNet has no stem max-pool in either pathway:
+both move its spatial stride into stage 1, so the lateral after the stem and
+those after each stage still join features of equal spatial size, and the
+lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
+to the slow one, as in mmaction.
+"""
+from typing import Optional, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmcv.cnn import ConvModule
+from mmengine.logging import MMLogger
+from mmengine.model import BaseModule
+from mmengine.registry import MODELS
+
+from .args import per_stage
+from .iresnet3d import IResNet3d
+
+__all__ = ['IResNet3dPathway', 'IResNet3dSlowFast']
+
+
+@MODELS.register_module()
+class IResNet3dPathway(IResNet3d):
+    """One SlowFast pathway (mmaction's ResNet3dPathway arguments).
+
+    Args:
+        lateral (bool): this pathway receives the other one's features.
+        lateral_inv (bool): upsample time with a transposed conv (mmaction's
+            DeConvModule) instead of a strided conv.
+        lateral_norm (bool): norm + activation after the lateral convs.
+        speed_ratio (int): alpha, fast frames per slow frame.
+        channel_ratio (int): beta, slow channels per fast channel.
+        fusion_kernel (int): temporal kernel of the lateral convs.
+        lateral_infl (int): channel inflation of the lateral features.
+        lateral_activate (Sequence[int]): per stage, 1 to fuse into it.
+        with_pool2 (bool): off by default: SlowFast never applies it.
+        **kwargs: :class:`IResNet3d` arguments.
+    """
+
+    def __init__(self,
+                 lateral: bool = False,
+                 lateral_inv: bool = False,
+                 lateral_norm: bool = False,
+                 speed_ratio: int = 8,
+                 channel_ratio: int = 8,
+                 fusion_kernel: int = 5,
+                 lateral_infl: int = 2,
+                 lateral_activate: Sequence[int] = (1, 1, 1, 1),
+                 with_pool2: bool = False,
+                 **kwargs):
+        num_stages = kwargs.get('num_stages', 4)
+        block, _ = self.stages_of(kwargs.get('depth', 50),
+                                  kwargs.get('stage_blocks'), num_stages,
+                                  kwargs.get('block'))
+        base = kwargs.get('base_channels', 64)
+        expansion = kwargs.get('expansion') or (1 if block == 'basic' else 4)
+        stem = kwargs.get('stem_channels') or base
+        # channels entering each stage in the other pathway's width ratio
+        stage_in = [stem] + [int(base * 2**i * expansion)
+                             for i in range(num_stages - 1)]
+        activate = per_stage('lateral_activate', lateral_activate,
+                             num_stages)
+        scale = (lambda c: c * channel_ratio // lateral_infl) if lateral_inv \
+            else (lambda c: c * lateral_infl // channel_ratio)
+        lateral_in = [scale(c) if lateral and activate[i] else 0
+                      for i, c in enumerate(stage_in)]
+        super().__init__(lateral_in_channels=lateral_in,
+                         with_pool2=with_pool2, **kwargs)
+        self.lateral = lateral
+        self.lateral_inv = lateral_inv
+        self.speed_ratio = speed_ratio
+        self.channel_ratio = channel_ratio
+        self.fusion_kernel = fusion_kernel
+        #: names of the lateral modules, in the order the features meet
+        self.lateral_connections = []
+        if not lateral:
+            return
+        for i, channels in enumerate(stage_in):
+            if not activate[i]:
+                continue
+            name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
+            self.add_module(name, self._lateral_conv(
+                channels, lateral_in[i], lateral_norm))
+            self.lateral_connections.append(name)
+
+    def _lateral_conv(self, channels: int, out_channels: int,
+                      norm: bool) -> nn.Module:
+        """From the other pathway's features at a point where this one has
+        ``channels``."""
+        kernel = (self.fusion_kernel, 1, 1)
+        stride = (self.speed_ratio, 1, 1)
+        padding = ((self.fusion_kernel - 1) // 2, 0, 0)
+        if self.lateral_inv:
+            from mmaction.models.backbones.resnet3d_slowfast import \
+                DeConvModule
+            return DeConvModule(channels * self.channel_ratio,
+                                out_channels, kernel, stride=stride,
+                                padding=padding, bias=False, with_bn=True,
+                                with_relu=True)
+        return ConvModule(
+            channels // self.channel_ratio, out_channels, kernel,
+            stride=stride, padding=padding, bias=False,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg if norm else None,
+            act_cfg=self.act_cfg if norm else None)
+
+
+@MODELS.register_module()
+class IResNet3dSlowFast(BaseModule):
+    """SlowFast with iResNet pathways (mmaction's ResNet3dSlowFast).
+
+    Args:
+        pretrained (str, optional): a whole SlowFast checkpoint of this
+            network (each pathway may instead inflate a 2D checkpoint through
+            its own ``pretrained``).
+        resample_rate (int): tau, input frames per slow frame.
+        speed_ratio (int): alpha, fast frames per slow frame.
+        channel_ratio (int): beta, slow channels per fast channel.
+        slow_pathway / fast_pathway (dict): :class:`IResNet3dPathway`
+            arguments; ``type`` 'resnet3d' (mmaction's name) or
+            'IResNet3dPathway'.
+
+    Returns ``(slow features, fast features)`` of the last stage, as
+    mmaction's SlowFast; pool2 is not applied (neither does mmaction).
+    """
+
+    PATHWAY_TYPES = ('resnet3d', 'IResNet3dPathway')
+
+    def __init__(self,
+                 pretrained: Optional[str] = None,
+                 resample_rate: int = 8,
+                 speed_ratio: int = 8,
+                 channel_ratio: int = 8,
+                 slow_pathway: dict = dict(
+                     type='resnet3d', depth=50, pretrained=None,
+                     lateral=True, conv1_kernel=(1, 7, 7),
+                     dilations=(1, 1, 1, 1), conv1_stride_t=1,
+                     pool1_stride_t=1, inflate=(0, 0, 1, 1)),
+                 fast_pathway: dict = dict(
+                     type='resnet3d', depth=50, pretrained=None,
+                     lateral=False, base_channels=8, conv1_kernel=(5, 7, 7),
+                     conv1_stride_t=1, pool1_stride_t=1),
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        if resample_rate % speed_ratio:
+            raise ValueError(f'resample_rate ({resample_rate}) must be a '
+                             f'multiple of speed_ratio ({speed_ratio})')
+        self.pretrained = pretrained
+        self.resample_rate = resample_rate
+        self.speed_ratio = speed_ratio
+        self.channel_ratio = channel_ratio
+        ratios = dict(speed_ratio=speed_ratio, channel_ratio=channel_ratio)
+        self.slow_path = self._pathway(slow_pathway, ratios)
+        self.fast_path = self._pathway(fast_pathway, ratios)
+
+    def _pathway(self, cfg: dict, ratios: dict) -> IResNet3dPathway:
+        cfg = dict(cfg)
+        kind = cfg.pop('type', 'resnet3d')
+        if kind not in self.PATHWAY_TYPES:
+            raise ValueError(f'unknown pathway type {kind!r}; valid: '
+                             f'{", ".join(self.PATHWAY_TYPES)}')
+        if cfg.get('lateral'):  # the SlowFast ratios win, as in mmaction
+            cfg = dict(cfg, **ratios)
+        return IResNet3dPathway(**cfg)
+
+    def init_weights(self):
+        """Each pathway's own initialisation (and 2D inflation), then the
+        whole SlowFast checkpoint when ``pretrained`` is given."""
+        self.slow_path.init_weights()
+        self.fast_path.init_weights()
+        if self.pretrained:
+            from mmengine.runner import load_checkpoint
+            logger = MMLogger.get_current_instance()
+            logger.info(f'load SlowFast weights from {self.pretrained}')
+            load_checkpoint(self, self.pretrained, map_location='cpu',
+                            strict=True, logger=logger)
+
+    def forward(self, x: torch.Tensor):
+        """(N, C, T, H, W) -> (slow, fast) features of the last stage."""
+        slow, fast = self.slow_path, self.fast_path
+        slow._check_input(x)
+        x_slow = slow.forward_stem(F.interpolate(
+            x, mode='nearest', scale_factor=(1.0 / self.resample_rate, 1, 1)))
+        x_fast = fast.forward_stem(F.interpolate(
+            x, mode='nearest',
+            scale_factor=(1.0 / (self.resample_rate // self.speed_ratio), 1,
+                          1)))
+        laterals = iter(slow.lateral_connections)
+        if slow.lateral_in_channels[0]:
+            x_slow = torch.cat(
+                (x_slow, getattr(slow, next(laterals))(x_fast)), dim=1)
+        for i, name in enumerate(slow.res_layers):
+            x_slow = getattr(slow, name)(x_slow)
+            x_fast = getattr(fast, name)(x_fast)
+            if i + 1 < len(slow.res_layers) and \
+                    slow.lateral_in_channels[i + 1]:
+                x_slow = torch.cat(
+                    (x_slow, getattr(slow, next(laterals))(x_fast)), dim=1)
+        return x_slow, x_fast
