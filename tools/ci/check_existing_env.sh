@@ -59,8 +59,11 @@ cd "$ROOT"
     tests/test_official_parity.py tests/test_convert.py tests/test_family.py \
     tests/test_deps.py tests/test_detection.py tests/test_recognition.py
 
-py38="$(command -v python3.8 || ls /root/.pyenv/versions/3.8*/bin/python 2>/dev/null | head -n 1 || true)"
-if [ -n "$py38" ] && "$py38" --version >/dev/null 2>&1; then
+py38=""
+for candidate in python3.8 /root/.pyenv/versions/3.8*/bin/python; do
+    if "$candidate" --version >/dev/null 2>&1; then py38="$candidate"; break; fi
+done
+if [ -n "$py38" ]; then
     log "5. the source compiles with $("$py38" --version)"
     tmp="$(mktemp -d)"; cp -r "$ROOT/mm_iresnet" "$tmp/"
     "$py38" -m compileall -q "$tmp/mm_iresnet"; rm -rf "$tmp"
