@@ -21,6 +21,7 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
 from .args import per_stage
+from .blocks import block_expansion
 from .iresnet3d import IResNet3d
 
 __all__ = ['IResNet3dPathway', 'IResNet3dSlowFast']
@@ -60,7 +61,7 @@ class IResNet3dPathway(IResNet3d):
                                   kwargs.get('stage_blocks'), num_stages,
                                   kwargs.get('block'))
         base = kwargs.get('base_channels', 64)
-        expansion = kwargs.get('expansion') or (1 if block == 'basic' else 4)
+        expansion = kwargs.get('expansion') or block_expansion(block)
         stem = kwargs.get('stem_channels') or base
         # channels entering each stage in the other pathway's width ratio
         stage_in = [stem] + [int(base * 2**i * expansion)
