@@ -30,10 +30,12 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the backbone."""
 
 
-def _safe_load(path: str):
-    """``torch.load(weights_only=True)`` with one clear error per failure."""
+def _safe_load(path: str, mmap: bool = False):
+    """``torch.load(weights_only=True)`` with one clear error per failure;
+    ``mmap`` maps the tensors instead of reading them."""
     try:
-        return torch.load(path, map_location='cpu', weights_only=True)
+        return torch.load(path, map_location='cpu', weights_only=True,
+                          mmap=mmap)
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as e:
@@ -73,7 +75,8 @@ def checkpoint_meta(path) -> dict:
     if not isinstance(path, str) or '://' in path or not osp.isfile(path):
         return {}
     try:
-        obj = _safe_load(path)
+        # the tensors stay on disk: the loader reads them once, later
+        obj = _safe_load(path, mmap=True)
     except CheckpointError:
         return {}
     meta = obj.get('meta') if isinstance(obj, dict) else None
