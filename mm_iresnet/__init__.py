@@ -17,5 +17,6 @@ patch_mmaction()
 
 from .models import *  # noqa: E402,F401,F403
 from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401
+from . import weights  # noqa: E402,F401  (registers iresnet:// weights)
 
 __version__ = '0.1.0'

@@ -13,8 +13,10 @@ everything else (pretrained weights, ``load_from`` URLs) stays
 ``weights_only=True``.
 """
 import contextlib
+import os
 import os.path as osp
 import pickle
+import tempfile
 import warnings
 from collections import OrderedDict
 from typing import Dict, Iterable
@@ -23,7 +25,7 @@ import torch
 
 __all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
            'checkpoint_meta', 'warn_if_other_ordering', 'is_trusted',
-           'full_pickle_torch_load']
+           'full_pickle_torch_load', 'save_atomic']
 
 
 class CheckpointError(RuntimeError):
@@ -33,6 +35,15 @@ class CheckpointError(RuntimeError):
 def _safe_load(path: str, mmap: bool = False):
     """``torch.load(weights_only=True)`` with one clear error per failure;
     ``mmap`` maps the tensors instead of reading them."""
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    # torch.save writes a zip archive (PK), older torch a pickle (0x80)
+    if not head.startswith((b'PK', b'\x80')):
+        what = 'an HTML page' if head.lstrip().lower().startswith(
+            (b'<!doctype html', b'<html')) else 'unknown data'
+        raise CheckpointError(
+            f'{path}: not a readable PyTorch checkpoint: the file is {what} '
+            f'(it starts with {head[:24]!r})')
     try:
         return torch.load(path, map_location='cpu', weights_only=True,
                           mmap=mmap)
@@ -50,12 +61,35 @@ def _safe_load(path: str, mmap: bool = False):
             f'checkpoint): {str(e).splitlines()[0]}') from e
 
 
+def save_atomic(obj, path: str):
+    """``torch.save`` to a temporary file beside ``path``, then rename it:
+    ``path`` is either the whole file or absent, never half-written."""
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.',
+                               suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     """Load tensors only (``weights_only=True``): a pickle payload is refused.
 
     Unwraps ``state_dict`` / ``model`` containers and ``module.`` prefixes.
+    A ``scheme://`` path goes through mmengine's ``CheckpointLoader`` (the
+    ``iresnet://`` names of :mod:`mm_iresnet.weights`, URLs, ...).
     """
-    obj = _safe_load(path)
+    if '://' in path:
+        from mmengine.runner import CheckpointLoader
+        obj = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+    else:
+        obj = _safe_load(path)
     if isinstance(obj, dict):
         for key in ('state_dict', 'model'):
             if key in obj and isinstance(obj[key], dict):

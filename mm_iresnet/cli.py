@@ -16,7 +16,8 @@ from mmengine.config import Config, DictAction
 import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
 
 __all__ = ['train_main', 'test_main', 'load_config', 'check_files',
-           'missing_checkpoint_hint']
+           'missing_checkpoint_hint', 'official_checkpoints',
+           'prepare_official_weights']
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 #: what --compile may compile: parts of the model, or the whole model
@@ -93,9 +94,11 @@ def missing_checkpoint_hint(path) -> Optional[str]:
     fetch)."""
     if not isinstance(path, str) or '://' in path or osp.exists(path):
         return None
-    return (f'pretrained checkpoint {path!r} not found: convert the official '
-            'ImageNet weights with `python tools/convert_checkpoint.py IN.pth '
-            f'{path} --src iresnet` (README, "Pretrained weights"), or train '
+    return (f'pretrained checkpoint {path!r} not found: name the official '
+            'ImageNet weights as iresnet://NAME (e.g. iresnet://iresnet50, '
+            'downloaded and converted on first use), or convert a downloaded '
+            'file with `python tools/convert_checkpoint.py IN.pth '
+            f'{path} --src iresnet` (docs/weights.md), or train '
             'from scratch with model.backbone.init_cfg=None (mmdet) / '
             'model.backbone.pretrained=None (mmaction)')
 
@@ -112,6 +115,36 @@ def _walk(obj, key: str) -> Iterable:
             yield from _walk(v, key)
 
 
+def _pretrained_checkpoints(model: dict) -> List:
+    """The checkpoints a model config initialises from: ``Pretrained``
+    init_cfgs (mmdet) and ``pretrained=`` (mmaction backbones)."""
+    return [ckpt for owner, ckpt in _walk(model, 'checkpoint')
+            if owner.get('type') == 'Pretrained'] + \
+        [ckpt for _, ckpt in _walk(model, 'pretrained')]
+
+
+def official_checkpoints(cfg: Config) -> List[str]:
+    """The official model names (``iresnet://NAME``) a config loads, from the
+    model's pretrained checkpoints and ``load_from``."""
+    from .official import SCHEME
+    paths = _pretrained_checkpoints(cfg.get('model', {})) + \
+        [cfg.get('load_from')]
+    return list(dict.fromkeys(p[len(SCHEME):] for p in paths
+                              if isinstance(p, str) and p.startswith(SCHEME)))
+
+
+def prepare_official_weights(cfg: Config, download: bool = True):
+    """Before the Runner starts: every ``iresnet://NAME`` of ``cfg`` must name
+    a released official checkpoint, and with ``download`` it is fetched into
+    the cache now, so a network failure stops the run before training
+    (distributed runs leave the download to rank 0 when the weights load)."""
+    from .weights import fetch, released_model
+    for name in official_checkpoints(cfg):
+        released_model(name)
+        if download:
+            fetch(name)
+
+
 def _is_local(path) -> bool:
     return isinstance(path, str) and '://' not in path
 
@@ -119,11 +152,7 @@ def _is_local(path) -> bool:
 def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
     """Raise FileNotFoundError naming each missing file the run needs."""
     problems: List[str] = []
-    model = cfg.get('model', {})
-    checkpoints = [ckpt for owner, ckpt in _walk(model, 'checkpoint')
-                   if owner.get('type') == 'Pretrained']
-    # mmaction backbones take `pretrained=<path>`
-    checkpoints += [ckpt for _, ckpt in _walk(model, 'pretrained')]
+    checkpoints = _pretrained_checkpoints(cfg.get('model', {}))
     problems += [hint for hint in map(missing_checkpoint_hint, checkpoints)
                  if hint]
     for phase in phases:
@@ -204,6 +233,7 @@ def train_main(argv: Optional[Sequence[str]] = None):
     if parts == ['model']:
         cfg.compile = True  # mmengine compiles the whole train step
     check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
+    prepare_official_weights(cfg, download=args.launcher == 'none')
     runner = _build_runner(
         cfg, [args.resume] if args.resume not in (None, 'auto') else [])
     compile_model_parts(runner, [p for p in parts if p != 'model'])
@@ -223,11 +253,13 @@ def test_main(argv: Optional[Sequence[str]] = None):
 
     cfg = load_config(args.config, args.work_dir, args.launcher,
                       args.cfg_options)
-    if not osp.isfile(args.checkpoint):
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
     cfg.load_from = args.checkpoint
     # the trained checkpoint replaces any backbone init
     check_files(_without_pretrained(cfg), ("test", ))
+    prepare_official_weights(_without_pretrained(cfg),
+                             download=args.launcher == 'none')
     runner = _build_runner(cfg, [args.checkpoint])
     compile_model_parts(runner, compile_parts(args.compile))
     if args.out:

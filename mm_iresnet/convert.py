@@ -21,26 +21,14 @@ from typing import Dict, Optional, Tuple
 import torch
 
 from .checkpoint import (CheckpointError, check_state_dict,
-                         load_state_dict_file, warn_if_other_ordering)
+                         load_state_dict_file, save_atomic,
+                         warn_if_other_ordering)
 from .models import IResNet
+from .official import SOURCES
 
 __all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
            'infer_arch', 'convert_state_dict', 'build_backbone_for',
-           'check_state_dict', 'convert_file']
-
-#: source -> backbone arguments of the family member its checkpoints were
-#: trained as (widths and groups are read from the checkpoint)
-SOURCES = {
-    'iresnet': dict(ordering='resstage', projection='maxpool',
-                    stem_pool=False),
-    'iresgroup': dict(ordering='resstage', projection='maxpool',
-                      stem_pool=False),
-    'iresgroupfix': dict(ordering='resstage', projection='maxpool',
-                         stem_pool=False),
-    'resstage': dict(ordering='resstage', projection='conv', stem_pool=True),
-    'torchvision': dict(ordering='original', projection='conv',
-                        stem_pool=True),
-}
+           'check_state_dict', 'converted_checkpoint', 'convert_file']
 
 #: keys of the ImageNet classifier of every source
 CLASSIFIER_PREFIX = 'fc.'
@@ -115,27 +103,46 @@ def _meta(src: str, arch: dict) -> dict:
 
 
 def build_backbone_for(arch: dict) -> IResNet:
-    return IResNet(**arch)
+    """The backbone ``arch`` describes, on the meta device: its keys and
+    shapes without memory or initialisation (a key check of a 1001-layer
+    network costs no more than building its modules)."""
+    with torch.device('meta'):
+        return IResNet(**arch)
+
+
+def converted_checkpoint(state_dict: Dict[str, torch.Tensor], src: str,
+                         ordering: Optional[str] = None,
+                         keep_classifier: bool = False
+                         ) -> Tuple[dict, dict]:
+    """(the converted checkpoint, the backbone arguments it fits).
+
+    The checkpoint holds ``state_dict`` (the backbone), ``meta`` (``src``,
+    the ``arch`` arguments, ``trained_ordering``) and, with
+    ``keep_classifier``, ``classifier`` (the source's ``fc`` ``weight`` and
+    ``bias``). Raises CheckpointError when it does not load strictly into
+    the backbone its keys describe.
+    """
+    state_dict, arch, classifier = convert_state_dict(state_dict, src,
+                                                      ordering)
+    check_state_dict(build_backbone_for(arch), state_dict)
+    out = dict(state_dict=state_dict, meta=_meta(src, arch))
+    if keep_classifier:
+        if not classifier:
+            raise CheckpointError(f'no classifier ({CLASSIFIER_PREFIX}*) '
+                                  'to keep')
+        out['classifier'] = classifier
+    return out, arch
 
 
 def convert_file(src_path: str, out_path: str, src: str,
                  ordering: Optional[str] = None,
                  keep_classifier: bool = False) -> dict:
-    """Convert ``src_path`` and save it to ``out_path``; returns the
-    backbone arguments it fits.
-
-    The file holds ``state_dict`` (the backbone), ``meta`` (``src``, the
-    ``arch`` arguments, ``trained_ordering``) and, with ``keep_classifier``,
-    ``classifier`` (the source's ``fc`` ``weight`` and ``bias``).
-    """
-    state_dict, arch, classifier = convert_state_dict(
-        load_state_dict_file(src_path), src, ordering)
-    check_state_dict(build_backbone_for(arch), state_dict)
-    out = dict(state_dict=state_dict, meta=_meta(src, arch))
-    if keep_classifier:
-        if not classifier:
-            raise CheckpointError(f'{src_path}: no classifier '
-                                  f'({CLASSIFIER_PREFIX}*) to keep')
-        out['classifier'] = classifier
-    torch.save(out, out_path)
+    """Convert ``src_path`` (see :func:`converted_checkpoint`) and save it to
+    ``out_path`` atomically; returns the backbone arguments it fits."""
+    try:
+        out, arch = converted_checkpoint(load_state_dict_file(src_path), src,
+                                         ordering, keep_classifier)
+    except CheckpointError as e:
+        raise CheckpointError(f'{src_path}: {e}') from e
+    save_atomic(out, out_path)
     return arch

@@ -3,7 +3,7 @@
 # 1024 channels, so the FPN takes those.
 _base_ = './mask_rcnn_iresnet50.py'
 
-pretrained = 'checkpoints/iresgroup50_imagenet_mm.pth'
+pretrained = 'iresnet://iresgroup50'
 model = dict(
     backbone=dict(
         type='IResGroup',

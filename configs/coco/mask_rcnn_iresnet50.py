@@ -4,9 +4,9 @@ _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-# ImageNet weights of iResNet-50 in this package's naming, made by
-#   python tools/convert_checkpoint.py iresnet50.pth <this path> --src iresnet
-pretrained = 'checkpoints/iresnet50_imagenet_mm.pth'
+# Official ImageNet weights of iResNet-50, downloaded, converted and cached on
+# first use (docs/weights.md; offline: tools/download_weights.py iresnet50).
+pretrained = 'iresnet://iresnet50'
 data_root = 'data/coco/'
 
 model = dict(

@@ -7,9 +7,9 @@ _base_ = ('mmaction::recognition/i3d/'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-# 2D ImageNet weights of iResNet-50 in this package's naming, inflated to 3D:
-#   python tools/convert_checkpoint.py iresnet50.pth <this path> --src iresnet
-pretrained = 'checkpoints/iresnet50_imagenet_mm.pth'
+# Official 2D ImageNet weights of iResNet-50 (downloaded, converted and cached
+# on first use; docs/weights.md), inflated to 3D.
+pretrained = 'iresnet://iresnet50'
 
 model = dict(
     backbone=dict(type='IResNet3d', pretrained=pretrained, pretrained2d=True))

@@ -4,7 +4,7 @@
 # pool); the laterals join features of equal size and frame rate. As the base
 # config, it trains from scratch; to start the slow pathway from the 2D
 # ImageNet iResNet-50, add
-#   model.backbone.slow_pathway.pretrained=checkpoints/iresnet50_imagenet_mm.pth
+#   model.backbone.slow_pathway.pretrained=iresnet://iresnet50
 # (inflated; the lateral inputs start at zero).
 _base_ = ('mmaction::recognition/slowfast/'
           'slowfast_r50_8xb8-8x8x1-256e_kinetics400-rgb.py')

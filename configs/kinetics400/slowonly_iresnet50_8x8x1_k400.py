@@ -6,7 +6,8 @@ _base_ = ('mmaction::recognition/slowonly/'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-pretrained = 'checkpoints/iresnet50_imagenet_mm.pth'
+# official ImageNet iResNet-50 (docs/weights.md)
+pretrained = 'iresnet://iresnet50'
 
 model = dict(
     backbone=dict(

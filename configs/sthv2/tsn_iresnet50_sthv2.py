@@ -7,12 +7,9 @@ _base_ = ('mmaction::recognition/tsn/'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-# 2D ImageNet weights of iResNet-50 in this package's naming:
-#   python tools/convert_checkpoint.py iresnet50.pth <this path> --src iresnet
+# Official ImageNet weights of iResNet-50 (docs/weights.md).
 model = dict(
-    backbone=dict(
-        type='IResNet',
-        pretrained='checkpoints/iresnet50_imagenet_mm.pth'))
+    backbone=dict(type='IResNet', pretrained='iresnet://iresnet50'))
 
 # Videos and lists in mmaction2's layout (as the base config):
 #   data/sthv2/videos/, sthv2_{train,val}_list_videos.txt

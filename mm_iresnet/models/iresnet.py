@@ -10,6 +10,7 @@ from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import checkpoint_meta, warn_if_other_ordering
+from ..official import trained_meta
 from .args import per_block, per_stage
 from .blocks import ResBlock, block_expansion, conv_specs
 from .fuse import fold_named, fold_sequential
@@ -445,7 +446,8 @@ class IResNet(BaseModule):
 
     def _warn_if_other_ordering(self, path):
         """Weights converted for another ordering compute another network."""
-        warn_if_other_ordering(checkpoint_meta(path), self.ordering,
+        meta = trained_meta(path) or checkpoint_meta(path)
+        warn_if_other_ordering(meta, self.ordering,
                                f'{type(self).__name__} loading {path}')
 
     def init_weights(self):

@@ -1,0 +1,211 @@
+"""Official ImageNet weights by name: the ``iresnet://NAME`` checkpoint scheme.
+
+``import mm_iresnet`` registers ``iresnet://`` with mmengine's
+``CheckpointLoader``, so an official model name works wherever mmengine loads
+weights: ``init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet50')``,
+mmaction's ``pretrained='iresnet://iresnet50'`` (inflated with
+``pretrained2d=True``), ``load_from``, ``tools/test.py``.
+
+The first load of a name downloads the official checkpoint (Google Drive,
+through ``gdown``), loads it with ``weights_only=True``, checks it strictly
+against the network its name says (every key and shape), converts it for the
+ordering it was trained with and caches the *converted* file atomically:
+a failed, partial or wrong download never becomes a cache hit. Later loads
+read the cache and touch no network. In a distributed run only rank 0
+downloads; the others wait for it, then read the cache.
+
+The cache is ``$MM_IRESNET_HOME/checkpoints`` or, with ``MM_IRESNET_HOME``
+unset, ``${XDG_CACHE_HOME:-~/.cache}/mm_iresnet/checkpoints``; a file is
+named ``<NAME>_imagenet_mm.pth`` (what ``tools/convert_checkpoint.py`` writes,
+so a file converted by hand can be put there too).
+"""
+import hashlib
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Optional
+
+import torch
+from mmengine.dist import broadcast_object_list, get_dist_info
+from mmengine.logging import print_log
+from mmengine.registry import MODELS
+from mmengine.runner import CheckpointLoader
+
+from .checkpoint import (CheckpointError, check_state_dict,
+                         load_state_dict_file, save_atomic)
+from .convert import converted_checkpoint
+from .official import (FAMILIES, OFFICIAL_MODELS, SCHEME, OfficialModel,
+                       drive_url, official_model)
+
+__all__ = ['WeightsError', 'cache_dir', 'cached_path', 'released_model',
+           'fetch', 'load_official', 'load_from_iresnet', 'manual_steps']
+
+#: environment variable naming the cache's home
+HOME_ENV = 'MM_IRESNET_HOME'
+
+# names whose cached path and sha256 were printed in this process
+_announced = set()
+
+
+class WeightsError(CheckpointError):
+    """Official weights that cannot be had: an unknown name, no released
+    checkpoint, a failed download or a file that is not the checkpoint."""
+
+
+def cache_dir() -> str:
+    """Where converted official checkpoints are cached."""
+    home = os.environ.get(HOME_ENV) or osp.join(
+        os.environ.get('XDG_CACHE_HOME') or osp.join('~', '.cache'),
+        'mm_iresnet')
+    return osp.join(osp.expanduser(home), 'checkpoints')
+
+
+def cached_path(name: str) -> str:
+    return osp.join(cache_dir(), f'{name}_imagenet_mm.pth')
+
+
+def released_model(name: str) -> OfficialModel:
+    """The official model ``name``, which must have a released checkpoint."""
+    try:
+        model = official_model(name)
+    except KeyError as e:
+        raise WeightsError(f'{SCHEME}{name}: {e.args[0]}') from None
+    if model.drive_id is None:
+        released = [n for n, m in OFFICIAL_MODELS.items() if m.drive_id]
+        raise WeightsError(
+            f'{SCHEME}{name}: no official checkpoint exists for {name} (the '
+            'official code lists it as "Trained model not available yet"). '
+            f'Released: {", ".join(released)}')
+    return model
+
+
+def manual_steps(model: OfficialModel) -> str:
+    """The two commands that do by hand what a download does."""
+    return (f'  1. download: gdown "{drive_url(model)}" -O {model.name}.pth\n'
+            f'     (or in a browser: https://drive.google.com/open?id='
+            f'{model.drive_id})\n'
+            f'  2. convert:  python tools/convert_checkpoint.py '
+            f'{model.name}.pth {cached_path(model.name)} '
+            f'--src {model.family} --keep-classifier')
+
+
+def _named_backbone(model: OfficialModel):
+    """The network the name says, on the meta device (keys and shapes)."""
+    with torch.device('meta'):
+        return MODELS.get(FAMILIES[model.family])(depth=model.depth)
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _convert_download(model: OfficialModel, raw: str) -> dict:
+    """The converted checkpoint of a downloaded official file, checked
+    against the network the name says."""
+    out, _ = converted_checkpoint(load_state_dict_file(raw), model.family,
+                                  keep_classifier=True)
+    check_state_dict(_named_backbone(model), out['state_dict'])
+    out['meta'].update(official_name=model.name, url=drive_url(model),
+                       download_sha256=_sha256(raw))
+    return out
+
+
+def _download(model: OfficialModel, path: str):
+    """Download, check, convert and cache ``model`` at ``path``."""
+    import gdown
+    url = drive_url(model)
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    work = tempfile.mkdtemp(dir=osp.dirname(path),
+                            prefix=f'.{model.name}.download.')
+    raw = osp.join(work, f'{model.name}.pth')
+    try:
+        print_log(f'{SCHEME}{model.name}: downloading {url}',
+                  logger='current')
+        try:
+            result = gdown.download(url=url, output=raw, quiet=False)
+        except Exception as e:  # gdown and requests raise many types
+            result, reason = None, f'{type(e).__name__}: {e}'
+        else:
+            reason = 'the download gave no file'
+        if result is None or not osp.isfile(raw):
+            raise WeightsError(
+                f'{SCHEME}{model.name}: could not download {url} into the '
+                f'cache {path} ({reason}). Without network access (or when '
+                'Google Drive refuses: quota exceeded, HTTP error), fetch it '
+                'on a machine with internet with `python '
+                f'tools/download_weights.py {model.name}` and copy the cache '
+                f'folder, or do it by hand:\n{manual_steps(model)}')
+        try:
+            out = _convert_download(model, raw)
+        except CheckpointError as e:
+            raise WeightsError(
+                f'{SCHEME}{model.name}: the file downloaded from {url} is not '
+                f'the official {model.name} checkpoint: {e}\nIt was removed '
+                'and nothing was cached.') from e
+        save_atomic(out, path)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def fetch(name: str) -> str:
+    """The cached path of official model ``name``, downloading it first if
+    needed (rank 0 only in a distributed run; the others wait and then read
+    the cache, or download themselves where the cache is not shared)."""
+    model = released_model(name)
+    path = cached_path(name)
+    rank, world_size = get_dist_info()
+    failure = [None]
+    if rank == 0 and not osp.isfile(path):
+        try:
+            _download(model, path)
+        except WeightsError as e:
+            failure = [str(e)]
+    if world_size > 1:
+        broadcast_object_list(failure, src=0)
+    if failure[0] is not None:
+        raise WeightsError(failure[0] if rank == 0 else
+                           f'rank 0 could not fetch {SCHEME}{name}: '
+                           f'{failure[0]}')
+    if not osp.isfile(path):  # a rank whose cache rank 0 does not share
+        _download(model, path)
+    return path
+
+
+def load_official(name: str, map_location=None) -> dict:
+    """The converted checkpoint of official model ``name`` (``state_dict``,
+    ``meta``, ``classifier``), from the cache or fetched first."""
+    path = fetch(name)
+    model = released_model(name)
+    try:
+        checkpoint = torch.load(path, map_location=map_location,
+                                weights_only=True)
+        if not isinstance(checkpoint, dict) or not isinstance(
+                checkpoint.get('state_dict'), dict):
+            raise CheckpointError('holds no state_dict')
+        src = checkpoint.get('meta', {}).get('src')
+        if src != model.family:
+            raise CheckpointError(f'it was converted from {src!r}, not '
+                                  f'{model.family!r}')
+        check_state_dict(_named_backbone(model), checkpoint['state_dict'])
+    except Exception as e:
+        os.remove(path)
+        raise WeightsError(
+            f'{SCHEME}{name}: the cached file {path} is not the converted '
+            f'{name} checkpoint ({str(e).splitlines()[0]}); it was removed, '
+            'so the next load downloads it again') from e
+    if name not in _announced:
+        _announced.add(name)
+        print_log(f'{SCHEME}{name}: {path} (sha256 {_sha256(path)})',
+                  logger='current')
+    return checkpoint
+
+
+@CheckpointLoader.register_scheme(prefixes=SCHEME)
+def load_from_iresnet(filename: str, map_location: Optional[str] = None):
+    """mmengine's loader for ``iresnet://NAME``."""
+    return load_official(filename[len(SCHEME):], map_location)
