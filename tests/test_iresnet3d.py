@@ -338,7 +338,8 @@ def test_tsm_shift_moves_information_between_segments():
         shifted(torch.rand(6, 3, 32, 32))
     block_place = IResNetTSM(depth=18, base_channels=8, num_segments=4,
                              shift_place='block').eval()
-    assert block_place.layer1[0]._forward_pre_hooks
+    assert block_place.layer1[0].shift_place == 'block'
+    assert block_place.layer1[0].temporal_shift.num_segments == 4
     with pytest.raises(ValueError, match='temporal_pool halves'):
         IResNetTSM(temporal_pool=True, num_segments=1)
 

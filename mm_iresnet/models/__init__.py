@@ -6,7 +6,8 @@ from .iresnet3d import (IResNet2Plus1d, IResNet3d, IResNet3dCSN,
                         IResNet3dSlowOnly)
 from .slowfast import IResNet3dPathway, IResNet3dSlowFast
 from .action2d import (IC2D, IResNetAction, IResNetTSM, ITANet,
-                       TemporalShiftHook, register_in_mmaction)
+                       register_in_mmaction)
+from .temporal import SegmentNonLocal, TemporalPool, TemporalShift
 from .layers import Conv3dReplicateTime
 from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
                       ResGroup, ResGroupFix, ResNetV1, ResStageNet)
@@ -20,7 +21,7 @@ __all__ = [
     'IResNet3d', 'IResNet3dSlowOnly', 'IResNet3dCSN', 'IResNet2Plus1d',
     'IResNet3dPathway', 'IResNet3dSlowFast', 'IResNetAction', 'IResNetTSM',
     'ITANet', 'IC2D',
-    'TemporalShiftHook',
+    'TemporalShift', 'TemporalPool', 'SegmentNonLocal',
     'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
     'build_projection', 'MERGES', 'build_merge', 'StemSpec', 'build_stem',

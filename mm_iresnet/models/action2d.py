@@ -5,89 +5,27 @@ conventions (its arguments, a bare tensor for one output stage, BN not
 frozen by default); it is registered as ``IResNet`` in mmaction2's registry,
 which mmaction configs search before the root registry, so ``type='IResNet'``
 in an mmaction config means this class and in an mmdet config mmdet's
-flavour. :class:`IResNetTSM` adds mmaction's ``ResNetTSM`` options. Temporal
-operations wrap the 2D network as forward hooks and added modules, so module
-and parameter names stay those of the 2D network and 2D checkpoints load
-unchanged.
+flavour. :class:`IResNetTSM` adds mmaction's ``ResNetTSM`` options. The
+temporal operations are modules of :mod:`~.temporal` that the blocks and the
+backbone call at named positions (the shift before a block's first conv, the
+temporal pool before stage 2, the non-local after a block); the shift and the
+pools have no parameters, so 2D checkpoints load unchanged.
 """
 import importlib.util
 from typing import Optional, Sequence
 
 import torch
 import torch.nn as nn
-from mmcv.cnn import NonLocal3d
 from mmengine.logging import MMLogger
 from mmengine.registry import MODELS
 
 from ..deps import require
 from .args import per_block
 from .iresnet import IResNet
+from .temporal import SHIFT_PLACES, TemporalPool, to_clips, to_frames
 
 __all__ = ['IResNetAction', 'IResNetTSM', 'ITANet', 'IC2D',
-           'TemporalShiftHook', 'TemporalPoolHook', 'SegmentNonLocal',
            'register_in_mmaction']
-
-
-def _clips(x: torch.Tensor, num_segments: int) -> torch.Tensor:
-    """(N * T, C, H, W) frames -> (N, C, T, H, W) clips."""
-    n, c, h, w = x.shape
-    if n % num_segments:
-        raise ValueError(f'{num_segments} segments per clip need a batch of '
-                         f'clips x segments frames, got {n} frames')
-    return x.view(n // num_segments, num_segments, c, h, w).transpose(1, 2)
-
-
-def _frames(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, T, H, W) clips -> (N * T, C, H, W) frames."""
-    n, c, t, h, w = x.shape
-    return x.transpose(1, 2).reshape(n * t, c, h, w)
-
-
-class TemporalShiftHook:
-    """Forward pre-hook shifting 1/shift_div of the channels one segment
-    back and 1/shift_div one segment forward in time (mmaction's
-    ``TemporalShift.shift``)."""
-
-    def __init__(self, num_segments: int, shift_div: int):
-        self.num_segments = num_segments
-        self.shift_div = shift_div
-        require('mmaction')  # mmaction's TemporalShift does the shift
-
-    def __call__(self, module, args):
-        from mmaction.models.backbones.resnet_tsm import TemporalShift
-        _clips(args[0], self.num_segments)  # checks the batch
-        return (TemporalShift.shift(args[0], self.num_segments,
-                                    self.shift_div), ) + tuple(args[1:])
-
-
-class TemporalPoolHook:
-    """Forward pre-hook halving the segments of each clip with a (3, 1, 1)
-    / 2 max-pool in time (mmaction's TSM ``temporal_pool``)."""
-
-    def __init__(self, num_segments: int):
-        self.num_segments = num_segments
-        self.pool = nn.MaxPool3d((3, 1, 1), stride=(2, 1, 1),
-                                 padding=(1, 0, 0))
-
-    def __call__(self, module, args):
-        return (_frames(self.pool(_clips(args[0], self.num_segments))), ) + \
-            tuple(args[1:])
-
-
-class SegmentNonLocal(NonLocal3d):
-    """mmcv's NonLocal3d over the segments of each clip of a 2D batch
-    (mmaction's TSM ``NL3DWrapper``); parameter names are NonLocal3d's."""
-
-    def __init__(self, in_channels: int, num_segments: int, **kwargs):
-        super().__init__(in_channels, **kwargs)
-        self.num_segments = num_segments
-        # initialised on construction; mmcv's init_weights fails once
-        # sub_sample has wrapped its convs
-        self.is_init = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _frames(super().forward(
-            _clips(x, self.num_segments).contiguous()))
 
 
 @MODELS.register_module()
@@ -179,43 +117,46 @@ class IResNetTSM(IResNetAction):
                  temporal_pool: bool = False,
                  pretrained2d: bool = True,
                  **kwargs):
-        if shift_place not in ('block', 'blockres'):
-            raise ValueError("shift_place must be 'block' or 'blockres', got "
-                             f'{shift_place!r}')
+        if shift_place not in SHIFT_PLACES:
+            raise ValueError(f'shift_place must be one of {SHIFT_PLACES}, '
+                             f'got {shift_place!r}')
         if num_segments < 1 or shift_div < 1:
             raise ValueError('num_segments and shift_div must be >= 1')
-        if temporal_pool and num_segments < 2:
-            raise ValueError('temporal_pool halves the segments: it needs '
-                             f'num_segments >= 2, got {num_segments}')
-        super().__init__(depth=depth, **kwargs)
+        pool = TemporalPool(num_segments) if temporal_pool else None
+        num_stages = kwargs.get('num_stages', 4)
+        _, blocks = self.stages_of(depth, kwargs.get('stage_blocks'),
+                                   num_stages)
+        #: segments per clip seen by each stage
+        self.stage_segments = [num_segments] + [
+            num_segments // 2 if temporal_pool else num_segments
+        ] * (num_stages - 1)
+        with_non_local = per_block('non_local', non_local, blocks)
+        # mmaction shifts every other block's branch in deep networks
+        every = 2 if shift_place == 'blockres' and len(blocks) > 2 and \
+            blocks[2] >= 23 else 1
+        block_args = [[
+            dict(temporal_shift=dict(
+                num_segments=self.stage_segments[i], shift_div=shift_div,
+                place=shift_place) if is_shift and j % every == 0 else None,
+                 non_local_cfg=dict(
+                     non_local_cfg, type='SegmentNonLocal',
+                     num_segments=self.stage_segments[i])
+                 if non_local_cfg and with_non_local[i][j] else None)
+            for j in range(n)] for i, n in enumerate(blocks)]
+        super().__init__(depth=depth, block_args=block_args, **kwargs)
         self.num_segments = num_segments
         self.is_shift = is_shift
         self.shift_div = shift_div
         self.shift_place = shift_place
-        self.temporal_pool = temporal_pool
         self.pretrained2d = pretrained2d
-        #: segments per clip seen by each stage
-        self.stage_segments = [num_segments] + [
-            num_segments // 2 if temporal_pool else num_segments
-        ] * (self.num_stages - 1)
-        if temporal_pool and self.num_stages > 1:
-            self.layer2.register_forward_pre_hook(
-                TemporalPoolHook(num_segments))
-        with_non_local = per_block('non_local', non_local, self.stage_blocks)
-        every = 2 if len(self.stage_blocks) > 2 and \
-            self.stage_blocks[2] >= 23 else 1
-        for i, name in enumerate(self.res_layers):
-            hook = TemporalShiftHook(self.stage_segments[i], shift_div) \
-                if is_shift else None
-            for j, block in enumerate(getattr(self, name)):
-                if hook is not None and (shift_place == 'block'
-                                         or j % every == 0):
-                    target = block if shift_place == 'block' else block.conv1
-                    target.register_forward_pre_hook(hook)
-                if non_local_cfg and with_non_local[i][j]:
-                    block.non_local_block = SegmentNonLocal(
-                        block.out_channels, self.stage_segments[i],
-                        **non_local_cfg)
+        self.temporal_pool = pool
+
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """The stage; with ``temporal_pool``, stage 2 starts by halving the
+        segments."""
+        if index == 1 and self.temporal_pool is not None:
+            x = self.temporal_pool(x)
+        return super().forward_stage(index, x)
 
 
 @MODELS.register_module()
@@ -261,22 +202,21 @@ class IC2D(IResNetAction):
     def __init__(self, depth: Optional[int] = 50, **kwargs):
         super().__init__(depth=depth, **kwargs)
         self.pool_t = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
-        self._frames_per_clip = None
 
-    def forward(self, x: torch.Tensor):
+    def _check_input(self, x: torch.Tensor):
         if x.dim() != 5:
             raise ValueError(f'{type(self).__name__} expects clips (N, C, T, '
                              f'H, W), got shape {tuple(x.shape)}')
-        n, self._frames_per_clip = x.shape[0], x.shape[2]
-        outs = super().forward(_frames(x))
-        clips = tuple(_clips(o, o.shape[0] // n)
-                      for o in (outs if isinstance(outs, tuple) else (outs, )))
-        return clips[0] if len(clips) == 1 else clips
+        super()._check_input(to_frames(x))
 
-    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        if index == 0:
-            x = _frames(self.pool_t(_clips(x, self._frames_per_clip)))
-        return x
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """Every frame of the clips through the 2D stem."""
+        return to_clips(super().forward_stem(to_frames(x)), x.shape[2])
+
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Every frame through the 2D stage; after stage 1, the time pool."""
+        x = to_clips(super().forward_stage(index, to_frames(x)), x.shape[2])
+        return self.pool_t(x) if index == 0 else x
 
 
 def register_in_mmaction() -> bool:

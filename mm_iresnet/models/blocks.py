@@ -22,6 +22,7 @@ from .fuse import fold_named, fold_sequential
 from .layers import expand_to_dim
 from .layouts import Layout
 from .merge import build_merge
+from .temporal import SHIFT_PLACES, SegmentNonLocal, TemporalShift
 
 __all__ = ['BLOCK_KINDS', 'INFLATE_STYLES', 'ConvSpec', 'block_expansion',
            'conv_specs', 'temporal_kernels', 'ResBlock']
@@ -156,9 +157,15 @@ class ResBlock(BaseModule):
             merged (``type`` one of :data:`~.merge.MERGES`: constant scaling,
             exclusive / shortcut-only gating, 1x1 conv, dropout); blocks with
             a projection shortcut add. Default: addition.
-        non_local_cfg (dict, optional): add mmcv's NonLocal{dim}d after the
-            block (as mmaction's ResNet3d ``non_local``), built with these
-            keyword arguments.
+        non_local_cfg (dict, optional): add a non-local block after the
+            block (as mmaction's ``non_local``), built with these keyword
+            arguments: mmcv's NonLocal{dim}d, or with
+            ``type='SegmentNonLocal'`` and ``num_segments`` a NonLocal3d over
+            the segments of each clip of a 2D batch (TSM).
+        temporal_shift (dict, optional): 2D video only: shift channels in
+            time (:class:`~.temporal.TemporalShift`, ``num_segments`` and
+            ``shift_div``) at ``place`` 'blockres' (the branch, before
+            ``conv1``) or 'block' (the block input, shortcut included).
         zero_init_residual (bool): zero-initialise the end of the branch so
             the block starts as its shortcut: the scale of the last norm of the
             branch when there is one (start and one-block blocks of ResStage,
@@ -182,6 +189,7 @@ class ResBlock(BaseModule):
                  with_cp: bool = False,
                  merge: Optional[dict] = None,
                  non_local_cfg: Optional[dict] = None,
+                 temporal_shift: Optional[dict] = None,
                  zero_init_residual: bool = False,
                  init_cfg=None):
         super().__init__(init_cfg)
@@ -251,15 +259,18 @@ class ResBlock(BaseModule):
         self.plugin_names = {i: [] for i in range(1, self.num_convs + 1)}
         for plugin in plugins or []:
             self._add_plugin(plugin, convs)
+        self.shift_place = None
+        if temporal_shift is not None:
+            shift = dict(temporal_shift)
+            self.shift_place = shift.pop('place', 'blockres')
+            if self.shift_place not in SHIFT_PLACES:
+                raise ValueError(f'shift place must be one of {SHIFT_PLACES}'
+                                 f', got {self.shift_place!r}')
+            self.temporal_shift = TemporalShift(**shift)
         self.non_local_block = None
         if non_local_cfg is not None:
-            from mmcv.cnn import NonLocal2d, NonLocal3d
-            non_local = NonLocal2d if dim == 2 else NonLocal3d
-            self.non_local_block = non_local(self.out_channels,
-                                             **non_local_cfg)
-            # it initialises itself on construction, and mmcv's
-            # init_weights fails once sub_sample has wrapped its convs
-            self.non_local_block.is_init = True
+            self.non_local_block = _build_non_local(self.out_channels, dim,
+                                                    non_local_cfg)
 
         if zero_init_residual and init_cfg is None:
             last = self.num_convs
@@ -314,12 +325,16 @@ class ResBlock(BaseModule):
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         layout = self.layout
+        if self.shift_place == 'block':
+            x = self.temporal_shift(x)
         identity = x if self.downsample is None else self.downsample(x)
         out = x
         if layout.pre_norm:
             out = self.norm(0)(out)
         if layout.pre_act:
             out = self.pre_act(out)
+        if self.shift_place == 'blockres':
+            out = self.temporal_shift(out)
         last = self.num_convs
         for i in range(1, last + 1):
             out = getattr(self, f'conv{i}')(out)
@@ -345,3 +360,20 @@ class ResBlock(BaseModule):
         if self.non_local_block is not None:
             out = self.non_local_block(out)
         return out
+
+
+def _build_non_local(channels: int, dim: int, cfg: dict) -> nn.Module:
+    """mmcv's NonLocal{dim}d, or the ``type`` the config names."""
+    from mmcv.cnn import NonLocal2d, NonLocal3d
+    cfg = dict(cfg)
+    kinds = dict(NonLocal2d=NonLocal2d, NonLocal3d=NonLocal3d,
+                 SegmentNonLocal=SegmentNonLocal)
+    kind = cfg.pop('type', f'NonLocal{dim}d')
+    if kind not in kinds:
+        raise ValueError(f'unknown non-local type {kind!r}; valid: '
+                         f'{", ".join(kinds)}')
+    block = kinds[kind](channels, **cfg)
+    # it initialises itself on construction, and mmcv's init_weights fails
+    # once sub_sample has wrapped its convs
+    block.is_init = True
+    return block

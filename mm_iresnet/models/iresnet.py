@@ -489,14 +489,16 @@ class IResNet(BaseModule):
         self._check_input(x)
         x = self.forward_stem(x)
         outs = []
-        for i, name in enumerate(self.res_layers):
-            x = self.after_stage(i, getattr(self, name)(x))
+        for i in range(len(self.res_layers)):
+            x = self.forward_stage(i, x)
             if i in self.out_indices:
                 outs.append(x)
         if self.single_output_as_tensor and len(outs) == 1:
             return outs[0]
         return tuple(outs)
 
-    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
-        """Hook between stages (mmaction's pool2 in 3D)."""
-        return x
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """Stage ``index`` (``layer{index + 1}``); video networks extend it
+        with what they do around a stage (mmaction's pool2, TSM's temporal
+        pool, C2D's frames)."""
+        return getattr(self, self.res_layers[index])(x)

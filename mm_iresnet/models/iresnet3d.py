@@ -215,7 +215,9 @@ class IResNet3d(IResNet):
             time_kernel=kt, time_stride=conv1_stride_t,
             time_pool_stride=pool1_stride_t if with_pool1 else 1)
 
-    def after_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+    def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
+        """The stage, then mmaction's pool2 after the first one."""
+        x = super().forward_stage(index, x)
         if index == 0 and self.with_pool2:
             x = self.pool2(x)
         return x
