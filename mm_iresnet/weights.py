@@ -17,7 +17,9 @@ downloads; the others wait for it, then read the cache.
 The cache is ``$MM_IRESNET_HOME/checkpoints`` or, with ``MM_IRESNET_HOME``
 unset, ``${XDG_CACHE_HOME:-~/.cache}/mm_iresnet/checkpoints``; a file is
 named ``<NAME>_imagenet_mm.pth`` (what ``tools/convert_checkpoint.py`` writes,
-so a file converted by hand can be put there too).
+so a file converted by hand can be put there too). With
+``MM_IRESNET_OFFLINE=1`` nothing is downloaded: a name missing from the cache
+is an error at once.
 """
 import hashlib
 import os
@@ -43,6 +45,9 @@ __all__ = ['WeightsError', 'cache_dir', 'cached_path', 'released_model',
 
 #: environment variable naming the cache's home
 HOME_ENV = 'MM_IRESNET_HOME'
+#: environment variable that forbids downloads (1/true/yes): a name missing
+#: from the cache is an error at once, instead of a wait for the network
+OFFLINE_ENV = 'MM_IRESNET_OFFLINE'
 
 # names whose cached path and sha256 were printed in this process
 _announced = set()
@@ -115,10 +120,22 @@ def _convert_download(model: OfficialModel, raw: str) -> dict:
     return out
 
 
+def _offline_message(model: OfficialModel, path: str, reason: str) -> str:
+    return (f'{SCHEME}{model.name}: could not download {drive_url(model)} '
+            f'into the cache {path} ({reason}). Without network access (or '
+            'when Google Drive refuses: quota exceeded, HTTP error), fetch '
+            'it on a machine with internet with `python '
+            f'tools/download_weights.py {model.name}` and copy the cache '
+            f'folder, or do it by hand:\n{manual_steps(model)}')
+
+
 def _download(model: OfficialModel, path: str):
     """Download, check, convert and cache ``model`` at ``path``."""
-    import gdown
     url = drive_url(model)
+    if os.environ.get(OFFLINE_ENV, '').lower() in ('1', 'true', 'yes'):
+        raise WeightsError(_offline_message(
+            model, path, f'{OFFLINE_ENV} is set: no download is tried'))
+    import gdown
     os.makedirs(osp.dirname(path), exist_ok=True)
     work = tempfile.mkdtemp(dir=osp.dirname(path),
                             prefix=f'.{model.name}.download.')
@@ -133,13 +150,7 @@ def _download(model: OfficialModel, path: str):
         else:
             reason = 'the download gave no file'
         if result is None or not osp.isfile(raw):
-            raise WeightsError(
-                f'{SCHEME}{model.name}: could not download {url} into the '
-                f'cache {path} ({reason}). Without network access (or when '
-                'Google Drive refuses: quota exceeded, HTTP error), fetch it '
-                'on a machine with internet with `python '
-                f'tools/download_weights.py {model.name}` and copy the cache '
-                f'folder, or do it by hand:\n{manual_steps(model)}')
+            raise WeightsError(_offline_message(model, path, reason))
         try:
             out = _convert_download(model, raw)
         except CheckpointError as e:

@@ -49,7 +49,7 @@ def test_configs_load(root, name):
     backbone = cfg.model.backbone
     assert backbone.type == 'IResNet'
     assert backbone.init_cfg.type == 'Pretrained'
-    assert backbone.init_cfg.checkpoint.startswith('checkpoints/iresnet')
+    assert backbone.init_cfg.checkpoint.startswith('iresnet://iresnet')
     assert 'torchvision' not in cfg.pretty_text
     assert cfg.train_dataloader.dataset.data_root == 'data/coco/'
     assert cfg.auto_scale_lr.base_batch_size == 16
@@ -101,10 +101,14 @@ def test_missing_pretrained_reported_before_training(root, tmp_path):
     from mm_iresnet.cli import check_files
     cfg = load(root, 'faster_rcnn_iresnet50.py')
     cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
+    # a local file instead of the official name the config gives
+    cfg.model.backbone.init_cfg.checkpoint = \
+        'checkpoints/iresnet50_imagenet_mm.pth'
     with pytest.raises(FileNotFoundError) as err:
         check_files(cfg)
     msg = str(err.value)
     assert 'checkpoints/iresnet50_imagenet_mm.pth' in msg
+    assert 'iresnet://iresnet50' in msg
     assert 'tools/convert_checkpoint.py' in msg
     assert osp.join(str(tmp_path), 'annotations/instances_train2017.json') \
         in msg
@@ -117,8 +121,7 @@ def test_iresgroup_configs_set_the_neck(root, name):
     init_default_scope('mmdet')
     cfg = load(root, name)
     assert cfg.model.backbone.type == 'IResGroup'
-    assert cfg.model.backbone.init_cfg.checkpoint == \
-        'checkpoints/iresgroup50_imagenet_mm.pth'
+    assert cfg.model.backbone.init_cfg.checkpoint == 'iresnet://iresgroup50'
     assert cfg.model.neck.in_channels == [128, 256, 512, 1024]
     cfg.model.backbone.init_cfg = None
     model = MODELS.build(cfg.model)

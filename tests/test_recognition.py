@@ -33,8 +33,7 @@ def test_recognition_configs(root, name):
     backbone_type, classes = CONFIGS[name]
     assert cfg.model.backbone.type == backbone_type
     assert cfg.model.backbone.get('pretrained') == (
-        None if name in FROM_SCRATCH else
-        'checkpoints/iresnet50_imagenet_mm.pth')
+        None if name in FROM_SCRATCH else 'iresnet://iresnet50')
     assert cfg.model.cls_head.num_classes == classes
     ann = cfg.train_dataloader.dataset.ann_file
     assert ann.startswith('data/kinetics400/' if classes == 400 else

@@ -104,8 +104,8 @@ def test_missing_data_is_reported_before_training(root, tmp_path):
         '--work-dir', str(tmp_path / 'w')
     ], cwd=str(tmp_path))
     assert proc.returncode != 0
-    assert 'checkpoints/iresnet50_imagenet_mm.pth' in proc.stderr
     assert 'data/coco/annotations/instances_train2017.json' in proc.stderr
+    assert 'downloading' not in proc.stderr  # stopped before the weights
     assert not (tmp_path / 'w').exists() or not any(
         (tmp_path / 'w').glob('*/*.log'))
 

@@ -64,6 +64,7 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def drive(monkeypatch):
     import gdown
+    monkeypatch.delenv('MM_IRESNET_OFFLINE')
     fake = FakeDrive()
     monkeypatch.setattr(gdown, 'download', fake.download)
     return fake
@@ -244,6 +245,7 @@ def test_offline_names_the_url_cache_and_manual_commands(home, monkeypatch):
         raise ConnectionError('Failed to resolve drive.google.com')
 
     monkeypatch.setattr(gdown, 'download', offline)
+    monkeypatch.delenv('MM_IRESNET_OFFLINE')
     with pytest.raises(WeightsError) as info:
         load_official('iresnet101')
     message = str(info.value)
@@ -254,6 +256,21 @@ def test_offline_names_the_url_cache_and_manual_commands(home, monkeypatch):
     assert (f'python tools/convert_checkpoint.py iresnet101.pth '
             f'{cached_path("iresnet101")} --src iresnet') in message
     assert cache_listing(home) == ['checkpoints']
+
+
+def test_offline_switch_refuses_at_once(home, monkeypatch):
+    """MM_IRESNET_OFFLINE=1: no download is tried; the same message."""
+    import gdown
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError('downloaded although offline')
+
+    monkeypatch.setattr(gdown, 'download', must_not_run)
+    monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
+    with pytest.raises(WeightsError, match='MM_IRESNET_OFFLINE is set.*'
+                       'tools/download_weights.py iresnet50'):
+        load_official('iresnet50')
+    assert cache_listing(home) == []
 
 
 def test_a_corrupt_cache_file_is_removed(home, drive):
@@ -345,9 +362,10 @@ def test_train_tool_stops_offline_before_training(home, tmp_path):
                     '--cfg-options', 'train_dataloader.dataset.ann_file={ROOT}/README.md',
                     'val_dataloader.dataset.ann_file={ROOT}/README.md'])
     """)
+    env = dict(os.environ, MM_IRESNET_HOME=str(home))
+    env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
     proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
-                          capture_output=True, text=True,
-                          env=dict(os.environ, MM_IRESNET_HOME=str(home)))
+                          capture_output=True, text=True, env=env)
     assert proc.returncode != 0
     assert 'WeightsError' in proc.stderr and 'could not download' in \
         proc.stderr, proc.stderr[-2000:]
@@ -389,6 +407,7 @@ def test_two_processes_download_once(home, tmp_path):
     """)
     env = dict(os.environ, MM_IRESNET_HOME=str(home), WORLD_SIZE='2',
                MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
+    env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
     procs = [subprocess.Popen([sys.executable, '-c', script], cwd=ROOT,
                               env=dict(env, RANK=str(r)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
