@@ -6,6 +6,10 @@ from mmengine.model import BaseModel
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def n_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
 def randomise_bn(model, spread=0.3):
     """Non-trivial BN statistics and affine parameters, so that a test of
     eval-mode numerics exercises them."""

@@ -15,6 +15,8 @@ from .helpers import randomise_bn
 @pytest.mark.parametrize('name', sorted(PRESETS))
 def test_every_preset_builds_in_2d_and_3d(name):
     from mmdet.registry import MODELS
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')  # whatever scope an earlier test left
     model = MODELS.build(dict(type=name, depth=50)).eval()
     grouped = 'Group' in name
     expected = [128, 256, 512, 1024] if grouped else [256, 512, 1024, 2048]

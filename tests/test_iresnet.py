@@ -12,13 +12,9 @@ from mm_iresnet.models import IResNet, ResBlock
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
 
-from .helpers import randomise_bn
+from .helpers import n_params, randomise_bn
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
 
 
 def relu_count_on_main_path(model):

@@ -10,11 +10,7 @@ from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3dCSN,
                                IResNet3dSlowFast, IResNetAction, IResNetTSM,
                                ITANet)
 
-from .helpers import randomise_bn
-
-
-def n_params(model):
-    return sum(p.numel() for p in model.parameters())
+from .helpers import n_params, randomise_bn
 
 
 def outputs(model, x):

@@ -22,6 +22,7 @@ from mmengine.registry import MODELS
 from ..deps import require
 from .args import per_block
 from .iresnet import IResNet
+from .spec import BackboneSpec
 from .temporal import SHIFT_PLACES, TemporalPool, to_clips, to_frames
 
 __all__ = ['IResNetAction', 'IResNetTSM', 'ITANet', 'IC2D',
@@ -123,33 +124,36 @@ class IResNetTSM(IResNetAction):
         if num_segments < 1 or shift_div < 1:
             raise ValueError('num_segments and shift_div must be >= 1')
         pool = TemporalPool(num_segments) if temporal_pool else None
-        num_stages = kwargs.get('num_stages', 4)
-        _, blocks = self.stages_of(depth, kwargs.get('stage_blocks'),
-                                   num_stages)
         #: segments per clip seen by each stage
         self.stage_segments = [num_segments] + [
             num_segments // 2 if temporal_pool else num_segments
-        ] * (num_stages - 1)
-        with_non_local = per_block('non_local', non_local, blocks)
-        # mmaction shifts every other block's branch in deep networks
-        every = 2 if shift_place == 'blockres' and len(blocks) > 2 and \
-            blocks[2] >= 23 else 1
-        block_args = [[
-            dict(temporal_shift=dict(
-                num_segments=self.stage_segments[i], shift_div=shift_div,
-                place=shift_place) if is_shift and j % every == 0 else None,
-                 non_local_cfg=dict(
-                     non_local_cfg, type='SegmentNonLocal',
-                     num_segments=self.stage_segments[i])
-                 if non_local_cfg and with_non_local[i][j] else None)
-            for j in range(n)] for i, n in enumerate(blocks)]
-        super().__init__(depth=depth, block_args=block_args, **kwargs)
+        ] * (kwargs.get('num_stages', 4) - 1)
         self.num_segments = num_segments
         self.is_shift = is_shift
         self.shift_div = shift_div
         self.shift_place = shift_place
+        self.non_local = non_local
+        self.non_local_cfg = non_local_cfg
         self.pretrained2d = pretrained2d
+        super().__init__(depth=depth, **kwargs)
         self.temporal_pool = pool
+
+    def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
+        """Each block's temporal shift and non-local block, over the
+        segments its stage sees."""
+        blocks = spec.stage_blocks
+        with_non_local = per_block('non_local', self.non_local, blocks)
+        # mmaction shifts every other block's branch in deep networks
+        every = 2 if self.shift_place == 'blockres' and len(blocks) > 2 \
+            and blocks[2] >= 23 else 1
+        return spec.with_block_args(lambda i, j: dict(
+            temporal_shift=dict(
+                num_segments=self.stage_segments[i], shift_div=self.shift_div,
+                place=self.shift_place)
+            if self.is_shift and j % every == 0 else None,
+            non_local_cfg=dict(self.non_local_cfg, type='SegmentNonLocal',
+                               num_segments=self.stage_segments[i])
+            if self.non_local_cfg and with_non_local[i][j] else None))
 
     def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """The stage; with ``temporal_pool``, stage 2 starts by halving the

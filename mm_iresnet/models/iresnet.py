@@ -11,25 +11,33 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..checkpoint import checkpoint_meta, warn_if_other_ordering
 from ..official import trained_meta
-from .args import per_block, per_stage
-from .blocks import ResBlock, block_expansion, conv_specs
+from .blocks import ResBlock, conv_specs
 from .fuse import fold_named, fold_sequential
 from .layouts import get_layout
 from .projection import build_projection
-from .stem import StemSpec, build_stem
+from .spec import ARCH_SETTINGS, BackboneSpec, StageSpec, mmdet_spec
+from .stem import build_stem
 
 __all__ = ['IResNet', 'split_pretrained']
 
 
-def split_pretrained(init_cfg) -> Tuple[Optional[str], Optional[list]]:
-    """(checkpoint of the ``Pretrained`` entry of ``init_cfg``, the other
-    entries or None)."""
+def split_pretrained(pretrained: Optional[str], init_cfg
+                     ) -> Tuple[Optional[str], Optional[list]]:
+    """(the checkpoint to start from: ``pretrained`` or the ``Pretrained``
+    entry of ``init_cfg``; the other entries of ``init_cfg`` or None) --
+    the one rule for both ways of naming weights."""
+    if pretrained is not None and not isinstance(pretrained, str):
+        raise TypeError('pretrained must be a str or None')
     cfgs = init_cfg if isinstance(init_cfg, list) else \
         [init_cfg] if init_cfg else []
     checkpoints = [c.get('checkpoint') for c in cfgs
                    if c.get('type') == 'Pretrained']
+    if pretrained and checkpoints:
+        raise ValueError('init_cfg and pretrained cannot be specified at '
+                         'the same time')
     rest = [c for c in cfgs if c.get('type') != 'Pretrained']
-    return (checkpoints[0] if checkpoints else None), (rest or None)
+    return pretrained or (checkpoints[0] if checkpoints else None), \
+        (rest or None)
 
 
 @MODELS.register_module()
@@ -49,8 +57,10 @@ class IResNet(BaseModule):
       meaning (stride of each stage after the stem) and stage 1 really
       strides ``2 * strides[0]``.
 
-    Other orderings, projections and ``stem_pool=True`` give the rest of the
-    family (``ordering='original', projection='conv', stem_pool=True`` is
+    The constructor translates its arguments into a
+    :class:`~mm_iresnet.models.spec.BackboneSpec` (:func:`~mm_iresnet.models.
+    spec.mmdet_spec`) and builds that. Other orderings, projections and
+    ``stem_pool=True`` give the rest of the family (``ordering='original', projection='conv', stem_pool=True`` is
     mmdet's ResNet, weight for weight).
 
     Args:
@@ -109,17 +119,10 @@ class IResNet(BaseModule):
             ``dict(type='scale', shortcut_scale=0.5)``,
             ``dict(type='exclusive_gate')``, ``dict(type='shortcut_gate')``,
             ``dict(type='conv')``, ``dict(type='dropout', p=0.5)``.
-        stem_spec (StemSpec, optional): the stem as data (see
-            :mod:`~mm_iresnet.models.stem`); when given it replaces
-            ``deep_stem``, ``cifar_stem``, ``stem_pool`` and
-            ``stem_channels``. The 3D network passes the one it translated
-            from mmaction's arguments.
-        block_args (Sequence[Sequence[dict]], optional): extra
-            :class:`ResBlock` arguments per stage and block (the 3D network
-            passes each block's temporal kernels and stride this way).
-        lateral_in_channels (int | Sequence[int]): channels another pathway
-            concatenates to each stage's input (SlowFast's lateral
-            connections); the stage's first block takes them in.
+        spec (BackboneSpec, optional): the network as data (see
+            :mod:`~mm_iresnet.models.spec`), replacing the arguments that
+            shape it (``depth`` is kept as a label): the video networks pass
+            the one they translated from mmaction's arguments.
 
     Example:
         >>> import torch
@@ -134,17 +137,7 @@ class IResNet(BaseModule):
     """
 
 
-    arch_settings = {
-        18: ('basic', (2, 2, 2, 2)),
-        34: ('basic', (3, 4, 6, 3)),
-        50: ('bottleneck', (3, 4, 6, 3)),
-        101: ('bottleneck', (3, 4, 23, 3)),
-        152: ('bottleneck', (3, 8, 36, 3)),
-        200: ('bottleneck', (3, 24, 36, 3)),
-        302: ('bottleneck', (4, 34, 58, 4)),
-        404: ('bottleneck', (4, 46, 80, 4)),
-        1001: ('bottleneck', (4, 155, 170, 4)),
-    }
+    arch_settings = ARCH_SETTINGS
     #: spatial dimensions of the input (3D subclasses add time)
     dim = 2
     #: mmaction's convention: one output stage comes back as a bare tensor
@@ -187,59 +180,26 @@ class IResNet(BaseModule):
                  act_cfg: dict = dict(type='ReLU', inplace=True),
                  merge: Optional[dict] = None,
                  deploy: bool = False,
-                 stem_spec: Optional[StemSpec] = None,
-                 block_args: Optional[Sequence[Sequence[dict]]] = None,
-                 lateral_in_channels: Union[int, Sequence[int]] = 0):
-        if pretrained is not None and not isinstance(pretrained, str):
-            raise TypeError('pretrained must be a str or None')
-        if pretrained and init_cfg:
-            raise ValueError('init_cfg and pretrained cannot be specified at '
-                             'the same time')
-        if pretrained:
-            if self.pretrained_is_deprecated:
-                warnings.warn('DeprecationWarning: pretrained is deprecated, '
-                              'please use "init_cfg" instead')
-            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+                 spec: Optional[BackboneSpec] = None):
+        init_cfg = self._pretrained_init_cfg(pretrained, init_cfg)
         default_init = init_cfg is None
         super().__init__(self._default_init_cfg() if default_init
                          else init_cfg)
-
-        self.block, self.stage_blocks = self.stages_of(
-            depth, stage_blocks, num_stages, block)
-        out_indices = tuple(out_indices)
-        if not out_indices or any(not 0 <= i < num_stages
-                                  for i in out_indices):
-            raise ValueError(f'out_indices {out_indices} must be in '
-                             f'0..{num_stages - 1} (num_stages={num_stages})')
-        if not -1 <= frozen_stages <= num_stages:
-            raise ValueError(f'frozen_stages must be in -1..{num_stages} '
-                             f'(num_stages), got {frozen_stages}')
-        if dcn is not None and not isinstance(dcn, dict):
-            raise TypeError(f'dcn must be a dict, got {type(dcn)}')
-        if plugins is not None and not isinstance(plugins, (list, tuple)):
-            raise TypeError(f'plugins must be a list of dicts, got {plugins}')
-        if stem_spec is None:
-            if cifar_stem and (deep_stem or stem_pool):
-                raise ValueError('cifar_stem replaces the stem: it cannot be '
-                                 'combined with deep_stem or stem_pool')
-            stem_spec = StemSpec(
-                kind='cifar' if cifar_stem else 'deep' if deep_stem
-                else 'conv',
-                channels=stem_channels or base_channels,
-                kernel=3 if cifar_stem or deep_stem else 7,
-                stride=1 if cifar_stem else 2,
-                pool='none' if cifar_stem else 'kept' if stem_pool
-                else 'moved')
-
+        self.spec = self.adapt_spec(spec or mmdet_spec(
+            depth=depth, stem_channels=stem_channels,
+            base_channels=base_channels, num_stages=num_stages,
+            strides=strides, dilations=dilations, style=style,
+            deep_stem=deep_stem, avg_down=avg_down, dcn=dcn,
+            stage_with_dcn=stage_with_dcn, plugins=plugins,
+            stage_blocks=stage_blocks, block=block, ordering=ordering,
+            projection=projection, stem_pool=stem_pool,
+            cifar_stem=cifar_stem, groups=groups, base_width=base_width,
+            expansion=expansion))
+        self.num_stages = len(self.spec.stages)
+        self.out_indices = tuple(out_indices)
+        self._check_outputs(frozen_stages)
         self.depth = depth
         self.in_channels = in_channels
-        self.base_channels = base_channels
-        self.num_stages = num_stages
-        self.strides = per_stage('strides', strides, num_stages)
-        self.dilations = per_stage('dilations', dilations, num_stages)
-        self.out_indices = out_indices
-        self.style = style
-        self.avg_down = avg_down
         self.frozen_stages = frozen_stages
         self.conv_cfg = conv_cfg
         self.norm_cfg = norm_cfg
@@ -247,58 +207,19 @@ class IResNet(BaseModule):
         self.norm_eval = norm_eval
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
-        self.ordering = ordering
-        self.projection = 'avgpool' if avg_down else projection
-        self.stem_spec = stem_spec
-        self.stem_channels = stem_spec.channels
-        self.deep_stem = stem_spec.kind == 'deep'
-        self.cifar_stem = stem_spec.kind == 'cifar'
-        self.stem_pool = stem_spec.pool == 'kept'
-        self.stage_groups = per_stage('groups', groups, num_stages)
-        self.base_width = base_width
         self.merge = merge
-        self.expansion = block_expansion(self.block) if expansion is None \
-            else expansion
-        self.block_args = block_args or per_block('block_args', {},
-                                                  self.stage_blocks)
-        stage_dcn = per_stage('stage_with_dcn', stage_with_dcn, num_stages) \
-            if dcn is not None else (False, ) * num_stages
-        stage_plugins = self._stage_plugins(plugins or [])
 
-        stem = build_stem(stem_spec, in_channels, self.dim, conv_cfg,
-                          norm_cfg, act_cfg)
-        for name, module in stem.items():
-            self.add_module(name, module)
-        #: the stem's modules in forward order
-        self.stem_names = list(stem)
-        # conv1, norm1 (e.g. bn1), relu for the one-conv stem
-        self.norm1_name = None if self.deep_stem else self.stem_names[1]
-
+        self.make_stem_layer(in_channels)
         self.res_layers = []
-        self.stage_channels = []
-        inplanes = self.stem_channels
-        self.lateral_in_channels = per_stage(
-            'lateral_in_channels', lateral_in_channels, num_stages)
-        for i, num_blocks in enumerate(self.stage_blocks):
-            layer = self.make_res_layer(
-                stage_index=i,
-                inplanes=inplanes + self.lateral_in_channels[i],
-                planes=base_channels * 2**i,
-                stride=self.strides[i] * (stem_spec.moved_stride
-                                          if i == 0 else 1),
-                dilation=self.dilations[i],
-                dcn=dcn if stage_dcn[i] else None,
-                plugins=stage_plugins[i],
-                zero_init=zero_init_residual and default_init)
-            inplanes = layer[-1].out_channels
-            self.stage_channels.append(inplanes)
-            name = f'layer{i + 1}'
-            self.add_module(name, layer)
-            self.res_layers.append(name)
+        for i, stage in enumerate(self.spec.stages):
+            moved = self.spec.stem.moved_stride if i == 0 else 1
+            self.add_module(f'layer{i + 1}', self.make_res_layer(
+                stage, stage.stride * moved,
+                zero_init=zero_init_residual and default_init))
+            self.res_layers.append(f'layer{i + 1}')
+        self.stage_channels = [self.spec.out_channels(i)
+                               for i in range(self.num_stages)]
         self.out_channels = [self.stage_channels[i] for i in out_indices]
-        #: input pixels per output pixel of the last stage
-        self.total_stride = stem_spec.total_stride * \
-            stem_spec.moved_stride * math.prod(self.strides)
         self.feat_dim = self.stage_channels[-1]
 
         self._freeze_stages()
@@ -307,82 +228,103 @@ class IResNet(BaseModule):
 
     # ------------------------------------------------------------------
     # construction
-    @classmethod
-    def stages_of(cls, depth: Optional[int],
-                  stage_blocks: Optional[Sequence[int]] = None,
-                  num_stages: int = 4,
-                  block: Optional[str] = None) -> Tuple[str, tuple]:
-        """(block kind, blocks per stage) of a depth of :attr:`arch_settings`
-        or of explicit ``stage_blocks``."""
-        if not 1 <= num_stages <= 4:
-            raise ValueError(f'num_stages must be 1..4, got {num_stages}')
-        if depth not in cls.arch_settings and (depth is not None or
-                                               stage_blocks is None):
-            raise KeyError(
-                f'invalid depth {depth!r} for {cls.__name__}; valid depths: '
-                f'{sorted(cls.arch_settings)}, or depth=None with explicit '
-                'stage_blocks')
-        default_block, table = cls.arch_settings.get(depth, ('bottleneck',
-                                                              None))
-        if stage_blocks is None:
-            stage_blocks = tuple(table)[:num_stages]
-        stage_blocks = per_stage('stage_blocks', stage_blocks, num_stages)
-        if any(int(n) < 1 for n in stage_blocks):
-            raise ValueError(f'stage_blocks {stage_blocks} must all be >= 1')
-        return block or default_block, stage_blocks
+    def _pretrained_init_cfg(self, pretrained: Optional[str], init_cfg):
+        """``init_cfg`` with ``pretrained`` as its ``Pretrained`` entry
+        (mmdet's deprecated form; mmaction's usual one)."""
+        _, rest = split_pretrained(pretrained, init_cfg)
+        if not pretrained:
+            return init_cfg
+        if self.pretrained_is_deprecated:
+            warnings.warn('DeprecationWarning: pretrained is deprecated, '
+                          'please use "init_cfg" instead')
+        init_cfg = dict(type='Pretrained', checkpoint=pretrained)
+        return [init_cfg] + rest if rest else init_cfg
 
-    def _stage_plugins(self, plugins: List[dict]) -> List[List[dict]]:
-        """Each stage's plugins (mmdet's format, ``stages`` removed)."""
-        stage_plugins = [[] for _ in range(self.num_stages)]
-        for plugin in plugins:
-            plugin = dict(plugin)
-            stages = per_stage(f"plugin {plugin['cfg']} 'stages'",
-                               plugin.pop('stages', True), self.num_stages)
-            for i in range(self.num_stages):
-                if stages[i]:
-                    stage_plugins[i].append(plugin)
-        return stage_plugins
+    def _check_outputs(self, frozen_stages: int):
+        if not self.out_indices or any(not 0 <= i < self.num_stages
+                                       for i in self.out_indices):
+            raise ValueError(f'out_indices {self.out_indices} must be in '
+                             f'0..{self.num_stages - 1} (num_stages='
+                             f'{self.num_stages})')
+        if not -1 <= frozen_stages <= self.num_stages:
+            raise ValueError(f'frozen_stages must be in -1..'
+                             f'{self.num_stages} (num_stages), got '
+                             f'{frozen_stages}')
 
-    def _mid_channels(self, planes: int, groups: int) -> int:
-        if groups == 1 or self.base_width is None:
-            return planes
-        # ResNeXt: base_width channels per group at base_channels planes
-        return int(planes * self.base_width / self.base_channels) * groups
+    def make_stem_layer(self, in_channels: int):
+        """The stem the spec describes, under its checkpoint names."""
+        stem = build_stem(self.spec.stem, in_channels, self.dim,
+                          self.conv_cfg, self.norm_cfg, self.act_cfg)
+        for name, module in stem.items():
+            self.add_module(name, module)
+        #: the stem's modules in forward order
+        self.stem_names = list(stem)
+        # conv1, norm1 (e.g. bn1), relu for the one-conv stem
+        self.norm1_name = None if self.deep_stem else self.stem_names[1]
 
-    def make_res_layer(self, stage_index: int, inplanes: int, planes: int,
-                       stride: int, dilation: int, dcn: Optional[dict],
-                       plugins: List[dict], zero_init: bool) -> Sequential:
+    def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
+        """The translated network, which a subclass may change before it is
+        built (TSM adds its temporal shift, a SlowFast pathway widens the
+        stages that take lateral features)."""
+        return spec
+
+    def make_res_layer(self, stage: StageSpec, stride: int,
+                       zero_init: bool) -> Sequential:
         """One stage: its blocks take their layout from the stage position."""
-        num_blocks = self.stage_blocks[stage_index]
-        out_channels = int(planes * self.expansion)
-        groups = self.stage_groups[stage_index]
-        mid_channels = self._mid_channels(planes, groups)
+        out_channels = int(stage.planes * self.spec.expansion)
         blocks = []
-        for j, extra in enumerate(self.block_args[stage_index]):
+        for j, extra in enumerate(stage.blocks):
             block_stride = stride if j == 0 else 1
-            in_ch = inplanes if j == 0 else out_channels
+            in_ch = stage.in_channels if j == 0 else out_channels
             blocks.append(
                 ResBlock(
-                    conv_specs(self.block, in_ch, mid_channels, out_channels,
-                               stride=block_stride, dilation=dilation,
-                               groups=groups, style=self.style),
-                    get_layout(self.ordering, j, num_blocks),
+                    conv_specs(self.spec.block, in_ch, stage.mid_channels,
+                               out_channels, stride=block_stride,
+                               dilation=stage.dilation, groups=stage.groups,
+                               style=self.spec.style),
+                    get_layout(self.spec.ordering, j, len(stage.blocks)),
                     downsample=build_projection(
                         in_ch, out_channels, block_stride,
                         extra.get('temporal_stride', 1),
-                        projection=self.projection, dim=self.dim,
+                        projection=self.spec.projection, dim=self.dim,
                         conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg),
                     dim=self.dim,
                     conv_cfg=self.conv_cfg,
                     norm_cfg=self.norm_cfg,
                     act_cfg=self.act_cfg,
-                    dcn=dcn,
-                    plugins=plugins,
+                    dcn=stage.dcn,
+                    plugins=list(stage.plugins),
                     with_cp=self.with_cp,
                     merge=self.merge,
                     zero_init_residual=zero_init,
                     **extra))
         return Sequential(*blocks)
+
+    # the translated arguments, under mmdet's names
+    block = property(lambda self: self.spec.block)
+    stage_blocks = property(lambda self: self.spec.stage_blocks)
+    strides = property(lambda self: tuple(s.stride for s in self.spec.stages))
+    dilations = property(
+        lambda self: tuple(s.dilation for s in self.spec.stages))
+    stage_groups = property(
+        lambda self: tuple(s.groups for s in self.spec.stages))
+    base_channels = property(lambda self: self.spec.stages[0].planes)
+    expansion = property(lambda self: self.spec.expansion)
+    ordering = property(lambda self: self.spec.ordering)
+    projection = property(lambda self: self.spec.projection)
+    style = property(lambda self: self.spec.style)
+    avg_down = property(lambda self: self.spec.projection == 'avgpool')
+    stem_spec = property(lambda self: self.spec.stem)
+    stem_channels = property(lambda self: self.spec.stem.channels)
+    deep_stem = property(lambda self: self.spec.stem.kind == 'deep')
+    cifar_stem = property(lambda self: self.spec.stem.kind == 'cifar')
+    stem_pool = property(lambda self: self.spec.stem.pool == 'kept')
+
+    @property
+    def total_stride(self) -> int:
+        """Input pixels per output pixel of the last stage."""
+        stem = self.spec.stem
+        return stem.total_stride * stem.moved_stride * math.prod(self.strides)
 
     # ------------------------------------------------------------------
     # mmdet behaviour
@@ -453,7 +395,7 @@ class IResNet(BaseModule):
     def init_weights(self):
         """mmengine's init (``init_cfg``), warning first when a pretrained
         checkpoint was trained with another ordering."""
-        checkpoint, _ = split_pretrained(self.init_cfg)
+        checkpoint, _ = split_pretrained(None, self.init_cfg)
         if checkpoint:
             self._warn_if_other_ordering(checkpoint)
         super().init_weights()

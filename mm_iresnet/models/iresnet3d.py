@@ -1,4 +1,5 @@
 """IResNet3d: the inflated 3D iResNet, a drop-in for mmaction2's ResNet3d."""
+import inspect
 from typing import Optional, Sequence
 
 import torch
@@ -12,10 +13,14 @@ from ..deps import require
 from .args import per_block, per_stage
 from .inflate import inflate_state_dict
 from .iresnet import IResNet, split_pretrained
+from .spec import BackboneSpec, mmdet_spec, stages_of
 from .stem import StemSpec
 
 __all__ = ['IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS',
            'IResNet3dCSN', 'IResNet2Plus1d']
+
+#: the arguments mmdet_spec translates that IResNet3d passes through
+_SPEC_ARGS = set(inspect.signature(mmdet_spec).parameters)
 
 
 @MODELS.register_module()
@@ -70,6 +75,8 @@ class IResNet3d(IResNet):
     dim = 3
     single_output_as_tensor = True
     pretrained_is_deprecated = False
+    #: whether ``lateral=True`` is honoured (SlowFast's pathway)
+    takes_laterals = False
 
     def __init__(self,
                  depth: Optional[int] = 50,
@@ -109,56 +116,35 @@ class IResNet3d(IResNet):
                  stem_pool: bool = False,
                  stem_channels: Optional[int] = None,
                  **kwargs):
-        if lateral:
+        if lateral and not self.takes_laterals:
             raise ValueError('lateral=True asks for SlowFast lateral '
                              'connections, which IResNet3d does not build; '
                              'use lateral=False (SlowOnly)')
-        if pretrained is not None and not isinstance(pretrained, str):
-            raise TypeError('pretrained must be a str or None')
-        checkpoint, init_cfg = split_pretrained(init_cfg)
-        if pretrained and checkpoint:
-            raise ValueError('pretrained and init_cfg cannot be specified at '
-                             'the same time')
-        _, blocks = self.stages_of(depth, stage_blocks, num_stages)
-        temporal_strides = per_stage('temporal_strides', temporal_strides,
-                                     num_stages)
-        inflated = per_block('inflate', inflate, blocks)
-        with_non_local = per_block('non_local', non_local, blocks)
-        block_args = [[
-            dict(inflate_style=inflate_style if inflated[i][j] == 1
-                 else None,
-                 temporal_stride=temporal_strides[i] if j == 0 else 1,
-                 non_local_cfg=dict(non_local_cfg)
-                 if with_non_local[i][j] == 1 else None)
-            for j in range(n)] for i, n in enumerate(blocks)]
+        self.lateral = lateral
         #: the checkpoint to start from (``pretrained`` or the init_cfg's)
-        self.pretrained = pretrained or checkpoint
+        self.pretrained, init_cfg = split_pretrained(pretrained, init_cfg)
         self.pretrained2d = pretrained2d
-        self.temporal_strides = temporal_strides
         self.with_pool2 = with_pool2
-        super().__init__(
-            depth=depth,
-            in_channels=in_channels,
-            base_channels=base_channels,
-            num_stages=num_stages,
-            strides=spatial_strides,
-            dilations=dilations,
-            out_indices=out_indices,
-            style=style,
-            frozen_stages=frozen_stages,
-            conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg,
-            act_cfg=act_cfg,
-            norm_eval=norm_eval,
-            with_cp=with_cp,
-            zero_init_residual=zero_init_residual,
-            init_cfg=init_cfg,
-            stage_blocks=blocks,
-            stem_spec=self.translate_stem(
+        shape = {k: kwargs.pop(k) for k in list(kwargs) if k in _SPEC_ARGS}
+        spec = mmdet_spec(
+            depth=depth, base_channels=base_channels, num_stages=num_stages,
+            strides=spatial_strides, dilations=dilations, style=style,
+            stage_blocks=stage_blocks,
+            stem=self.translate_stem(
                 conv1_kernel, conv1_stride_s, conv1_stride_t,
                 pool1_stride_s, pool1_stride_t, with_pool1, deep_stem,
                 cifar_stem, stem_pool, stem_channels or base_channels),
-            block_args=block_args,
+            **shape)
+        self.temporal_strides = per_stage('temporal_strides',
+                                          temporal_strides, num_stages)
+        super().__init__(
+            depth=depth, in_channels=in_channels, out_indices=out_indices,
+            frozen_stages=frozen_stages, conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg, act_cfg=act_cfg, norm_eval=norm_eval,
+            with_cp=with_cp, zero_init_residual=zero_init_residual,
+            init_cfg=init_cfg, spec=self.translate_time(
+                spec, self.temporal_strides, inflate, inflate_style,
+                non_local, non_local_cfg),
             **kwargs)
         if with_pool2:
             self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
@@ -169,6 +155,23 @@ class IResNet3d(IResNet):
         return self.strides
 
     # ------------------------------------------------------------ layout
+    @staticmethod
+    def translate_time(spec: BackboneSpec, temporal_strides: Sequence[int],
+                       inflate: Sequence, inflate_style: str,
+                       non_local: Sequence, non_local_cfg: dict
+                       ) -> BackboneSpec:
+        """mmaction's per-stage / per-block temporal arguments as each
+        block's extra arguments: its inflation, its temporal stride (the
+        start block's) and its non-local block."""
+        blocks = spec.stage_blocks
+        inflated = per_block('inflate', inflate, blocks)
+        with_non_local = per_block('non_local', non_local, blocks)
+        return spec.with_block_args(lambda i, j: dict(
+            inflate_style=inflate_style if inflated[i][j] == 1 else None,
+            temporal_stride=temporal_strides[i] if j == 0 else 1,
+            non_local_cfg=dict(non_local_cfg)
+            if with_non_local[i][j] == 1 else None))
+
     @staticmethod
     def translate_stem(conv1_kernel, conv1_stride_s, conv1_stride_t,
                        pool1_stride_s, pool1_stride_t, with_pool1,
@@ -268,7 +271,7 @@ class IResNet3d(IResNet):
                             logger=logger)
             return
         report = inflate_state_dict(self, load_state_dict_file(path),
-                                    pad_inputs=any(self.lateral_in_channels))
+                                    pad_inputs=self.lateral)
         logger.info(f'inflated 2D weights from {path}: '
                     f'{len(report.inflated)} conv kernels inflated, '
                     f'{len(report.copied)} tensors copied')
@@ -332,8 +335,8 @@ class IResNet3dCSN(IResNet3d):
         if bottleneck_mode not in ('ir', 'ip'):
             raise ValueError("bottleneck_mode must be 'ir' or 'ip', got "
                              f'{bottleneck_mode!r}')
-        block, _ = self.stages_of(depth, kwargs.get('stage_blocks'),
-                                  kwargs.get('num_stages', 4))
+        block, _ = stages_of(depth, kwargs.get('stage_blocks'),
+                             kwargs.get('num_stages', 4))
         if block != 'bottleneck':
             raise ValueError('channel-separated networks are built of '
                              f'bottleneck blocks: depth {depth} is not')

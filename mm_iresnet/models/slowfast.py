@@ -3,8 +3,9 @@ connections (Feichtenhofer et al. 2019), a drop-in for ``ResNet3dSlowFast``.
 
 Each pathway is an :class:`IResNet3d` (ResStage layout, improved projection,
 pool-less stem); the slow pathway's stages take the fast pathway's features
-in through strided temporal convs, concatenated to their input
-(``lateral_in_channels``). iResNet has no stem max-pool in either pathway:
+in through strided temporal convs, concatenated to their input: the
+pathway widens those stages' inputs in the network's spec
+(:meth:`IResNet3dPathway.adapt_spec`) and owns the lateral convs. iResNet has no stem max-pool in either pathway:
 both move its spatial stride into stage 1, so the lateral after the stem and
 those after each stage still join features of equal spatial size, and the
 lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
@@ -21,8 +22,8 @@ from mmengine.model import BaseModule
 from mmengine.registry import MODELS
 
 from .args import per_stage
-from .blocks import block_expansion
 from .iresnet3d import IResNet3d
+from .spec import BackboneSpec
 
 __all__ = ['IResNet3dPathway', 'IResNet3dSlowFast']
 
@@ -45,6 +46,8 @@ class IResNet3dPathway(IResNet3d):
         **kwargs: :class:`IResNet3d` arguments.
     """
 
+    takes_laterals = True
+
     def __init__(self,
                  lateral: bool = False,
                  lateral_inv: bool = False,
@@ -56,40 +59,38 @@ class IResNet3dPathway(IResNet3d):
                  lateral_activate: Sequence[int] = (1, 1, 1, 1),
                  with_pool2: bool = False,
                  **kwargs):
-        num_stages = kwargs.get('num_stages', 4)
-        block, _ = self.stages_of(kwargs.get('depth', 50),
-                                  kwargs.get('stage_blocks'), num_stages,
-                                  kwargs.get('block'))
-        base = kwargs.get('base_channels', 64)
-        expansion = kwargs.get('expansion') or block_expansion(block)
-        stem = kwargs.get('stem_channels') or base
-        # channels entering each stage in the other pathway's width ratio
-        stage_in = [stem] + [int(base * 2**i * expansion)
-                             for i in range(num_stages - 1)]
-        activate = per_stage('lateral_activate', lateral_activate,
-                             num_stages)
-        scale = (lambda c: c * channel_ratio // lateral_infl) if lateral_inv \
-            else (lambda c: c * lateral_infl // channel_ratio)
-        lateral_in = [scale(c) if lateral and activate[i] else 0
-                      for i, c in enumerate(stage_in)]
-        super().__init__(lateral_in_channels=lateral_in,
-                         with_pool2=with_pool2, **kwargs)
-        self.lateral = lateral
         self.lateral_inv = lateral_inv
         self.speed_ratio = speed_ratio
         self.channel_ratio = channel_ratio
         self.fusion_kernel = fusion_kernel
+        self.lateral_infl = lateral_infl
+        self.lateral_activate = lateral_activate
+        super().__init__(lateral=lateral, with_pool2=with_pool2, **kwargs)
         #: names of the lateral modules, in the order the features meet
         self.lateral_connections = []
-        if not lateral:
-            return
-        for i, channels in enumerate(stage_in):
-            if not activate[i]:
-                continue
-            name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
-            self.add_module(name, self._lateral_conv(
-                channels, lateral_in[i], lateral_norm))
-            self.lateral_connections.append(name)
+        for i, channels in enumerate(self.lateral_in_channels):
+            if channels:
+                name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
+                self.add_module(name, self._lateral_conv(
+                    self.lateral_from[i], channels, lateral_norm))
+                self.lateral_connections.append(name)
+
+    def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
+        """With ``lateral``, each activated stage also takes the other
+        pathway's features, brought to this pathway's frame rate and
+        ``lateral_infl / channel_ratio`` of its own width."""
+        #: this pathway's channels where each lateral joins (stage inputs)
+        self.lateral_from = [stage.in_channels for stage in spec.stages]
+        activate = per_stage('lateral_activate', self.lateral_activate,
+                             len(spec.stages))
+        scale = (lambda c: c * self.channel_ratio // self.lateral_infl) \
+            if self.lateral_inv else \
+            (lambda c: c * self.lateral_infl // self.channel_ratio)
+        #: channels each stage's input gains from the laterals
+        self.lateral_in_channels = [
+            scale(c) if self.lateral and activate[i] else 0
+            for i, c in enumerate(self.lateral_from)]
+        return spec.with_stage_inputs(self.lateral_in_channels)
 
     def _lateral_conv(self, channels: int, out_channels: int,
                       norm: bool) -> nn.Module:
