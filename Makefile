@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_CONFIG ?= configs/demo/faster_rcnn_iresnet18_shapes.py
 
-.PHONY: install demo test check-env
+.PHONY: install demo test test-fast check-env
 
 install:
 	bash tools/install.sh
@@ -12,6 +12,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest tests
+
+# the inner loop: everything but the slow tests (multi-process, SIGKILL,
+# training and compilation runs); CI runs them all
+test-fast: install
+	$(PY) -m pytest tests -m "not slow"
 
 # CI: installing into an existing, older OpenMMLab environment changes nothing
 check-env: install

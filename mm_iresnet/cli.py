@@ -171,9 +171,9 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
             if not osp.exists(full):
                 problems.append(
                     f'{phase} annotation file {full!r} not found (data_root='
-                    f'{root!r}): prepare the dataset there as README '
-                    '"Datasets" describes, or point data_root at it with '
-                    '--cfg-options')
+                    f'{root!r}): prepare the dataset there as '
+                    'docs/get_started.md "Datasets" describes, or point '
+                    'data_root at it with --cfg-options')
     if problems:
         raise FileNotFoundError('\n  - '.join(['missing files:'] + problems))
 

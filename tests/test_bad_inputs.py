@@ -111,7 +111,7 @@ CASES = [
      lambda t, r: _pickle_payload(t), CheckpointError,
      r'refused to load(.|\n)*weights_only=True'),
     ('dataset path missing', _missing_dataset, FileNotFoundError,
-     r'nowhere/annotations/instances_train2017.json(.|\n)*README "Datasets"'),
+     r'nowhere/annotations/instances_train2017.json(.|\n)*docs/get_started.md "Datasets"'),
     ('config asking for a pretrained file that does not exist',
      _missing_pretrained, FileNotFoundError,
      r'missing.pth(.|\n)*tools/convert_checkpoint.py'),
