@@ -80,6 +80,7 @@ def test_compile_flag_names_parts():
         compile_parts(['model', 'neck'])
 
 
+@pytest.mark.slow
 def test_compiled_video_training_matches_eager(root, tmp_path):
     """The I3D demo, 3 deterministic SGD steps: with the backbone compiled
     the weights end where eager training ends, under the same names."""
@@ -96,6 +97,7 @@ def test_compiled_video_training_matches_eager(root, tmp_path):
                         weights(tmp_path / 'eager' / 'iter_3.pth'))
 
 
+@pytest.mark.slow
 def test_compiled_detection_demo_trains_and_tests(root, tmp_path):
     from .test_tools import run_tool, tiny_overrides
     demo = osp.join(root, 'configs', 'demo', 'faster_rcnn_iresnet18_shapes.py')

@@ -147,6 +147,7 @@ def _cleared(backbone: dict):
     return backbone
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('path,old', ZOO,
                          ids=[osp.basename(p)[:60] for p, _ in ZOO])
 def test_mmaction_zoo_recognizers_run_with_the_type_swapped(path, old):
@@ -203,6 +204,7 @@ def _write_videos(folder, count, frames=20, size=(80, 64)):
     ('kinetics400/i3d_iresnet50_32x2x1_k400.py', (4, 5)),
     ('sthv2/tsm_iresnet50_sthv2.py', (4, 5)),
 ])
+@pytest.mark.slow
 def test_recognition_config_trains_a_step_via_train_tool(root, tmp_path, name,
                                                          crop_steps):
     """The Kinetics/SSv2 configs run unchanged through tools/train.py on

@@ -72,6 +72,7 @@ def assert_same_weights(a, b, rtol=1e-3, atol=1e-5):
                                    msg=lambda m, k=k: f'{k}: {m}')
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_matches_one_process(root, tmp_path):
     """torchrun with 2 CPU processes (gloo) x 2 clips == 1 process x 4 clips
     of the same global batch: same weights after 3 SGD steps (rtol 1e-3),
@@ -103,6 +104,7 @@ def test_two_process_gloo_training_matches_one_process(root, tmp_path):
     assert accuracy(single.stdout + single.stderr) == accuracy(log)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_exactly(root, tmp_path):
     """Kill a run with SIGKILL once iter_8 is saved, resume with --resume:
     it continues at the saved iteration with optimizer and scheduler state
@@ -198,6 +200,7 @@ def test_finite_loss_hook_names_iteration():
             'loss_cls': torch.tensor(float('nan')), 'acc': 0.5})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('autocast', [False, True])
 def test_iresnet1001_forward_backward_finite_at_init(autocast):
     from mm_iresnet.models import IResNet

@@ -54,6 +54,7 @@ def trained(tmp_path_factory, root):
     return tmp, work, proc
 
 
+@pytest.mark.slow
 def test_train_tool_runs_demo_with_eval_and_checkpoint(trained):
     tmp, work, proc = trained
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -82,6 +83,7 @@ def test_train_tool_runs_demo_with_eval_and_checkpoint(trained):
     assert osp.exists(tmp / 'shapes' / 'annotations' / 'train.json')
 
 
+@pytest.mark.slow
 def test_test_tool_evaluates_checkpoint(trained, root):
     tmp, work, _ = trained
     out_pkl = tmp / 'preds.pkl'
@@ -138,6 +140,7 @@ def test_checkpoint_trust_rule(tmp_path):
         torch.load(inside)
 
 
+@pytest.mark.slow
 def test_benchmark_tool_writes_its_table(root, tmp_path):
     """A small run of tools/benchmark.py: the table has every measurement
     (no timing is asserted; the params ratio is exact)."""

@@ -21,6 +21,7 @@ def test_zoo_scan_found_the_variety():
         assert needle in text, needle
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize('cfg', BACKBONES,
                          ids=[f'{i}-{b["depth"]}' for i, b in
                               enumerate(BACKBONES)])
