@@ -78,7 +78,7 @@ def mmaction_tsm(kwargs, state_dict):
     then given them by mmaction's own ``ResNetTSM.init_structure`` (its
     shift places, segments per stage, TemporalShift, TemporalPool and
     NL3DWrapper)."""
-    from types import SimpleNamespace
+    from types import MethodType, SimpleNamespace
 
     from mmaction.models import ResNetTSM
     plain = IResNetTSM(**dict(kwargs, is_shift=False, temporal_pool=False))
@@ -96,14 +96,19 @@ def mmaction_tsm(kwargs, state_dict):
     plain.temporal_pool = kwargs.get('temporal_pool', False)
     plain.non_local_cfg = kwargs.get('non_local_cfg', {})
     plain.non_local_stages = kwargs.get('non_local', (0, 0, 0, 0))
+    for name in ('make_temporal_shift', 'make_non_local',
+                 'make_temporal_pool'):
+        setattr(plain, name, MethodType(getattr(ResNetTSM, name), plain))
     ResNetTSM.init_structure(plain)
-    wrapped = {(i, j) for i, name in enumerate(plain.res_layers)
-               for j, m in enumerate(getattr(plain, name))
+    # the blocks of each stage (mmaction's TemporalPool wraps stage 2)
+    stages = [getattr(getattr(plain, name), 'net', getattr(plain, name))
+              for name in plain.res_layers]
+    wrapped = {(i, j) for i, stage in enumerate(stages)
+               for j, m in enumerate(stage)
                if type(m).__name__ == 'NL3DWrapper'}
     assert wrapped == set(non_local)
     for (i, j), ours in non_local.items():
-        getattr(plain, plain.res_layers[i])[j].non_local_block \
-            .load_state_dict(ours.state_dict())
+        stages[i][j].non_local_block.load_state_dict(ours.state_dict())
     return plain
 
 
@@ -291,3 +296,22 @@ def test_r2plus1d_uses_mmaction_conv2plus1d():
     assert isinstance(ours.layer1[0].conv1, Conv2plus1d)
     with pytest.raises(ValueError, match='pretrained2d=False'):
         IResNet2Plus1d(depth=34, pretrained2d=True)
+
+
+def test_r2plus1d_zero_init_residual_starts_blocks_as_their_shortcut():
+    """mmaction's default zero_init_residual=True: the last conv of each
+    middle / end block is a Conv2plus1d; its temporal conv is zeroed after
+    the Conv2plus1d initialised itself, so the block starts as identity."""
+    torch.manual_seed(0)
+    model = IResNet2Plus1d(depth=34, base_channels=4)
+    model.init_weights()
+    middle = model.layer2[1]
+    assert torch.all(middle.conv2.conv_t.weight == 0)
+    assert middle.conv2.conv_s.weight.abs().sum() > 0
+    x = torch.randn(1, 8, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(middle.eval()(x), x)
+    assert torch.all(model.layer2[0].bn2.weight == 0)  # start: its BN
+    off = IResNet2Plus1d(depth=34, base_channels=4, zero_init_residual=False)
+    off.init_weights()
+    assert off.layer2[1].conv2.conv_t.weight.abs().sum() > 0
