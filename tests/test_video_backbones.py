@@ -1,6 +1,8 @@
 """The mmaction2 backbone family beyond I3D: 2D ResNet (TSN), TSM with
 non-local and temporal pooling, SlowFast, CSN, R(2+1)D, TANet, C2D — each
 against mmaction2's own class for the same arguments."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -227,6 +229,36 @@ def test_slowfast_matches_mmaction_sizes_and_params(kwargs):
     assert ours.slow_path.lateral_connections == [
         'conv1_lateral', 'layer1_lateral', 'layer2_lateral',
         'layer3_lateral']
+
+
+@pytest.mark.parametrize('frozen_stages', range(-1, 5))
+def test_slowfast_freezes_laterals_as_mmaction(frozen_stages):
+    """With ``frozen_stages=k`` in both pathways, each lateral of the slow
+    pathway is frozen (no grad, eval mode after ``train()``) exactly where
+    mmaction's ResNet3dSlowFast freezes it: ``layer{i}_lateral`` for
+    i <= k; ``conv1_lateral`` never."""
+    from mmaction.models import ResNet3dSlowFast
+    pathway = dict(type='resnet3d', depth=18, pretrained=None,
+                   frozen_stages=frozen_stages, lateral_norm=True)
+    kwargs = dict(slow_pathway=dict(pathway, lateral=True, base_channels=16,
+                                    conv1_kernel=(1, 7, 7),
+                                    inflate=(0, 0, 1, 1)),
+                  fast_pathway=dict(pathway, lateral=False, base_channels=2,
+                                    conv1_kernel=(5, 7, 7)))
+    ours = IResNet3dSlowFast(**copy.deepcopy(kwargs))
+    theirs = ResNet3dSlowFast(**copy.deepcopy(kwargs))
+
+    def laterals(model):
+        model.train()
+        return {name: (any(p.requires_grad for p in m.parameters()),
+                       all(s.training for s in m.modules()))
+                for name, m in model.slow_path.named_children()
+                if 'lateral' in name}
+
+    assert laterals(ours) == laterals(theirs)
+    trains = {f'layer{i}_lateral': i > frozen_stages for i in range(1, 4)}
+    trains['conv1_lateral'] = True
+    assert laterals(ours) == {k: (v, v) for k, v in trains.items()}
 
 
 def test_slowfast_slow_pathway_inflation_identity(tmp_path):
