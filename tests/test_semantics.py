@@ -567,3 +567,34 @@ def test_pathway_freezes_laterals_by_stage_where_mmaction_counts_them():
     assert not any(p.requires_grad for p in theirs.layer2_lateral.parameters())
     assert all(p.requires_grad for p in ours.layer2_lateral.parameters())
     assert all(p.requires_grad for p in ours.layer3_lateral.parameters())
+
+
+def test_tsm_non_local_after_temporal_pool_where_mmaction_mixes_clips():
+    """By design: after ``temporal_pool`` mmaction's NL3DWrapper still
+    groups ``num_segments`` frames, i.e. two clips' halved segments, so one
+    clip's frame changes the other clip's features (and one clip alone
+    fails); IResNetTSM's non-local runs over each clip's halved segments
+    (see test_video_backbones' clip test)."""
+    from mmaction.models import ResNetTSM
+    kwargs = dict(depth=50, num_segments=4, is_shift=False,
+                  temporal_pool=True,
+                  non_local=((0, 0, 0), (0, 0, 0, 0), (1, 0, 0, 0, 0, 0),
+                             (0, 0, 0)),
+                  non_local_cfg=dict(sub_sample=False))
+    torch.manual_seed(0)
+    theirs = ResNetTSM(pretrained=None, pretrained2d=False, **kwargs)
+    theirs.init_weights()
+    nn.init.normal_(theirs.layer3[0].non_local_block.conv_out.conv.weight,
+                    std=0.1)  # mmcv zero-initialises it
+    ours = IResNetTSM(**kwargs)
+    assert theirs.layer3[0].num_segments == 4
+    assert ours.layer3[0].non_local_block.num_segments == 2
+    x = torch.rand(8, 3, 32, 32)
+    y = x.clone()
+    y[1] += 1  # a frame of clip 0
+    theirs.eval()
+    with torch.no_grad():
+        changed = (theirs(x) - theirs(y)).flatten(1).abs().amax(1) > 1e-6
+        assert changed.shape == (4, ) and changed[2:].any()  # clip 1 too
+        with pytest.raises(RuntimeError):
+            theirs(x[:4])
