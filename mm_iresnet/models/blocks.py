@@ -267,11 +267,11 @@ class ResBlock(BaseModule):
             last = self.num_convs
             target = self.norm_names.get(last) if layout.last_norm \
                 else f'conv{last}'
-            if isinstance(getattr(self, target), nn.modules.conv._ConvNd) \
-                    or layout.last_norm:
+            if isinstance(getattr(getattr(self, target), 'weight', None),
+                          torch.Tensor):
                 self.init_cfg = dict(
                     type='Constant', val=0, override=dict(name=target))
-            else:  # e.g. mmaction's Conv2plus1d, see init_weights
+            else:  # convs inside (mmaction's Conv2plus1d): init_weights
                 self._zero_init_composite = target
 
     def init_weights(self):
