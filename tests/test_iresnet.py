@@ -376,8 +376,12 @@ def test_stem_and_base_channels_and_in_channels():
 
 
 def test_init_cfg_pretrained_loads_weights(tmp_path):
+    torch.manual_seed(0)
     src = IResNet(depth=18, base_channels=4)
     src.init_weights()
+    # trained-like weights: nothing zero where zero_init_residual zeroes
+    for p in src.parameters():
+        p.data.normal_()
     path = str(tmp_path / 'w.pth')
     torch.save(src.state_dict(), path)
     model = IResNet(depth=18, base_channels=4,
@@ -385,9 +389,13 @@ def test_init_cfg_pretrained_loads_weights(tmp_path):
     model.init_weights()
     for k, v in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
-    # zero-init does not overwrite loaded weights
-    assert not torch.all(model.layer1[1].conv2.weight == 0) or \
-        torch.all(src.layer1[1].conv2.weight == 0)
+    # zero_init_residual (on by default) does not overwrite loaded weights:
+    # without the checkpoint these are zero
+    fresh = IResNet(depth=18, base_channels=4)
+    fresh.init_weights()
+    for name in ('layer1.1.conv2.weight', 'layer1.0.bn2.weight'):
+        assert torch.all(fresh.state_dict()[name] == 0)
+        assert torch.all(model.state_dict()[name] != 0)
     with pytest.warns(UserWarning, match='pretrained is deprecated'):
         legacy = IResNet(depth=18, base_channels=4, pretrained=path)
     legacy.init_weights()

@@ -129,8 +129,7 @@ def test_mmcv_fuse_conv_bn_keeps_official_outputs(tmp_path, name):
     arch, converted = convert_official(tmp_path, fixture, MODELS[name][0])
     model = fuse_conv_bn(build(name, 'resstage', arch,
                                converted['state_dict']))
-    assert not hasattr(model, 'bn1') or not isinstance(
-        model.bn1, torch.nn.BatchNorm2d)  # it did fold (the stem's BN)
+    assert isinstance(model.bn1, torch.nn.Identity)  # it folded the stem's
     errors = stage_and_logit_errors(model, fixture, converted['classifier'])
     assert max(errors) <= TOLERANCE, errors
 

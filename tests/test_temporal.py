@@ -25,7 +25,8 @@ def test_tsm_shows_its_temporal_modules_and_uses_no_hooks():
     assert hooks(model) == []
     shifts = [m for m in model.modules() if isinstance(m, TemporalShift)]
     assert len(shifts) == sum(model.stage_blocks)  # every block's branch
-    assert isinstance(model.temporal_pool, TemporalPool)
+    assert isinstance(model.segment_pool, TemporalPool)
+    assert model.temporal_pool is True  # mmaction's flag keeps its meaning
     assert all(isinstance(model.layer3[j].non_local_block, SegmentNonLocal)
                for j in range(len(model.layer3)))
     # the shift and the pool add no checkpoint keys: a 2D state dict loads

@@ -1,6 +1,8 @@
 """The mmaction2 backbone family beyond I3D: 2D ResNet (TSN), TSM with
 non-local and temporal pooling, SlowFast, CSN, R(2+1)D, TANet, C2D — each
 against mmaction2's own class for the same arguments."""
+import copy
+
 import pytest
 import torch
 import torch.nn as nn
@@ -57,29 +59,115 @@ def test_iresnet_action_matches_mmaction_resnet_sizes_and_partial_bn():
                if isinstance(m, nn.BatchNorm2d))
 
 
+class _ConvModuleLike(nn.Module):
+    """mmaction's 'blockres' shift wraps ``block.conv1.conv`` (its blocks'
+    conv1 is a ConvModule): this gives our bare conv1 that attribute."""
+
+    def __init__(self, conv):
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def mmaction_tsm(kwargs, state_dict):
+    """The same 2D network and weights without our temporal operations,
+    then given them by mmaction's own ``ResNetTSM.init_structure`` (its
+    shift places, segments per stage, TemporalShift, TemporalPool and
+    NL3DWrapper)."""
+    from types import MethodType, SimpleNamespace
+
+    from mmaction.models import ResNetTSM
+    plain = IResNetTSM(**dict(kwargs, is_shift=False, temporal_pool=False))
+    plain.load_state_dict(state_dict)
+    non_local = {}
+    for i, name in enumerate(plain.res_layers):
+        for j, block in enumerate(getattr(plain, name)):
+            block.conv1 = _ConvModuleLike(block.conv1)
+            if block.non_local_block is not None:  # NL3DWrapper adds it
+                non_local[i, j] = block.non_local_block
+                block.non_local_block = None
+                block.conv3.norm = SimpleNamespace(
+                    num_features=block.out_channels)
+    plain.is_shift = kwargs.get('is_shift', True)
+    plain.temporal_pool = kwargs.get('temporal_pool', False)
+    plain.non_local_cfg = kwargs.get('non_local_cfg', {})
+    plain.non_local_stages = kwargs.get('non_local', (0, 0, 0, 0))
+    for name in ('make_temporal_shift', 'make_non_local',
+                 'make_temporal_pool'):
+        setattr(plain, name, MethodType(getattr(ResNetTSM, name), plain))
+    ResNetTSM.init_structure(plain)
+    # the blocks of each stage (mmaction's TemporalPool wraps stage 2)
+    stages = [getattr(getattr(plain, name), 'net', getattr(plain, name))
+              for name in plain.res_layers]
+    wrapped = {(i, j) for i, stage in enumerate(stages)
+               for j, m in enumerate(stage)
+               if type(m).__name__ == 'NL3DWrapper'}
+    assert wrapped == set(non_local)
+    for (i, j), ours in non_local.items():
+        stages[i][j].non_local_block.load_state_dict(ours.state_dict())
+    return plain
+
+
 @pytest.mark.parametrize('kwargs', [
-    dict(depth=50),
-    dict(depth=50, temporal_pool=True),
-    dict(depth=50, shift_place='block'),
+    dict(depth=18),
+    dict(depth=18, shift_place='block'),
+    dict(depth=18, shift_div=4, num_segments=2),
+    dict(depth=18, temporal_pool=True),
+    dict(depth=50, temporal_pool=True, shift_place='block'),
+    dict(depth=101, base_channels=4),  # every other block of a stage
     dict(depth=50, non_local=((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0),
                               (0, 0, 0)),
          non_local_cfg=dict(sub_sample=True, use_scale=False,
                             norm_cfg=dict(type='BN3d', requires_grad=True),
                             mode='dot_product')),
-])
-def test_tsm_takes_every_resnet_tsm_argument(kwargs):
-    from mmaction.models import ResNetTSM
-    same_as_mmaction(
-        IResNetTSM(num_segments=4, **kwargs),
-        ResNetTSM(num_segments=4, pretrained=None, pretrained2d=False,
-                  **kwargs), torch.rand(8, 3, 64, 64))
+], ids=['blockres', 'block', 'shift_div-num_segments', 'temporal_pool',
+        'temporal_pool-block', 'depth101', 'non_local'])
+def test_tsm_computes_what_mmaction_tsm_structure_computes(kwargs):
+    """Each ResNetTSM argument does what mmaction does with it: the same
+    weights, shifted, pooled and non-local'd by mmaction's own code (on a
+    copy without ours) give the same features; and those differ from the
+    network without temporal operations, so the comparison can fail."""
+    torch.manual_seed(0)
+    kwargs = dict(dict(num_segments=4, base_channels=8,
+                       zero_init_residual=False), **kwargs)
+    ours = IResNetTSM(**kwargs)
+    ours.init_weights()
+    randomise_bn(ours)
+    for m in ours.modules():  # mmcv zero-initialises the output conv
+        if type(m).__name__ == 'SegmentNonLocal':
+            nn.init.normal_(m.conv_out.conv.weight, std=0.1)
+    reference = mmaction_tsm(kwargs, ours.state_dict())
+    plain = IResNetTSM(**dict(kwargs, is_shift=False, temporal_pool=False,
+                              non_local_cfg={}))
+    missing, unexpected = plain.load_state_dict(ours.state_dict(),
+                                                strict=False)
+    assert not missing and all('non_local' in k for k in unexpected)
+    x = torch.rand(2 * kwargs['num_segments'], 3, 32, 32)
+    with torch.no_grad():
+        mine = ours.eval()(x)
+        theirs = reference.eval()(x)
+        without = plain.eval()(x)
+    torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-5)
+    if kwargs.get('temporal_pool'):
+        assert mine.shape[0] * 2 == without.shape[0]
+    else:
+        assert (mine - without).abs().max() > 1e-3 * without.abs().max()
 
 
-def test_tsm_non_local_mixes_the_segments_of_a_clip_only():
+@pytest.mark.parametrize('temporal_pool', [False, True])
+def test_tsm_non_local_mixes_the_segments_of_a_clip_only(temporal_pool):
+    """By design, after ``temporal_pool`` the non-local blocks see the
+    halved segments of each clip (mmaction's NL3DWrapper keeps
+    ``num_segments`` and so mixes clips, or fails on one clip)."""
     torch.manual_seed(0)
     model = IResNetTSM(depth=50, base_channels=8, num_segments=4,
                        is_shift=False, non_local=(0, 0, 1, 0),
+                       temporal_pool=temporal_pool,
                        non_local_cfg=dict(sub_sample=False)).eval()
+    frames = 2 if temporal_pool else 4  # per clip, in stage 3
+    assert model.layer3[0].non_local_block.num_segments == frames
     randomise_bn(model)
     for m in model.modules():  # mmcv zero-initialises the output conv
         if type(m).__name__ == 'SegmentNonLocal':
@@ -89,7 +177,8 @@ def test_tsm_non_local_mixes_the_segments_of_a_clip_only():
     y[1] += 1  # one frame of clip 0
     with torch.no_grad():
         changed = (model(x) - model(y)).flatten(1).abs().amax(1) > 1e-6
-    assert changed[:4].all() and not changed[4:].any()
+    assert changed.shape == (2 * frames, )
+    assert changed[:frames].all() and not changed[frames:].any()
 
 
 def test_tanet_puts_tam_after_the_first_conv_of_every_block():
@@ -136,6 +225,36 @@ def test_slowfast_matches_mmaction_sizes_and_params(kwargs):
     assert ours.slow_path.lateral_connections == [
         'conv1_lateral', 'layer1_lateral', 'layer2_lateral',
         'layer3_lateral']
+
+
+@pytest.mark.parametrize('frozen_stages', range(-1, 5))
+def test_slowfast_freezes_laterals_as_mmaction(frozen_stages):
+    """With ``frozen_stages=k`` in both pathways, each lateral of the slow
+    pathway is frozen (no grad, eval mode after ``train()``) exactly where
+    mmaction's ResNet3dSlowFast freezes it: ``layer{i}_lateral`` for
+    i <= k; ``conv1_lateral`` never."""
+    from mmaction.models import ResNet3dSlowFast
+    pathway = dict(type='resnet3d', depth=18, pretrained=None,
+                   frozen_stages=frozen_stages, lateral_norm=True)
+    kwargs = dict(slow_pathway=dict(pathway, lateral=True, base_channels=16,
+                                    conv1_kernel=(1, 7, 7),
+                                    inflate=(0, 0, 1, 1)),
+                  fast_pathway=dict(pathway, lateral=False, base_channels=2,
+                                    conv1_kernel=(5, 7, 7)))
+    ours = IResNet3dSlowFast(**copy.deepcopy(kwargs))
+    theirs = ResNet3dSlowFast(**copy.deepcopy(kwargs))
+
+    def laterals(model):
+        model.train()
+        return {name: (any(p.requires_grad for p in m.parameters()),
+                       all(s.training for s in m.modules()))
+                for name, m in model.slow_path.named_children()
+                if 'lateral' in name}
+
+    assert laterals(ours) == laterals(theirs)
+    trains = {f'layer{i}_lateral': i > frozen_stages for i in range(1, 4)}
+    trains['conv1_lateral'] = True
+    assert laterals(ours) == {k: (v, v) for k, v in trains.items()}
 
 
 def test_slowfast_slow_pathway_inflation_identity(tmp_path):
@@ -205,3 +324,22 @@ def test_r2plus1d_uses_mmaction_conv2plus1d():
     assert isinstance(ours.layer1[0].conv1, Conv2plus1d)
     with pytest.raises(ValueError, match='pretrained2d=False'):
         IResNet2Plus1d(depth=34, pretrained2d=True)
+
+
+def test_r2plus1d_zero_init_residual_starts_blocks_as_their_shortcut():
+    """mmaction's default zero_init_residual=True: the last conv of each
+    middle / end block is a Conv2plus1d; its temporal conv is zeroed after
+    the Conv2plus1d initialised itself, so the block starts as identity."""
+    torch.manual_seed(0)
+    model = IResNet2Plus1d(depth=34, base_channels=4)
+    model.init_weights()
+    middle = model.layer2[1]
+    assert torch.all(middle.conv2.conv_t.weight == 0)
+    assert middle.conv2.conv_s.weight.abs().sum() > 0
+    x = torch.randn(1, 8, 4, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(middle.eval()(x), x)
+    assert torch.all(model.layer2[0].bn2.weight == 0)  # start: its BN
+    off = IResNet2Plus1d(depth=34, base_channels=4, zero_init_residual=False)
+    off.init_weights()
+    assert off.layer2[1].conv2.conv_t.weight.abs().sum() > 0

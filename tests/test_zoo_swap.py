@@ -8,6 +8,8 @@ from mmengine.registry import init_default_scope
 
 from mm_iresnet.zoo import distinct_swapped_backbones
 
+from .test_semantics import assert_same_semantics
+
 BACKBONES = list(distinct_swapped_backbones().values())
 
 
@@ -32,13 +34,9 @@ def test_swapped_backbone_builds_and_runs(cfg):
     cfg.pop('_config')
     ours = MODELS.build(cfg)
     theirs = MODELS.build(dict(cfg, type='ResNet'))
-    assert sum(p.numel() for p in ours.parameters()) == \
-        sum(p.numel() for p in theirs.parameters())
-    ours.train()  # frozen stages / norm_eval applied as ResNet's
-    for (n1, p1), (n2, p2) in zip(ours.named_parameters(),
-                                  theirs.named_parameters()):
-        if n1 in ('conv1.weight', 'stem.0.weight'):
-            assert p1.requires_grad == p2.requires_grad
+    # frozen stages, norm_eval, requires_grad as ResNet's: per top-level
+    # child, total and trainable parameters, norms in train / eval mode
+    assert_same_semantics(ours, theirs)
     ours.eval(), theirs.eval()
     x = torch.rand(1, 3, 160, 160)
     with torch.no_grad():

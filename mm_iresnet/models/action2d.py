@@ -135,8 +135,10 @@ class IResNetTSM(IResNetAction):
         self.non_local = non_local
         self.non_local_cfg = non_local_cfg
         self.pretrained2d = pretrained2d
+        self.temporal_pool = temporal_pool  # mmaction's flag
         super().__init__(depth=depth, **kwargs)
-        self.temporal_pool = pool
+        #: the TemporalPool that halves the segments before stage 2
+        self.segment_pool = pool
 
     def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
         """Each block's temporal shift and non-local block, over the
@@ -158,8 +160,8 @@ class IResNetTSM(IResNetAction):
     def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
         """The stage; with ``temporal_pool``, stage 2 starts by halving the
         segments."""
-        if index == 1 and self.temporal_pool is not None:
-            x = self.temporal_pool(x)
+        if index == 1 and self.segment_pool is not None:
+            x = self.segment_pool(x)
         return super().forward_stage(index, x)
 
 

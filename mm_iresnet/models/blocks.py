@@ -272,12 +272,31 @@ class ResBlock(BaseModule):
             self.non_local_block = _build_non_local(self.out_channels, dim,
                                                     non_local_cfg)
 
+        #: a composite last conv to zero in :meth:`init_weights`
+        self._zero_init_composite = None
         if zero_init_residual and init_cfg is None:
             last = self.num_convs
             target = self.norm_names.get(last) if layout.last_norm \
                 else f'conv{last}'
-            self.init_cfg = dict(
-                type='Constant', val=0, override=dict(name=target))
+            if isinstance(getattr(getattr(self, target), 'weight', None),
+                          torch.Tensor):
+                self.init_cfg = dict(
+                    type='Constant', val=0, override=dict(name=target))
+            else:  # convs inside (mmaction's Conv2plus1d): init_weights
+                self._zero_init_composite = target
+
+    def init_weights(self):
+        """mmengine's init; then, for ``zero_init_residual`` with a composite
+        last conv (a module of convs such as mmaction's Conv2plus1d, which
+        initialises itself after this block's ``init_cfg`` and whose
+        ``bias`` is a flag), the weight of its last conv is zeroed."""
+        super().init_weights()
+        if self._zero_init_composite is not None:
+            convs = [m for m in getattr(self, self._zero_init_composite)
+                     .modules() if isinstance(m, nn.modules.conv._ConvNd)]
+            nn.init.zeros_(convs[-1].weight)
+            if convs[-1].bias is not None:
+                nn.init.zeros_(convs[-1].bias)
 
     def _add_norm(self, key, channels, norm_cfg):
         name, layer = build_norm_layer(

@@ -74,6 +74,21 @@ class IResNet3dPathway(IResNet3d):
                 self.add_module(name, self._lateral_conv(
                     self.lateral_from[i], channels, lateral_norm))
                 self.lateral_connections.append(name)
+        self._freeze_stages()  # the laterals exist only now
+
+    def _freeze_stages(self):
+        """The stem and stages 1..k, and with stage i the lateral that
+        carries its output to the next stage (``layer{i}_lateral``), as
+        mmaction's ResNet3dPathway; the lateral into stage 1
+        (``conv1_lateral``) stays trainable there too."""
+        super()._freeze_stages()
+        for i in range(1, self.frozen_stages + 1):
+            lateral = getattr(self, f'layer{i}_lateral', None)
+            if lateral is None:
+                continue
+            lateral.eval()
+            for param in lateral.parameters():
+                param.requires_grad = False
 
     def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
         """With ``lateral``, each activated stage also takes the other
