@@ -34,6 +34,7 @@ Absolute times depend on the machine; the ratios are the result. Prints a
 Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
 """
 import argparse
+import collections
 import contextlib
 import csv
 import logging
@@ -356,6 +357,24 @@ def fuse_reference(model):
     return model
 
 
+def optimised_nodes(path):
+    """The kernels (op type and attributes, a multiset) of the graph
+    onnxruntime runs for ``path`` after its CPU graph optimisations
+    (layout transforms and fusions included)."""
+    import onnx
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = \
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = path + '.optimised'
+    options.log_severity_level = 3  # its hardware-specific-file warning
+    ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    graph = onnx.load(path + '.optimised').graph
+    return collections.Counter(
+        (n.op_type, tuple(sorted((a.name, str(onnx.helper.get_attribute_value(
+            a))) for a in n.attribute))) for n in graph.node)
+
+
 def deployed_rows(case, args, add):
     """Eager deploy eval and onnxruntime eval of IResNet vs ResNet, both
     folded, each with an A/A control (see the module docstring)."""
@@ -389,6 +408,7 @@ def deployed_rows(case, args, add):
     from mm_iresnet.deploy.onnx import export_module, make_session, rel_errors
     feed = x.numpy()
     axes_kind = 'detector' if kind == '2d' else 'backbone3d'
+    nodes = {}
     with tempfile.TemporaryDirectory() as tmp:
         steps, labels = [], []
         for exporter in args.exporters:
@@ -406,9 +426,30 @@ def deployed_rows(case, args, add):
             # A/A: a second session of the same ResNet graph
             steps.append(make_session(path, torch.get_num_threads()))
             labels.append((exporter, 'control'))
+            for who in ('iresnet', 'resnet'):
+                nodes[exporter, who] = optimised_nodes(
+                    osp.join(tmp, f'{who}_{exporter}.onnx'))
         times = shuffled([lambda s=s: s.run(None, {'inputs': feed})
                           for s in steps], args.deploy_repeats)
     t = dict(zip(labels, times))
+    for exporter in args.exporters:
+        ours_nodes, base_nodes = nodes[exporter, 'iresnet'], \
+            nodes[exporter, 'resnet']
+        extra = collections.Counter(op for op, _ in ours_nodes.elements()) \
+            - collections.Counter(op for op, _ in base_nodes.elements())
+        add(case=name, metric=f'onnxruntime kernels after graph optimisation '
+            f'({exporter} export; IResNet extra: ' + ', '.join(
+                f'{n} {op}' for op, n in sorted(extra.items())) + ')',
+            iresnet=sum(ours_nodes.values()),
+            resnet=sum(base_nodes.values()),
+            ratio=round(sum(ours_nodes.values()) /
+                        sum(base_nodes.values()), 3))
+    if len(args.exporters) > 1:
+        same = all(nodes[e, who] == nodes[args.exporters[0], who]
+                   for e in args.exporters for who in ('iresnet', 'resnet'))
+        add(case=name, metric='onnxruntime graphs after optimisation: the '
+            f'same kernels from {" and ".join(args.exporters)} exports',
+            iresnet='yes' if same else 'no', resnet='-', ratio='-')
     for exporter in args.exporters:
         label = f'eval s (onnxruntime, {exporter} export, BN folded)'
         t1, t0 = t[exporter, 'iresnet'], t[exporter, 'resnet']

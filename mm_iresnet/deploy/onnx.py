@@ -5,8 +5,10 @@ hands the model: normalised, batched, in the config's ``format_shape``):
 
 * **detectors** (mmdet): the backbone and the neck, ``extract_feat``: an
   image batch ``(N, 3, H, W)`` in, the neck's multi-scale features out
-  (``feat0`` .. ``featK``). The heads, NMS and RoIAlign stay in PyTorch (see
-  docs/deployment.md for why and what to do about whole detectors);
+  (``feat0`` .. ``featK``). The heads, NMS and RoIAlign stay in PyTorch:
+  :func:`use_onnx_features` runs a detector with its features from the
+  ONNX file (docs/deployment.md says why the whole detector is not
+  exported);
 * **recognisers** (mmaction2 ``Recognizer2D`` / ``Recognizer3D``: TSN, TSM,
   I3D, SlowOnly, SlowFast, ...): the whole model as its ``predict`` computes
   it, a batch of clips in, class ``scores`` out ``(N, num_classes)``,
@@ -20,12 +22,16 @@ into it). Axes may be exported dynamic where the model allows it; an axis a
 model fixes (the frames of a TSM clip, the clip length of SlowFast) is
 refused with the option that fixes it.
 
-Two exporters: ``'torchscript'`` (``torch.onnx.export(dynamo=False)``, the
-default: it measured the faster graph in onnxruntime, see
-docs/deployment.md) and ``'dynamo'`` (``dynamo=True``, needs onnxscript).
+Two exporters: ``'torchscript'`` (``torch.onnx.export(dynamo=False)``) and
+``'dynamo'`` (``dynamo=True``, needs onnxscript). After onnxruntime's graph
+optimisations both give the same kernels (``tools/benchmark.py --deploy``
+checks), so they run equally fast; the TorchScript one is the default
+because it exports several times faster and needs no onnxscript
+(docs/deployment.md has the figures).
 """
 import os
 import os.path as osp
+import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -38,11 +44,12 @@ from ..checkpoint import check_state_dict, full_pickle_torch_load
 __all__ = ['AXES', 'EXPORTERS', 'DEFAULT_EXPORTER', 'DetectorFeatures',
            'RecognizerScores', 'build_deploy_model', 'switch_to_deploy',
            'export_wrapper', 'default_shape', 'resolve_dynamic',
-           'export_module', 'export_onnx', 'run_onnxruntime', 'make_session', 'rel_errors']
+           'export_module', 'export_onnx', 'run_onnxruntime', 'OnnxFeatures',
+           'use_onnx_features', 'make_session', 'rel_errors']
 
 #: exporter name -> ``torch.onnx.export``'s ``dynamo`` argument
 EXPORTERS = {'torchscript': False, 'dynamo': True}
-#: the faster graph in onnxruntime (docs/deployment.md has the figures)
+#: same kernels in onnxruntime as 'dynamo', faster to export (see above)
 DEFAULT_EXPORTER = 'torchscript'
 OPSET = 18
 
@@ -399,6 +406,38 @@ def make_session(path: str, threads: Optional[int] = None):
                                 providers=['CPUExecutionProvider'])
 
 
+class OnnxFeatures(nn.Module):
+    """An exported backbone + neck run by onnxruntime, in the place of a
+    detector's backbone (see :func:`use_onnx_features`): tensors in, the
+    feature tuple out, as torch tensors."""
+
+    def __init__(self, path: str, threads: Optional[int] = None):
+        super().__init__()
+        self.path = path
+        self.session = make_session(path, threads)
+
+    def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
+        outs = self.session.run(None, {
+            'inputs': inputs.detach().float().cpu().contiguous().numpy()})
+        return tuple(torch.from_numpy(o).to(inputs.device) for o in outs)
+
+
+def use_onnx_features(detector: nn.Module, path: str,
+                      threads: Optional[int] = None) -> nn.Module:
+    """Make ``detector`` (mmdet) compute its backbone + neck with the ONNX
+    file at ``path`` (written by :func:`export_onnx` for this detector) in
+    onnxruntime; its heads, NMS and RoI ops stay in PyTorch, so ``predict``
+    / ``test_step`` (and a Runner's test loop) work as before. Changes
+    ``detector`` in place and returns it."""
+    if getattr(detector, 'cls_head', None) is not None or \
+            not hasattr(detector, 'extract_feat'):
+        raise TypeError('use_onnx_features is for mmdet detectors; export a '
+                        'whole recogniser instead')
+    detector.backbone = OnnxFeatures(path, threads)
+    detector.neck = None  # the file holds the neck too
+    return detector
+
+
 def rel_errors(outputs: Sequence[np.ndarray],
                reference: Sequence[torch.Tensor]) -> List[float]:
     """||out - ref|| / ||ref|| per output."""
@@ -441,8 +480,9 @@ def export_onnx(config: Union[str, Config],
 
     Returns:
         dict with ``out``, ``kind``, ``shape``, ``dynamic`` (axes),
-        ``fixed`` (axis -> reason), ``outputs`` (names), ``exporter`` and,
-        with ``verify``, ``rel_err`` (per output).
+        ``fixed`` (axis -> reason), ``outputs`` (names), ``exporter``,
+        ``seconds`` (the export's time) and, with ``verify``, ``rel_err``
+        (per output).
     """
     if model is None:
         model, cfg = build_deploy_model(config, checkpoint, cfg_options)
@@ -465,10 +505,12 @@ def export_onnx(config: Union[str, Config],
     reference = reference if isinstance(reference, tuple) else (reference, )
     names = wrapper.output_names(reference)
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    start = time.perf_counter()
     export_module(wrapper, example, out, axes, wrapper.kind, names, exporter,
                   opset)
     info = dict(out=out, kind=wrapper.kind, shape=shape, dynamic=axes,
-                fixed=wrapper.fixed_axes(), outputs=names, exporter=exporter)
+                fixed=wrapper.fixed_axes(), outputs=names, exporter=exporter,
+                seconds=time.perf_counter() - start)
     if verify:
         info['rel_err'] = rel_errors(
             run_onnxruntime(out, example.numpy()), reference)

@@ -23,6 +23,7 @@ against PyTorch is printed (exit status 1 above --tolerance).
 import argparse
 import os.path as osp
 import sys
+import time
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
@@ -54,6 +55,7 @@ def main(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     args = parser.parse_args(argv)
+    start = time.perf_counter()
     try:
         info = export_onnx(args.config, args.checkpoint, args.out,
                            shape=args.shape, dynamic=args.dynamic,
@@ -64,7 +66,8 @@ def main(argv=None):
         return 2
     print(f"wrote {info['out']}: {info['kind']}, input "
           f"{tuple(info['shape'])}, outputs {', '.join(info['outputs'])}, "
-          f"exporter {info['exporter']}")
+          f"exporter {info['exporter']} ({info['seconds']:.1f} s to "
+          f"export, {time.perf_counter() - start:.1f} s in all)")
     print(f"dynamic axes: {', '.join(info['dynamic']) or 'none'}")
     for axis, why in info['fixed'].items():
         print(f'fixed axis {axis}: {why}')
