@@ -2,7 +2,8 @@
 
     python tools/benchmark.py [--depths 18 50 101] [--size 160] [--batch 2]
         [--repeats 5] [--no-video] [--no-detector] [--extreme] [--profile]
-        [--compile] [--device cpu|cuda] [--out-dir work_dirs/benchmark]
+        [--compile] [--deploy [--deploy-only] [--exporters ...]]
+        [--device cpu|cuda] [--out-dir work_dirs/benchmark]
 
 In one process, on the same inputs, alternating the two networks run by run:
 
@@ -20,17 +21,26 @@ In one process, on the same inputs, alternating the two networks run by run:
 * with ``--compile``: the same networks under ``torch.compile`` (inductor):
   train and eval steps, and eval of the deploy form (BN folded), each beside
   an A/A control (a second, identical ResNet compiled on its own, whose
-  ratio to the first shows the noise of the measurement).
+  ratio to the first shows the noise of the measurement);
+* with ``--deploy``: inference as deployed, batch ``--batch`` at
+  ``--size``: eager PyTorch with BN folded (IResNet's ``switch_to_deploy``
+  vs ResNet with mmcv's ``fuse_conv_bn``) and onnxruntime sessions of the
+  folded networks exported by each of ``--exporters``; each beside an A/A
+  control (a second, identical ResNet), the contenders' order shuffled
+  every round, BN with trained-like statistics and scales (not the
+  zero-initialised gammas of a fresh network), denormals flushed to zero.
 
 Absolute times depend on the machine; the ratios are the result. Prints a
 Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
 """
 import argparse
+import collections
 import contextlib
 import csv
 import logging
 import os
 import os.path as osp
+import random
 import statistics
 import sys
 import time
@@ -38,6 +48,7 @@ import time
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
+from torch.nn.modules.batchnorm import _BatchNorm  # noqa: E402
 from mmengine.logging import MMLogger  # noqa: E402
 
 import mm_iresnet  # noqa: E402,F401
@@ -176,6 +187,10 @@ def run(args):
         rows.append(row)
         print(' | '.join(f'{k}={v}' for k, v in row.items()), flush=True)
 
+    if args.deploy_only:
+        for case in pairs(args.depths, args.video):
+            deployed_rows(case, args, add)
+        return rows
     if args.detector:  # first: later compiled runs can slow eager ones
         detector_ratio(args, add)
     for name, ours_fn, base_fn, lead, kind in pairs(args.depths, args.video):
@@ -231,6 +246,8 @@ def run(args):
             compiled(name, ours_fn, base_fn, ours.state_dict(),
                      base.state_dict(), x, args, add)
         del ours, base, deployed
+        if args.deploy:
+            deployed_rows((name, ours_fn, base_fn, lead, kind), args, add)
 
     if 101 in args.depths:
         x = torch.randn(args.batch, 3, args.size, args.size, device=device)
@@ -284,6 +301,163 @@ def compiled(name, ours_fn, base_fn, ours_sd, base_sd, x, args, add):
             ratio=round(t1 / t0, 3))
         add(case=name, metric=f'{mode} step s ({label}): A/A control, '
             'ResNet vs ResNet', iresnet=round(tc, 4), resnet=round(t0, 4),
+            ratio=round(tc / t0, 3))
+
+
+def shuffled(steps, repeats, warmup=2, seed=0):
+    """Run each step ``warmup`` times, then ``repeats`` rounds running every
+    step once in an order shuffled anew each round (a fixed alternation
+    times the position in the round, not the step); medians in seconds."""
+    for step in steps:
+        for _ in range(warmup):
+            step()
+    rng = random.Random(seed)
+    times = [[] for _ in steps]
+    order = list(range(len(steps)))
+    for _ in range(repeats):
+        rng.shuffle(order)
+        for i in order:
+            start = time.perf_counter()
+            steps[i]()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+@torch.no_grad()
+def trained_like_bn(model, seed=0):
+    """BN as after training: running statistics and affine parameters
+    drawn at random (no zero gammas, whose all-zero convs would time the
+    handling of denormals instead of the network)."""
+    gen = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, _BatchNorm):
+            n = m.num_features
+            m.running_mean.copy_(torch.randn(n, generator=gen) * 0.2)
+            m.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            if m.affine:
+                m.weight.copy_(torch.rand(n, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(n, generator=gen) * 0.2)
+    model.eval()  # mmdet's ResNet.train returns None
+    return model
+
+
+def fuse_reference(model):
+    """The ResNet a user deploys: mmcv's ``fuse_conv_bn`` (mmdet's
+    ``--fuse-conv-bn``), which folds BNs after 2D convs, and the same fold
+    for the 3D convs of mmaction's ConvModules."""
+    from mmcv.cnn import ConvModule, fuse_conv_bn
+
+    from mm_iresnet.models.fuse import fold_named
+    model = fuse_conv_bn(model)
+    for m in model.modules():
+        if isinstance(m, ConvModule) and m.with_norm and \
+                fold_named(m, 'conv', m.norm_name):
+            m.with_norm = False
+    model.eval()
+    return model
+
+
+def optimised_nodes(path):
+    """The kernels (op type and attributes, a multiset) of the graph
+    onnxruntime runs for ``path`` after its CPU graph optimisations
+    (layout transforms and fusions included)."""
+    import onnx
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.graph_optimization_level = \
+        ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.optimized_model_filepath = path + '.optimised'
+    options.log_severity_level = 3  # its hardware-specific-file warning
+    ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
+    graph = onnx.load(path + '.optimised').graph
+    return collections.Counter(
+        (n.op_type, tuple(sorted((a.name, str(onnx.helper.get_attribute_value(
+            a))) for a in n.attribute))) for n in graph.node)
+
+
+def deployed_rows(case, args, add):
+    """Eager deploy eval and onnxruntime eval of IResNet vs ResNet, both
+    folded, each with an A/A control (see the module docstring)."""
+    import tempfile
+
+    name, ours_fn, base_fn, lead, kind = case
+    torch.set_flush_denormal(True)
+    size = args.size if kind == '2d' else args.size // 2
+    x = torch.randn(args.batch, *lead, size, size)
+    ours = trained_like_bn(ours_fn(), seed=1)
+    ours.switch_to_deploy()
+    base = fuse_reference(trained_like_bn(base_fn(), seed=2))
+    control = fuse_reference(trained_like_bn(base_fn(), seed=2))
+    with torch.no_grad():
+        outs = [m(x) for m in (ours, base, control)]
+    outs = [o if isinstance(o, tuple) else (o, ) for o in outs]
+    assert all(torch.isfinite(t).all() for o in outs for t in o), name
+    t1, t0, tc = shuffled(
+        [make_step(m, x, 'eval', 'cpu', False) for m in
+         (ours, base, control)], args.deploy_repeats)
+    label = 'eval s (eager deploy: BN folded; ResNet fuse_conv_bn)'
+    add(case=name, metric=label, iresnet=round(t1, 4), resnet=round(t0, 4),
+        ratio=round(t1 / t0, 3))
+    add(case=name, metric=f'{label}: A/A control, ResNet vs ResNet',
+        iresnet=round(tc, 4), resnet=round(t0, 4), ratio=round(tc / t0, 3))
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        print('onnxruntime rows skipped: pip install "mm_iresnet[deploy]"')
+        return
+    from mm_iresnet.deploy.onnx import export_module, make_session, rel_errors
+    feed = x.numpy()
+    axes_kind = 'detector' if kind == '2d' else 'backbone3d'
+    nodes = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        steps, labels = [], []
+        for exporter in args.exporters:
+            for who, model in (('iresnet', ours), ('resnet', base)):
+                path = osp.join(tmp, f'{who}_{exporter}.onnx')
+                export_module(model, x, path, kind=axes_kind,
+                              exporter=exporter)
+                session = make_session(path, torch.get_num_threads())
+                # a graph is timed only when it computes the network
+                err = max(rel_errors(session.run(None, {'inputs': feed}),
+                                     outs[0 if who == 'iresnet' else 1]))
+                assert err <= 1e-4, (name, exporter, who, err)
+                steps.append(session)
+                labels.append((exporter, who))
+            # A/A: a second session of the same ResNet graph
+            steps.append(make_session(path, torch.get_num_threads()))
+            labels.append((exporter, 'control'))
+            for who in ('iresnet', 'resnet'):
+                nodes[exporter, who] = optimised_nodes(
+                    osp.join(tmp, f'{who}_{exporter}.onnx'))
+        times = shuffled([lambda s=s: s.run(None, {'inputs': feed})
+                          for s in steps], args.deploy_repeats)
+    t = dict(zip(labels, times))
+    for exporter in args.exporters:
+        ours_nodes, base_nodes = nodes[exporter, 'iresnet'], \
+            nodes[exporter, 'resnet']
+        extra = collections.Counter(op for op, _ in ours_nodes.elements()) \
+            - collections.Counter(op for op, _ in base_nodes.elements())
+        add(case=name, metric=f'onnxruntime kernels after graph optimisation '
+            f'({exporter} export; IResNet extra: ' + ', '.join(
+                f'{n} {op}' for op, n in sorted(extra.items())) + ')',
+            iresnet=sum(ours_nodes.values()),
+            resnet=sum(base_nodes.values()),
+            ratio=round(sum(ours_nodes.values()) /
+                        sum(base_nodes.values()), 3))
+    if len(args.exporters) > 1:
+        same = all(nodes[e, who] == nodes[args.exporters[0], who]
+                   for e in args.exporters for who in ('iresnet', 'resnet'))
+        add(case=name, metric='onnxruntime graphs after optimisation: the '
+            f'same kernels from {" and ".join(args.exporters)} exports',
+            iresnet='yes' if same else 'no', resnet='-', ratio='-')
+    for exporter in args.exporters:
+        label = f'eval s (onnxruntime, {exporter} export, BN folded)'
+        t1, t0 = t[exporter, 'iresnet'], t[exporter, 'resnet']
+        tc = t[exporter, 'control']
+        add(case=name, metric=label, iresnet=round(t1, 4),
+            resnet=round(t0, 4), ratio=round(t1 / t0, 3))
+        add(case=name, metric=f'{label}: A/A control, ResNet vs ResNet',
+            iresnet=round(tc, 4), resnet=round(t0, 4),
             ratio=round(tc / t0, 3))
 
 
@@ -400,6 +574,17 @@ def main(argv=None):
     parser.add_argument('--compile', action='store_true',
                         help='also time the networks under torch.compile, '
                         'with an A/A control (minutes of compilation)')
+    parser.add_argument('--deploy', action='store_true',
+                        help='also time inference as deployed: eager deploy '
+                        'form and onnxruntime, with A/A controls')
+    parser.add_argument('--deploy-only', action='store_true',
+                        help='only the --deploy rows')
+    parser.add_argument('--deploy-repeats', type=int, default=30,
+                        help='shuffled rounds of the --deploy rows')
+    parser.add_argument('--exporters', nargs='+',
+                        choices=['torchscript', 'dynamo'],
+                        default=['torchscript'],
+                        help='ONNX exporters timed by --deploy')
     parser.add_argument('--profile', action='store_true',
                         help='also print a torch.profiler table')
     parser.add_argument('--device', default='cuda'
@@ -420,7 +605,10 @@ def main(argv=None):
     lines = [f'Machine: {machine}; torch {torch.__version__}; batch '
              f'{args.batch}, {args.size}x{args.size} (3D: 8 frames at '
              f'{args.size // 2}x{args.size // 2}); medians of '
-             f'{args.repeats} alternating runs.', '',
+             f'{args.repeats} alternating runs' + (
+                 f'; deploy rows: medians of {args.deploy_repeats} rounds in '
+                 'shuffled order, denormals flushed'
+                 if args.deploy or args.deploy_only else '') + '.', '',
              '| case | metric | IResNet | ResNet | ratio |',
              '|---|---|---|---|---|']
     lines += [f"| {r['case']} | {r['metric']} | {r['iresnet']} | "

@@ -64,8 +64,8 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'
     "${PIPC[@]}" addict packaging Pillow pyyaml yapf opencv-python
 fi
 
-log "mm_iresnet with its det, action and test extras (versions of $LOCK)"
-"${PIPC[@]}" -e "$ROOT[det,action,test]"
+log "mm_iresnet with its det, action, test and deploy extras (versions of $LOCK)"
+"${PIPC[@]}" -e "$ROOT[det,action,test,deploy]"
 
 "$PY" -c "import mmcv.ops, mmdet, mm_iresnet, mmaction.models; print('[install] ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"

@@ -19,7 +19,7 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
 from mmengine.model import BaseModule
 
 from .fuse import fold_named, fold_sequential
-from .layers import expand_to_dim
+from .layers import SeparableMaxPool, expand_to_dim
 from .layouts import Layout
 from .merge import build_merge
 from .temporal import SHIFT_PLACES, SegmentNonLocal, TemporalShift
@@ -332,7 +332,9 @@ class ResBlock(BaseModule):
         """Fold every BN that directly follows a conv into it (inference
         only): the branch's norms after conv1..N-1, the last norm of a branch
         that has one, and the shortcut's. The pre-activation norm and the
-        norm after the addition read sums, not conv outputs: they stay."""
+        norm after the addition read sums, not conv outputs: they stay. The
+        shortcut's max-pool becomes a :class:`~.layers.SeparableMaxPool`
+        (the same values, faster on CPU). Returns the folded norms."""
         folded = []
         for i in range(1, self.num_convs + 1):
             if (i < self.num_convs or self.layout.last_norm) and \
@@ -340,6 +342,11 @@ class ResBlock(BaseModule):
                 folded.append(self.norm_names[i])
         if isinstance(self.downsample, nn.Sequential):
             folded += fold_sequential(self.downsample, 'downsample')
+            # the shortcut's max-pool in its faster, equal inference form
+            for key, module in self.downsample._modules.items():
+                fast = SeparableMaxPool.from_pool(module)
+                if fast is not None:
+                    self.downsample._modules[key] = fast
         return folded
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:

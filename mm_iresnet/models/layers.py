@@ -1,12 +1,13 @@
 """Dimension helpers, and layers registered for use through ``conv_cfg``."""
-from typing import Sequence, Union
+import functools
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
 
-__all__ = ['Conv3dReplicateTime', 'expand_to_dim']
+__all__ = ['Conv3dReplicateTime', 'SeparableMaxPool', 'expand_to_dim']
 
 
 def expand_to_dim(value: Union[int, Sequence[int]], dim: int,
@@ -48,3 +49,80 @@ class Conv3dReplicateTime(nn.Conv3d):
             p = self.time_padding
             x = F.pad(x, (0, 0, 0, 0, p, p), mode='replicate')
         return super().forward(x)
+
+
+class SeparableMaxPool(nn.Module):
+    """Max pooling (2D or 3D) computed one axis at a time as the maximum of
+    strided views: the values of ``nn.MaxPool{2,3}d`` with the same kernel,
+    stride and padding (dilation 1, floor mode), exactly, since a maximum
+    over a box is the maximum over each of its axes in turn.
+
+    An inference form (``switch_to_deploy`` puts it in the place of the
+    shortcut's max-pool): PyTorch's CPU max-pool kernel also computes the
+    indices of the maxima, even without gradients, which made iResNet's
+    shortcut pools several times slower than a few elementwise maxima.
+    While a graph is exported (ONNX) or compiled it runs the native pool,
+    which those backends handle well.
+    """
+
+    def __init__(self, kernel_size, stride, padding, dim: int):
+        super().__init__()
+        self.dim = dim
+        self.kernel_size = _tuple(kernel_size, dim)
+        self.stride = _tuple(stride, dim)
+        self.padding = _tuple(padding, dim)
+
+    @classmethod
+    def from_pool(cls, pool: nn.Module) -> Optional['SeparableMaxPool']:
+        """The separable form of ``pool``, or None when it has none (not a
+        plain max-pool: dilation, ceil mode or returned indices)."""
+        if not isinstance(pool, (nn.MaxPool2d, nn.MaxPool3d)):
+            return None
+        dim = 2 if isinstance(pool, nn.MaxPool2d) else 3
+        if pool.ceil_mode or pool.return_indices or \
+                any(d != 1 for d in _tuple(pool.dilation, dim)):
+            return None
+        return cls(pool.kernel_size, pool.stride or pool.kernel_size,
+                   pool.padding, dim)
+
+    def native(self, x: torch.Tensor) -> torch.Tensor:
+        pool = F.max_pool2d if self.dim == 2 else F.max_pool3d
+        return pool(x, self.kernel_size, self.stride, self.padding)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if _graph_capture() or x.dim() != self.dim + 2:
+            return self.native(x)
+        if any(self.padding):
+            pads = [p for pad in reversed(self.padding) for p in (pad, pad)]
+            x = F.pad(x, pads, value=float('-inf'))
+        for axis, (k, s) in enumerate(zip(self.kernel_size, self.stride)):
+            d = 2 + axis
+            if k == 1 and s == 1:
+                continue
+            length = (x.shape[d] - k) // s + 1
+            if length < 1:
+                return self.native(x)  # let PyTorch report the size
+            views = [x.narrow(d, i, (length - 1) * s + 1) for i in range(k)]
+            if s > 1:
+                index = [slice(None)] * x.dim()
+                index[d] = slice(None, None, s)
+                views = [v[tuple(index)] for v in views]
+            x = functools.reduce(torch.maximum, views)
+        return x
+
+    def extra_repr(self) -> str:
+        return (f'kernel_size={self.kernel_size}, stride={self.stride}, '
+                f'padding={self.padding}')
+
+
+def _graph_capture() -> bool:
+    """Inside an ONNX export, a trace or a torch.compile graph."""
+    compiling = getattr(getattr(torch, 'compiler', None), 'is_compiling',
+                        None)
+    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or \
+        bool(compiling and compiling())
+
+
+def _tuple(value, dim: int) -> tuple:
+    return tuple(value) if isinstance(value, (tuple, list)) else \
+        (value, ) * dim
