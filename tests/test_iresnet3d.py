@@ -1,4 +1,4 @@
-"""IResNet3d / IResNet3dSlowOnly / IResNetTSM: mmaction2 backbones."""
+"""IResNet3d / IResNet3dSlowOnly: mmaction2 3D backbones."""
 from unittest import mock
 
 import pytest
@@ -7,8 +7,7 @@ import torch.nn as nn
 from mmengine.logging import MMLogger
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from mm_iresnet.models import (IResNet, IResNet3d, IResNet3dSlowOnly,
-                               IResNetTSM, ResBlock)
+from mm_iresnet.models import IResNet, IResNet3d, IResNet3dSlowOnly, ResBlock
 
 from .helpers import randomise_bn
 
@@ -312,36 +311,6 @@ def test_slowonly_preset():
     assert model.layer2[0].conv1.kernel_size == (1, 1, 1)
     assert model.layer3[0].conv1.kernel_size == (3, 1, 1)
     assert model(torch.rand(1, 3, 8, 64, 64)).shape == (1, 128, 8, 2, 2)
-
-
-def test_tsm_shift_moves_information_between_segments():
-    torch.manual_seed(0)
-    shifted = IResNetTSM(depth=18, base_channels=8, num_segments=4).eval()
-    plain = IResNet(depth=18, base_channels=8, out_indices=(3, )).eval()
-    plain.load_state_dict(shifted.state_dict())  # same names
-    x = torch.rand(8, 3, 32, 32)
-    y = x.clone()
-    y[1] += 1  # change one frame of clip 0
-    with torch.no_grad():
-        a, b = shifted(x), shifted(y)
-        pa, pb = plain(x)[0], plain(y)[0]
-    changed = (a - b).flatten(1).abs().amax(1) > 1e-6
-    assert changed[:4].all()  # frame 1 reaches its neighbours, and beyond
-    assert not changed[4:].any()  # other clip untouched
-    plain_changed = (pa - pb).flatten(1).abs().amax(1) > 1e-6
-    assert plain_changed.tolist() == [False, True] + [False] * 6
-    no_shift = IResNetTSM(depth=18, base_channels=8, num_segments=4,
-                          is_shift=False).eval()
-    no_shift.load_state_dict(shifted.state_dict())
-    torch.testing.assert_close(no_shift(x), plain(x)[0])
-    with pytest.raises(ValueError, match='4 segments per clip need a batch'):
-        shifted(torch.rand(6, 3, 32, 32))
-    block_place = IResNetTSM(depth=18, base_channels=8, num_segments=4,
-                             shift_place='block').eval()
-    assert block_place.layer1[0].shift_place == 'block'
-    assert block_place.layer1[0].temporal_shift.num_segments == 4
-    with pytest.raises(ValueError, match='temporal_pool halves'):
-        IResNetTSM(temporal_pool=True, num_segments=1)
 
 
 def test_one_block_implementation_for_2d_and_3d():

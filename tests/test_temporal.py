@@ -1,6 +1,7 @@
 """The temporal operations are modules in the tree (models/temporal.py):
 visible in print(model), called by the blocks and the backbone at named
 positions, parameter-free where mmaction's are, and stateless."""
+import pytest
 import torch
 import torch.nn as nn
 
@@ -76,3 +77,33 @@ def test_c2d_keeps_no_state_between_calls():
     assert set(vars(model)) == before
     assert hooks(model) == []
     assert isinstance(model.pool_t, nn.MaxPool3d)
+
+
+def test_tsm_shift_moves_information_between_segments():
+    torch.manual_seed(0)
+    shifted = IResNetTSM(depth=18, base_channels=8, num_segments=4).eval()
+    plain = IResNet(depth=18, base_channels=8, out_indices=(3, )).eval()
+    plain.load_state_dict(shifted.state_dict())  # same names
+    x = torch.rand(8, 3, 32, 32)
+    y = x.clone()
+    y[1] += 1  # change one frame of clip 0
+    with torch.no_grad():
+        a, b = shifted(x), shifted(y)
+        pa, pb = plain(x)[0], plain(y)[0]
+    changed = (a - b).flatten(1).abs().amax(1) > 1e-6
+    assert changed[:4].all()  # frame 1 reaches its neighbours, and beyond
+    assert not changed[4:].any()  # other clip untouched
+    plain_changed = (pa - pb).flatten(1).abs().amax(1) > 1e-6
+    assert plain_changed.tolist() == [False, True] + [False] * 6
+    no_shift = IResNetTSM(depth=18, base_channels=8, num_segments=4,
+                          is_shift=False).eval()
+    no_shift.load_state_dict(shifted.state_dict())
+    torch.testing.assert_close(no_shift(x), plain(x)[0])
+    with pytest.raises(ValueError, match='4 segments per clip need a batch'):
+        shifted(torch.rand(6, 3, 32, 32))
+    block_place = IResNetTSM(depth=18, base_channels=8, num_segments=4,
+                             shift_place='block').eval()
+    assert block_place.layer1[0].shift_place == 'block'
+    assert block_place.layer1[0].temporal_shift.num_segments == 4
+    with pytest.raises(ValueError, match='temporal_pool halves'):
+        IResNetTSM(temporal_pool=True, num_segments=1)
