@@ -382,10 +382,11 @@ def summary_markdown(summary: Sequence[dict], threshold: float) -> str:
         'main-path ReLUs per stage |',
         '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|']
     for s in summary:
+        reached = s['step_to_threshold'] or 'not reached'
+        diverged = f"at step {s['diverged_at']}" if s['diverged_at'] else 'no'
         lines.append(
-            f"| {s['variant']} | {s['depth']} | {s['seed']} | "
-            f"{fmt(s['step_to_threshold'], 'd') if s['step_to_threshold'] else 'not reached'} | "
-            f"{'at step %d' % s['diverged_at'] if s['diverged_at'] else 'no'} | "
+            f"| {s['variant']} | {s['depth']} | {s['seed']} | {reached} | "
+            f"{diverged} | "
             f"{fmt(s['final_train_loss'], '.3f')} | "
             f"{fmt(s['final_acc'], '.3f')} | {fmt(s['best_acc'], '.3f')} | "
             f"{s['sec_per_step']:.3f} | {fmt(s['end_std'], '.3g')} | "
