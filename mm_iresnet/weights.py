@@ -167,8 +167,11 @@ def fetch(name: str) -> str:
     """The cached path of official model ``name``, downloading it first if
     needed (rank 0 only in a distributed run; the others wait and then read
     the cache, or download themselves where the cache is not shared)."""
-    model = released_model(name)
-    path = cached_path(name)
+    return _fetch(released_model(name))
+
+
+def _fetch(model: OfficialModel) -> str:
+    path = cached_path(model.name)
     rank, world_size = get_dist_info()
     failure = [None]
     if rank == 0 and not osp.isfile(path):
@@ -180,7 +183,7 @@ def fetch(name: str) -> str:
         broadcast_object_list(failure, src=0)
     if failure[0] is not None:
         raise WeightsError(failure[0] if rank == 0 else
-                           f'rank 0 could not fetch {SCHEME}{name}: '
+                           f'rank 0 could not fetch {SCHEME}{model.name}: '
                            f'{failure[0]}')
     if not osp.isfile(path):  # a rank whose cache rank 0 does not share
         _download(model, path)
@@ -190,8 +193,8 @@ def fetch(name: str) -> str:
 def load_official(name: str, map_location=None) -> dict:
     """The converted checkpoint of official model ``name`` (``state_dict``,
     ``meta``, ``classifier``), from the cache or fetched first."""
-    path = fetch(name)
     model = released_model(name)
+    path = _fetch(model)
     try:
         checkpoint = torch.load(path, map_location=map_location,
                                 weights_only=True)
