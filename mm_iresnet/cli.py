@@ -140,9 +140,7 @@ def prepare_official_weights(cfg: Config, download: bool = True):
     (distributed runs leave the download to rank 0 when the weights load)."""
     from .weights import fetch, released_model
     for name in official_checkpoints(cfg):
-        released_model(name)
-        if download:
-            fetch(name)
+        fetch(name) if download else released_model(name)
 
 
 def _is_local(path) -> bool:
