@@ -36,6 +36,7 @@ Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
 import argparse
 import collections
 import contextlib
+import copy
 import csv
 import logging
 import os
@@ -375,6 +376,21 @@ def optimised_nodes(path):
             a))) for a in n.attribute))) for n in graph.node)
 
 
+def native_pools(model):
+    """``model`` with its SeparableMaxPools back as PyTorch's pools (what
+    the deploy form had before them)."""
+    import torch.nn as nn
+
+    from mm_iresnet.models.layers import SeparableMaxPool
+    for module in model.modules():
+        for key, child in module._modules.items():
+            if isinstance(child, SeparableMaxPool):
+                pool = nn.MaxPool2d if child.dim == 2 else nn.MaxPool3d
+                module._modules[key] = pool(child.kernel_size, child.stride,
+                                            child.padding)
+    return model
+
+
 def deployed_rows(case, args, add):
     """Eager deploy eval and onnxruntime eval of IResNet vs ResNet, both
     folded, each with an A/A control (see the module docstring)."""
@@ -388,16 +404,21 @@ def deployed_rows(case, args, add):
     ours.switch_to_deploy()
     base = fuse_reference(trained_like_bn(base_fn(), seed=2))
     control = fuse_reference(trained_like_bn(base_fn(), seed=2))
+    native = native_pools(copy.deepcopy(ours))
     with torch.no_grad():
-        outs = [m(x) for m in (ours, base, control)]
+        outs = [m(x) for m in (ours, base, control, native)]
     outs = [o if isinstance(o, tuple) else (o, ) for o in outs]
     assert all(torch.isfinite(t).all() for o in outs for t in o), name
-    t1, t0, tc = shuffled(
+    assert all(torch.equal(a, b) for a, b in zip(outs[0], outs[3])), name
+    t1, t0, tc, tn = shuffled(
         [make_step(m, x, 'eval', 'cpu', False) for m in
-         (ours, base, control)], args.deploy_repeats)
+         (ours, base, control, native)], args.deploy_repeats)
     label = 'eval s (eager deploy: BN folded; ResNet fuse_conv_bn)'
     add(case=name, metric=label, iresnet=round(t1, 4), resnet=round(t0, 4),
         ratio=round(t1 / t0, 3))
+    add(case=name, metric=f'{label}, shortcut pools as nn.MaxPool (before '
+        'SeparableMaxPool)', iresnet=round(tn, 4), resnet=round(t0, 4),
+        ratio=round(tn / t0, 3))
     add(case=name, metric=f'{label}: A/A control, ResNet vs ResNet',
         iresnet=round(tc, 4), resnet=round(t0, 4), ratio=round(tc / t0, 3))
     try:

@@ -32,6 +32,7 @@ because it exports several times faster and needs no onnxscript
 import os
 import os.path as osp
 import time
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -378,7 +379,9 @@ def export_module(module: nn.Module, example: torch.Tensor, out: str,
                 dynamic_axes[name].update({
                     2 + k: f'{name}_{a}' for k, a in enumerate(feature_axes)
                     if a in spatial})
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the backbones' input checks read shapes in Python: expected
+        warnings.simplefilter('ignore', torch.jit.TracerWarning)
         torch.onnx.export(module, (example, ), out, dynamo=False,
                           dynamic_axes=dynamic_axes,
                           do_constant_folding=True, **kwargs)
