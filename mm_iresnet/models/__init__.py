@@ -14,6 +14,7 @@ from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
 from .layouts import ORDERINGS, Layout, block_position, get_layout
 from .merge import MERGES, build_merge
 from .projection import PROJECTIONS, build_projection
+from .spec import BackboneSpec, StageSpec, mmdet_spec
 from .stem import StemSpec, build_stem
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     'InflationReport', 'inflate_state_dict',
     'ORDERINGS', 'Layout', 'block_position', 'get_layout', 'PROJECTIONS',
     'build_projection', 'MERGES', 'build_merge', 'StemSpec', 'build_stem',
+    'BackboneSpec', 'StageSpec', 'mmdet_spec',
     'Conv3dReplicateTime', 'PRESETS', 'IResGroup',
     'IResGroupFix', 'PreActResNet', 'ResGroup', 'ResGroupFix', 'ResNetV1',
     'ResStageNet'
