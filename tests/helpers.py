@@ -1,5 +1,6 @@
 """Helpers shared by the tests."""
 import os.path as osp
+import socket
 
 import torch
 from mmengine.model import BaseModel
@@ -47,3 +48,31 @@ def load_fixture(version, name):
 def rel_err(a, b):
     """||a - b|| / ||b||."""
     return ((a - b).norm() / b.norm()).item()
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback address (torch.distributed's)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def moving_shapes_overrides(data_root, num_val, iters):
+    """--cfg-options of a tiny run of a moving-shapes demo config: its data
+    generated under ``data_root`` (16 training clips of 8 frames, 32x32),
+    ``iters`` iterations, validated and saved at the end, the warm-up of 2
+    iterations and the cosine schedule fitted to them."""
+    data_root = str(data_root) + '/'
+    gen = dict(num_train=16, num_val=num_val, num_frames=8, image_size=32,
+               seed=5)
+    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+    return [
+        f'{loader}.dataset.{key}' for loader in loaders
+        for key in [f'data_root={data_root}'] +
+        [f'generate.{k}={v}' for k, v in gen.items()]
+    ] + [
+        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        'default_hooks.logger.interval=1',
+        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
+        f'param_scheduler.1.end={iters}',
+    ]

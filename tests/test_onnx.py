@@ -13,7 +13,7 @@ import torch
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 from mm_iresnet.models.layouts import POSITIONS, block_position
 
-from .helpers import randomise_bn
+from .helpers import moving_shapes_overrides, randomise_bn
 
 pytest.importorskip('onnxruntime', reason='the deploy extra is not '
                     'installed: pip install "mm_iresnet[deploy]"')
@@ -246,20 +246,9 @@ def folded_copy_model(model):
 # ---------------------------------------------------------------------
 # the trained demo checkpoints, through the tool
 def video_overrides(data_root, iters):
-    data_root = str(data_root) + '/'
-    gen = dict(num_train=16, num_val=12, num_frames=8, image_size=32, seed=5)
-    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    return [
-        f'{loader}.dataset.{key}' for loader in loaders
-        for key in [f'data_root={data_root}'] +
-        [f'generate.{k}={v}' for k, v in gen.items()]
-    ] + [
+    return moving_shapes_overrides(data_root, 12, iters) + [
         'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={iters}',
-        'default_hooks.logger.interval=1',
-        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
-        f'param_scheduler.1.end={iters}',
     ]
 
 

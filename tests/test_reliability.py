@@ -4,7 +4,6 @@ import glob
 import os
 import os.path as osp
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,40 +11,23 @@ import time
 import pytest
 import torch
 
-from .helpers import TinyModel
+from .helpers import TinyModel, free_port, moving_shapes_overrides
 
 VIDEO = 'configs/demo/i3d_iresnet18_moving_shapes.py'
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def deterministic_video_overrides(data_root, iters, batch, ckpt_interval):
     """A tiny, deterministic I3D run: fixed frame sampling, frozen BN
     statistics, no dropout, plain SGD."""
-    data_root = str(data_root) + '/'
-    gen = dict(num_train=16, num_val=6, num_frames=8, image_size=32, seed=5)
-    loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-    return [
-        f'{loader}.dataset.{key}' for loader in loaders
-        for key in [f'data_root={data_root}'] +
-        [f'generate.{k}={v}' for k, v in gen.items()]
-    ] + [
+    return moving_shapes_overrides(data_root, 6, iters) + [
         f'train_dataloader.batch_size={batch}',
         'train_dataloader.dataset.pipeline.0.test_mode=True',
         'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
         'model.backbone.norm_eval=True', 'model.cls_head.dropout_ratio=0',
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
         f'default_hooks.checkpoint.interval={ckpt_interval}',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
-        'default_hooks.logger.interval=1',
         'optim_wrapper.optimizer.type=SGD', 'optim_wrapper.optimizer.lr=0.05',
         'optim_wrapper.optimizer.momentum=0.9',
-        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
-        f'param_scheduler.1.end={iters}',
     ]
 
 

@@ -8,7 +8,6 @@ from Google Drive itself is not exercised here.
 """
 import os
 import os.path as osp
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,7 +26,7 @@ from mm_iresnet.weights import (WeightsError, cache_dir, cached_path,
                                 load_official)
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import load_fixture, rel_err
+from .helpers import free_port, load_fixture, rel_err
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOLERANCE = 1e-5
@@ -373,12 +372,6 @@ def test_train_tool_stops_offline_before_training(home, tmp_path):
     assert not osp.exists(tmp_path / 'work')  # the Runner never started
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_download_once(home, tmp_path):
     """Two gloo processes load iresnet://iresgroup50 through mmengine: rank
@@ -406,7 +399,7 @@ def test_two_processes_download_once(home, tmp_path):
         dist.destroy_process_group()
     """)
     env = dict(os.environ, MM_IRESNET_HOME=str(home), WORLD_SIZE='2',
-               MASTER_ADDR='127.0.0.1', MASTER_PORT=str(_free_port()))
+               MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
     procs = [subprocess.Popen([sys.executable, '-c', script], cwd=ROOT,
                               env=dict(env, RANK=str(r)),
