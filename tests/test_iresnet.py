@@ -12,7 +12,7 @@ from mm_iresnet.models import IResNet, ResBlock
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
 
-from .helpers import n_params, randomise_bn
+from .helpers import n_params
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
 
