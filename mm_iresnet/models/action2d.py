@@ -144,7 +144,8 @@ class IResNetTSM(IResNetAction):
         """Each block's temporal shift and non-local block, over the
         segments its stage sees."""
         blocks = spec.stage_blocks
-        with_non_local = per_block('non_local', self.non_local, blocks)
+        with_non_local = per_block('non_local', self.non_local, blocks,
+                                   by_index=True)
         # mmaction shifts every other block's branch in deep networks
         every = 2 if self.shift_place == 'blockres' and len(blocks) > 2 \
             and blocks[2] >= 23 else 1

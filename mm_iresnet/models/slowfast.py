@@ -97,7 +97,7 @@ class IResNet3dPathway(IResNet3d):
         #: this pathway's channels where each lateral joins (stage inputs)
         self.lateral_from = [stage.in_channels for stage in spec.stages]
         activate = per_stage('lateral_activate', self.lateral_activate,
-                             len(spec.stages))
+                             len(spec.stages), by_index=True)
         scale = (lambda c: c * self.channel_ratio // self.lateral_infl) \
             if self.lateral_inv else \
             (lambda c: c * self.lateral_infl // self.channel_ratio)
