@@ -9,7 +9,8 @@ pathway widens those stages' inputs in the network's spec
 both move its spatial stride into stage 1, so the lateral after the stem and
 those after each stage still join features of equal spatial size, and the
 lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
-to the slow one, as in mmaction.
+to the slow one, as in mmaction. What two laterally joined pathways share
+(:class:`IResNet3dTwoPathway`) also serves RGBPoseConv3D (:mod:`.rgbpose`).
 """
 from typing import Optional, Sequence
 
