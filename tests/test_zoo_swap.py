@@ -98,11 +98,13 @@ def test_scoped_counterparts_resolve_where_the_originals_do():
 @pytest.mark.slow
 @pytest.mark.parametrize('path,cfg', ACTION_CASES,
                          ids=[_rel(p)[:70] for p, _ in ACTION_CASES])
-def test_action_zoo_runs_a_loss_step_with_the_type_swapped(path, cfg):
+def test_action_zoo_runs_a_loss_step_with_the_type_swapped(
+        path, cfg, tmp_path, monkeypatch):
     """Where a config's model runs a loss step with mmaction2's own backbone
     (weights cleared) on a tiny batch of the config's own shape -- heatmap
     volumes, RGB + pose, audio features, clips with person proposals --
     it runs with only the backbone type changed to its counterpart."""
+    monkeypatch.chdir(tmp_path)  # the LFB heads create data/ava/... there
     init_default_scope('mmaction')
     control, ours = zoo_model_pair(cfg)
     data = zoo_batch(cfg)

@@ -22,6 +22,7 @@ import os
 import os.path as osp
 import resource
 import sys
+import tempfile
 import time
 import traceback
 
@@ -98,14 +99,17 @@ def check_action_config(cfg, skip_baseline):
 def _worker(cfg, args, queue):
     cap = int(args.memory_gib * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    try:
-        queue.put(check_action_config(cfg, args.skip_baseline)
-                  if args.action else
-                  check_config(copy.deepcopy(cfg.model), args.size,
-                               args.skip_baseline))
-    except MemoryError:
-        queue.put(dict(resnet='?', iresnet='fail: MemoryError',
-                       error=f'over the {args.memory_gib} GiB cap'))
+    # in a scratch folder: the LFB heads create their data/ava/... in the cwd
+    with tempfile.TemporaryDirectory(prefix='zoo_swap_') as scratch:
+        os.chdir(scratch)
+        try:
+            queue.put(check_action_config(cfg, args.skip_baseline)
+                      if args.action else
+                      check_config(copy.deepcopy(cfg.model), args.size,
+                                   args.skip_baseline))
+        except MemoryError:
+            queue.put(dict(resnet='?', iresnet='fail: MemoryError',
+                           error=f'over the {args.memory_gib} GiB cap'))
 
 
 def main():
