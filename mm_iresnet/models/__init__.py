@@ -5,6 +5,7 @@ from .iresnet import IResNet
 from .iresnet3d import (IResNet2Plus1d, IResNet3d, IResNet3dCSN,
                         IResNet3dSlowOnly)
 from .slowfast import IResNet3dPathway, IResNet3dSlowFast
+from .rgbpose import IRGBPoseConv3D
 from .action2d import (IC2D, IResNetAction, IResNetTSM, ITANet,
                        register_in_mmaction)
 from .temporal import SegmentNonLocal, TemporalPool, TemporalShift
@@ -20,7 +21,7 @@ from .stem import StemSpec, build_stem
 __all__ = [
     'BLOCK_KINDS', 'ConvSpec', 'ResBlock', 'conv_specs', 'IResNet',
     'IResNet3d', 'IResNet3dSlowOnly', 'IResNet3dCSN', 'IResNet2Plus1d',
-    'IResNet3dPathway', 'IResNet3dSlowFast', 'IResNetAction', 'IResNetTSM',
+    'IResNet3dPathway', 'IResNet3dSlowFast', 'IRGBPoseConv3D', 'IResNetAction', 'IResNetTSM',
     'ITANet', 'IC2D',
     'TemporalShift', 'TemporalPool', 'SegmentNonLocal',
     'InflationReport', 'inflate_state_dict',

@@ -144,7 +144,8 @@ class IResNetTSM(IResNetAction):
         """Each block's temporal shift and non-local block, over the
         segments its stage sees."""
         blocks = spec.stage_blocks
-        with_non_local = per_block('non_local', self.non_local, blocks)
+        with_non_local = per_block('non_local', self.non_local, blocks,
+                                   by_index=True)
         # mmaction shifts every other block's branch in deep networks
         every = 2 if self.shift_place == 'blockres' and len(blocks) > 2 \
             and blocks[2] >= 23 else 1
@@ -225,10 +226,19 @@ class IC2D(IResNetAction):
         return self.pool_t(x) if index == 0 else x
 
 
+#: counterparts also registered in mmaction2's own registry, so that the
+#: scoped names of its detection configs (``mmaction.IResNet3dSlowOnly``)
+#: find them: a scoped name is looked up in that registry alone
+MMACTION_TYPES = ('IResNet3d', 'IResNet3dSlowOnly', 'IResNet3dPathway',
+                  'IResNet3dSlowFast', 'IResNet3dCSN', 'IResNet2Plus1d',
+                  'IRGBPoseConv3D', 'IResNetTSM', 'ITANet', 'IC2D')
+
+
 def register_in_mmaction() -> bool:
     """Register :class:`IResNetAction` as ``IResNet`` in mmaction2's
-    registry when a supported mmaction2 is installed; returns whether it
-    did."""
+    registry, and the video counterparts (:data:`MMACTION_TYPES`) under
+    their names, when a supported mmaction2 is installed; returns whether
+    it did."""
     if importlib.util.find_spec('mmaction') is None:
         return False
     try:
@@ -241,4 +251,7 @@ def register_in_mmaction() -> bool:
     from mmaction.registry import MODELS as ACTION_MODELS
     ACTION_MODELS.register_module(name='IResNet', module=IResNetAction,
                                   force=True)
+    for name in MMACTION_TYPES:
+        ACTION_MODELS.register_module(name=name, module=MODELS.get(name),
+                                      force=True)
     return True

@@ -164,8 +164,9 @@ class IResNet3d(IResNet):
         block's extra arguments: its inflation, its temporal stride (the
         start block's) and its non-local block."""
         blocks = spec.stage_blocks
-        inflated = per_block('inflate', inflate, blocks)
-        with_non_local = per_block('non_local', non_local, blocks)
+        inflated = per_block('inflate', inflate, blocks, by_index=True)
+        with_non_local = per_block('non_local', non_local, blocks,
+                                   by_index=True)
         return spec.with_block_args(lambda i, j: dict(
             inflate_style=inflate_style if inflated[i][j] == 1 else None,
             temporal_stride=temporal_strides[i] if j == 0 else 1,

@@ -9,7 +9,8 @@ pathway widens those stages' inputs in the network's spec
 both move its spatial stride into stage 1, so the lateral after the stem and
 those after each stage still join features of equal spatial size, and the
 lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
-to the slow one, as in mmaction.
+to the slow one, as in mmaction. What two laterally joined pathways share
+(:class:`IResNet3dTwoPathway`) also serves RGBPoseConv3D (:mod:`.rgbpose`).
 """
 from typing import Optional, Sequence
 
@@ -25,7 +26,7 @@ from .args import per_stage
 from .iresnet3d import IResNet3d
 from .spec import BackboneSpec
 
-__all__ = ['IResNet3dPathway', 'IResNet3dSlowFast']
+__all__ = ['IResNet3dPathway', 'IResNet3dTwoPathway', 'IResNet3dSlowFast']
 
 
 @MODELS.register_module()
@@ -97,7 +98,7 @@ class IResNet3dPathway(IResNet3d):
         #: this pathway's channels where each lateral joins (stage inputs)
         self.lateral_from = [stage.in_channels for stage in spec.stages]
         activate = per_stage('lateral_activate', self.lateral_activate,
-                             len(spec.stages))
+                             len(spec.stages), by_index=True)
         scale = (lambda c: c * self.channel_ratio // self.lateral_infl) \
             if self.lateral_inv else \
             (lambda c: c * self.lateral_infl // self.channel_ratio)
@@ -129,8 +130,67 @@ class IResNet3dPathway(IResNet3d):
             act_cfg=self.act_cfg if norm else None)
 
 
+class IResNet3dTwoPathway(BaseModule):
+    """Two :class:`IResNet3dPathway` networks joined by laterals: what
+    SlowFast and RGBPoseConv3D share (the pathways as mmaction's dicts, a
+    whole checkpoint through ``pretrained``). Each pathway owns its laterals
+    and freezes them with its stages; subclasses say how the two meet in
+    ``forward``.
+
+    Args:
+        pretrained (str, optional): a whole checkpoint of this network
+            (each pathway may instead inflate a 2D checkpoint through its
+            own ``pretrained``).
+        speed_ratio (int): alpha, frames of the denser pathway per frame of
+            the other.
+        channel_ratio (int): beta, channels of the wider pathway per channel
+            of the other.
+        init_cfg: mmengine's (ignored by ``init_weights``, as in mmaction).
+    """
+
+    PATHWAY_TYPES = ('resnet3d', 'IResNet3dPathway')
+
+    def __init__(self, pretrained: Optional[str] = None,
+                 speed_ratio: int = 8, channel_ratio: int = 8,
+                 init_cfg=None):
+        super().__init__(init_cfg)
+        if pretrained is not None and not isinstance(pretrained, str):
+            raise TypeError('pretrained must be a str or None')
+        self.pretrained = pretrained
+        self.speed_ratio = speed_ratio
+        self.channel_ratio = channel_ratio
+
+    def build_pathway(self, cfg: dict) -> IResNet3dPathway:
+        """A pathway from mmaction's dict; a lateral one takes this
+        network's ratios (they win, as in mmaction)."""
+        cfg = dict(cfg)
+        kind = cfg.pop('type', 'resnet3d')
+        if kind not in self.PATHWAY_TYPES:
+            raise ValueError(f'unknown pathway type {kind!r}; valid: '
+                             f'{", ".join(self.PATHWAY_TYPES)}')
+        if cfg.get('lateral'):
+            cfg.update(speed_ratio=self.speed_ratio,
+                       channel_ratio=self.channel_ratio)
+        return IResNet3dPathway(**cfg)
+
+    def init_weights(self):
+        """Each pathway's own initialisation (and 2D inflation), then the
+        whole checkpoint when ``pretrained`` is given (strict, as
+        mmaction)."""
+        for module in self.children():
+            if isinstance(module, IResNet3dPathway):
+                module.init_weights()
+        if self.pretrained:
+            from mmengine.runner import load_checkpoint
+            logger = MMLogger.get_current_instance()
+            logger.info(f'load {type(self).__name__} weights from '
+                        f'{self.pretrained}')
+            load_checkpoint(self, self.pretrained, map_location='cpu',
+                            strict=True, logger=logger)
+
+
 @MODELS.register_module()
-class IResNet3dSlowFast(BaseModule):
+class IResNet3dSlowFast(IResNet3dTwoPathway):
     """SlowFast with iResNet pathways (mmaction's ResNet3dSlowFast).
 
     Args:
@@ -148,8 +208,6 @@ class IResNet3dSlowFast(BaseModule):
     mmaction's SlowFast; pool2 is not applied (neither does mmaction).
     """
 
-    PATHWAY_TYPES = ('resnet3d', 'IResNet3dPathway')
-
     def __init__(self,
                  pretrained: Optional[str] = None,
                  resample_rate: int = 8,
@@ -165,39 +223,13 @@ class IResNet3dSlowFast(BaseModule):
                      lateral=False, base_channels=8, conv1_kernel=(5, 7, 7),
                      conv1_stride_t=1, pool1_stride_t=1),
                  init_cfg=None):
-        super().__init__(init_cfg)
+        super().__init__(pretrained, speed_ratio, channel_ratio, init_cfg)
         if resample_rate % speed_ratio:
             raise ValueError(f'resample_rate ({resample_rate}) must be a '
                              f'multiple of speed_ratio ({speed_ratio})')
-        self.pretrained = pretrained
         self.resample_rate = resample_rate
-        self.speed_ratio = speed_ratio
-        self.channel_ratio = channel_ratio
-        ratios = dict(speed_ratio=speed_ratio, channel_ratio=channel_ratio)
-        self.slow_path = self._pathway(slow_pathway, ratios)
-        self.fast_path = self._pathway(fast_pathway, ratios)
-
-    def _pathway(self, cfg: dict, ratios: dict) -> IResNet3dPathway:
-        cfg = dict(cfg)
-        kind = cfg.pop('type', 'resnet3d')
-        if kind not in self.PATHWAY_TYPES:
-            raise ValueError(f'unknown pathway type {kind!r}; valid: '
-                             f'{", ".join(self.PATHWAY_TYPES)}')
-        if cfg.get('lateral'):  # the SlowFast ratios win, as in mmaction
-            cfg = dict(cfg, **ratios)
-        return IResNet3dPathway(**cfg)
-
-    def init_weights(self):
-        """Each pathway's own initialisation (and 2D inflation), then the
-        whole SlowFast checkpoint when ``pretrained`` is given."""
-        self.slow_path.init_weights()
-        self.fast_path.init_weights()
-        if self.pretrained:
-            from mmengine.runner import load_checkpoint
-            logger = MMLogger.get_current_instance()
-            logger.info(f'load SlowFast weights from {self.pretrained}')
-            load_checkpoint(self, self.pretrained, map_location='cpu',
-                            strict=True, logger=logger)
+        self.slow_path = self.build_pathway(slow_pathway)
+        self.fast_path = self.build_pathway(fast_pathway)
 
     def forward(self, x: torch.Tensor):
         """(N, C, T, H, W) -> (slow, fast) features of the last stage."""
