@@ -244,9 +244,9 @@ def test_main(argv: Optional[Sequence[str]] = None):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
     cfg.load_from = args.checkpoint
     # the trained checkpoint replaces any backbone init
-    untrained = without_pretrained(cfg)
-    check_files(untrained, ('test', ))
-    prepare_official_weights(untrained, download=args.launcher == 'none')
+    checked = without_pretrained(cfg)
+    check_files(checked, ('test', ))
+    prepare_official_weights(checked, download=args.launcher == 'none')
     if args.out:
         add_dump_metric(cfg, args.out)
     runner = _build_runner(cfg, [args.checkpoint])

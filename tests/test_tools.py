@@ -139,6 +139,30 @@ def test_test_tool_dumps_rle_masks(root, tmp_path):
         assert mask_util.decode(rle).shape == tuple(shape[:2])
 
 
+@pytest.mark.parametrize('config,metric', [
+    ('mask_rcnn_iresnet18_shapes.py', 'mmdet.evaluation.DumpDetResults'),
+    ('tsm_iresnet18_moving_shapes.py', 'mmengine.evaluator.DumpResults'),
+])
+def test_out_adds_the_dump_metric_of_the_task(root, tmp_path, config, metric):
+    """--out dumps with mmdet's DumpDetResults for detectors, with what
+    mmaction2's test tool uses for recognisers (mmengine's DumpResults),
+    beside the config's own evaluator."""
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.registry import METRICS, init_default_scope
+
+    from mm_iresnet.cli import add_dump_metric
+    cfg = Config.fromfile(osp.join(root, 'configs', 'demo', config))
+    own = cfg.test_evaluator
+    add_dump_metric(cfg, str(tmp_path / 'preds.pkl'))
+    assert cfg.test_evaluator[:-1] == [own]
+    init_default_scope(cfg.default_scope)
+    module, name = metric.rsplit('.', 1)
+    assert type(METRICS.build(cfg.test_evaluator[-1])) is getattr(
+        importlib.import_module(module), name)
+
+
 def test_missing_data_is_reported_before_training(root, tmp_path):
     proc = run_tool(root, [
         osp.join(root, 'tools', 'train.py'),
