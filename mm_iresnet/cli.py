@@ -9,15 +9,17 @@ is reported by path with the step that produces it, not deep in a stack.
 import argparse
 import os
 import os.path as osp
-from typing import Iterable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
 import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
+from .configs import (load_config, loader_datasets, pretrained_checkpoints,
+                      without_pretrained)
 
-__all__ = ['train_main', 'test_main', 'load_config', 'check_files',
-           'missing_checkpoint_hint', 'official_checkpoints',
-           'prepare_official_weights']
+__all__ = ['train_main', 'test_main', 'runner_config', 'check_files',
+           'add_dump_metric', 'missing_checkpoint_hint',
+           'official_checkpoints', 'prepare_official_weights']
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 #: what --compile may compile: parts of the model, or the whole model
@@ -70,16 +72,12 @@ def compile_model_parts(runner, parts: Sequence[str]):
                            'iterations include its compilation')
 
 
-def load_config(path: str, work_dir: Optional[str], launcher: str,
-                cfg_options: Optional[dict]) -> Config:
+def runner_config(path: str, work_dir: Optional[str], launcher: str,
+                  cfg_options: Optional[dict]) -> Config:
     """Load a config, apply CLI overrides and choose the work_dir as mmdet
     does (CLI > config > ./work_dirs/<config name>)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file {path!r} not found')
-    cfg = Config.fromfile(path)
+    cfg = load_config(path, cfg_options)
     cfg.launcher = launcher
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
@@ -103,31 +101,11 @@ def missing_checkpoint_hint(path) -> Optional[str]:
             'model.backbone.pretrained=None (mmaction)')
 
 
-def _walk(obj, key: str) -> Iterable:
-    """Every value stored under ``key`` anywhere in a nested config."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k == key:
-                yield obj, v
-            yield from _walk(v, key)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            yield from _walk(v, key)
-
-
-def _pretrained_checkpoints(model: dict) -> List:
-    """The checkpoints a model config initialises from: ``Pretrained``
-    init_cfgs (mmdet) and ``pretrained=`` (mmaction backbones)."""
-    return [ckpt for owner, ckpt in _walk(model, 'checkpoint')
-            if owner.get('type') == 'Pretrained'] + \
-        [ckpt for _, ckpt in _walk(model, 'pretrained')]
-
-
 def official_checkpoints(cfg: Config) -> List[str]:
     """The official model names (``iresnet://NAME``) a config loads, from the
     model's pretrained checkpoints and ``load_from``."""
     from .official import SCHEME
-    paths = _pretrained_checkpoints(cfg.get('model', {})) + \
+    paths = pretrained_checkpoints(cfg.get('model', {})) + \
         [cfg.get('load_from')]
     return list(dict.fromkeys(p[len(SCHEME):] for p in paths
                               if isinstance(p, str) and p.startswith(SCHEME)))
@@ -150,16 +128,10 @@ def _is_local(path) -> bool:
 def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
     """Raise FileNotFoundError naming each missing file the run needs."""
     problems: List[str] = []
-    checkpoints = _pretrained_checkpoints(cfg.get('model', {}))
+    checkpoints = pretrained_checkpoints(cfg.get('model', {}))
     problems += [hint for hint in map(missing_checkpoint_hint, checkpoints)
                  if hint]
-    for phase in phases:
-        loader = cfg.get(f'{phase}_dataloader')
-        if not loader:
-            continue
-        dataset = loader.get('dataset', {})
-        while 'dataset' in dataset:  # RepeatDataset and other wrappers
-            dataset = dataset['dataset']
+    for phase, dataset in loader_datasets(cfg, phases):
         if 'generate' in dataset:  # a demo set that writes its own files
             continue
         root = dataset.get('data_root') or ''
@@ -174,6 +146,23 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
                     'data_root at it with --cfg-options')
     if problems:
         raise FileNotFoundError('\n  - '.join(['missing files:'] + problems))
+
+
+#: the metric that dumps a task's test predictions (``--out``), by the
+#: config's default_scope: mmdet's RLE-encodes masks and drops the ground
+#: truth; mmaction2's test tool uses mmengine's
+DUMP_METRICS = {'mmdet': 'DumpDetResults', 'mmaction': 'DumpResults'}
+
+
+def add_dump_metric(cfg: Config, out: str):
+    """Add the dump metric of the config's task to its test_evaluator
+    (``out``: a .pkl file), as mmdet's and mmaction2's test tools do."""
+    metric = dict(type=DUMP_METRICS.get(cfg.get('default_scope'),
+                                        'DumpResults'), out_file_path=out)
+    evaluators = cfg.get('test_evaluator') or []
+    if not isinstance(evaluators, (list, tuple)):
+        evaluators = [evaluators]
+    cfg.test_evaluator = list(evaluators) + [metric]
 
 
 def _build_runner(cfg: Config, trusted=()):
@@ -209,8 +198,8 @@ def train_main(argv: Optional[Sequence[str]] = None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
 
-    cfg = load_config(args.config, args.work_dir, args.launcher,
-                      args.cfg_options)
+    cfg = runner_config(args.config, args.work_dir, args.launcher,
+                        args.cfg_options)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -249,31 +238,18 @@ def test_main(argv: Optional[Sequence[str]] = None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
 
-    cfg = load_config(args.config, args.work_dir, args.launcher,
-                      args.cfg_options)
+    cfg = runner_config(args.config, args.work_dir, args.launcher,
+                        args.cfg_options)
     if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint {args.checkpoint!r} not found')
     cfg.load_from = args.checkpoint
     # the trained checkpoint replaces any backbone init
-    check_files(_without_pretrained(cfg), ("test", ))
-    prepare_official_weights(_without_pretrained(cfg),
-                             download=args.launcher == 'none')
+    checked = without_pretrained(cfg)
+    check_files(checked, ('test', ))
+    prepare_official_weights(checked, download=args.launcher == 'none')
+    if args.out:
+        add_dump_metric(cfg, args.out)
     runner = _build_runner(cfg, [args.checkpoint])
     compile_model_parts(runner, compile_parts(args.compile))
-    if args.out:
-        from mmengine.evaluator import DumpResults
-        runner.test_evaluator.metrics.append(
-            DumpResults(out_file_path=args.out))
     return runner.test()
 
-
-def _without_pretrained(cfg: Config) -> Config:
-    """A copy of ``cfg`` whose model has no Pretrained init (a test loads
-    the trained checkpoint instead)."""
-    copy = Config(cfg.to_dict())
-    for owner, _ in list(_walk(copy.get('model', {}), 'checkpoint')):
-        if owner.get('type') == 'Pretrained':
-            owner['checkpoint'] = None
-    for owner, _ in list(_walk(copy.get('model', {}), 'pretrained')):
-        owner['pretrained'] = None
-    return copy

@@ -8,13 +8,22 @@ __all__ = ['PlotCurvesHook', 'FiniteLossHook']
 
 @HOOKS.register_module()
 class PlotCurvesHook(Hook):
-    """After the run, draw loss / lr / metric curves into the work_dir
-    (``loss.png``, ``lr.png``, ``metrics.png``)."""
+    """After a training run, draw loss / lr / metric curves into the
+    work_dir (``loss.png``, ``lr.png``, ``metrics.png``). A run that does not
+    train (``tools/test.py``) has no curves and draws nothing."""
 
     priority = 'VERY_LOW'
 
+    def __init__(self):
+        self.trained = False
+
+    def before_train(self, runner) -> None:
+        self.trained = True
+
     @master_only
     def after_run(self, runner) -> None:
+        if not self.trained:
+            return
         from .plots import plot_work_dir
         try:
             paths = plot_work_dir(runner.work_dir)

@@ -1,4 +1,6 @@
 """Deploy mode: BN folded into the convs it follows, same eval numerics."""
+import os.path as osp
+
 import pytest
 import torch
 import torch.nn as nn
@@ -146,3 +148,90 @@ def test_deploy_form_keeps_official_outputs(tmp_path, name):
     assert isinstance(model.layer2[0].downsample[0], SeparableMaxPool)
     errors = stage_and_logit_errors(model, fixture, converted['classifier'])
     assert max(errors) <= TOLERANCE, errors
+
+
+# ---------------------------------------------------------------------
+# building for deployment (mm_iresnet.deploy.build)
+SLOWFAST_18 = {'model.backbone.slow_pathway.depth': 18,
+               'model.backbone.fast_pathway.depth': 18,
+               'model.cls_head.in_channels': 512 + 64}
+
+
+def _trained(root, config, options, tmp_path, **extra):
+    """A randomised model of ``config`` and a checkpoint of it in the form
+    mmengine's Runner writes (message hub with a HistoryBuffer, numpy meta:
+    not loadable with weights_only=True)."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+
+    from mm_iresnet.configs import load_config
+    from mm_iresnet.deploy.build import build_model
+    cfg = load_config(osp.join(root, 'configs', config), options)
+    cfg.dump(str(tmp_path / 'config.py'))
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    model.init_weights()
+    randomise_bn(model, 0.5)
+    path = str(tmp_path / 'trained.pth')
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(seed=np.int64(0), **extra),
+                    message_hub=dict(log_scalars=dict(
+                        loss=HistoryBuffer([1.0, 0.5], [1, 1])))), path)
+    return model.eval(), str(tmp_path / 'config.py'), path
+
+
+def _norms(model):
+    return sum(isinstance(m, _BatchNorm) for m in model.modules())
+
+
+def _same_features(a, b, x):
+    with torch.no_grad():
+        fa, fb = a.backbone(x), b.backbone(x)
+    assert len(fa) == len(fb) > 0
+    return max(((q - p).norm() / p.norm()).item() for p, q in zip(fa, fb))
+
+
+@pytest.mark.parametrize('config,options,shape', [
+    ('demo/faster_rcnn_iresnet18_shapes.py', {}, (1, 3, 64, 96)),
+    ('kinetics400/slowfast_iresnet50_8x8x1_k400.py', SLOWFAST_18,
+     (1, 3, 16, 32, 32)),
+])
+def test_folded_checkpoint_builds_for_export(tmp_path, root, config,
+                                            options, shape):
+    """A Runner-style checkpoint (trusted: named by the caller) and its
+    folded form from tools/reparameterize_model.py build through
+    build_deploy_model with the original eval outputs; a SlowFast backbone
+    is folded pathway by pathway."""
+    import importlib.util
+
+    from mm_iresnet.deploy import build_deploy_model
+    model, cfg_path, ckpt = _trained(root, config, options, tmp_path)
+    spec = importlib.util.spec_from_file_location(
+        'reparameterize_model',
+        osp.join(root, 'tools', 'reparameterize_model.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    folded = str(tmp_path / 'deploy.pth')
+    assert tool.main([cfg_path, ckpt, folded]) == 0
+    x = torch.randn(*shape)
+    for path in (ckpt, folded):
+        deployed, _ = build_deploy_model(cfg_path, path)
+        assert _norms(deployed) < _norms(model)  # the deploy form
+        assert _same_features(model, deployed, x) <= 1e-5
+    # folding a folded checkpoint again is refused
+    assert tool.main([cfg_path, folded, str(tmp_path / 'again.pth')]) == 1
+
+
+def test_build_deploy_model_names_the_keys_that_do_not_fit(tmp_path, root):
+    from mm_iresnet.deploy import build_deploy_model
+    _, cfg_path, ckpt = _trained(
+        root, 'demo/faster_rcnn_iresnet18_shapes.py', {}, tmp_path)
+    state = torch.load(ckpt, weights_only=False)
+    state['state_dict'].pop('backbone.layer2.0.conv1.weight')
+    state['state_dict']['backbone.extra.weight'] = torch.zeros(1)
+    torch.save(state, ckpt)
+    with pytest.raises(RuntimeError, match=r'backbone\.extra\.weight(.|\n)*'
+                       r'backbone\.layer2\.0\.conv1\.weight'):
+        build_deploy_model(cfg_path, ckpt)
+    with pytest.raises(FileNotFoundError, match='nowhere.pth'):
+        build_deploy_model(cfg_path, str(tmp_path / 'nowhere.pth'))

@@ -178,6 +178,21 @@ def test_fixed_axes_are_refused_naming_the_option(tmp_path, root):
                     dynamic=['time'])
 
 
+def test_export_leaves_the_global_random_state_alone(tmp_path, root):
+    """The example input comes from a generator of its own: the caller's
+    torch random state is the same after an export, and two exports of
+    one model use the same input."""
+    from mm_iresnet.deploy import build_deploy_model
+    config = osp.join(root, 'configs', 'demo', 'tsn_iresnet18_moving_shapes.py')
+    model, _ = build_deploy_model(config)
+    state = torch.get_rng_state()
+    infos = [export_onnx(config, None, str(tmp_path / f'{i}.onnx'),
+                         shape=(1, 8, 3, 32, 32), model=model)
+             for i in range(2)]
+    assert torch.equal(torch.get_rng_state(), state)
+    assert infos[0]['rel_err'] == infos[1]['rel_err']
+
+
 #: SlowOnly / SlowFast at depth 18 to stay cheap (their heads' widths)
 SLOWONLY_18 = {'model.backbone.depth': 18, 'model.cls_head.in_channels': 512}
 SLOWFAST_18 = {'model.backbone.slow_pathway.depth': 18,

@@ -99,6 +99,70 @@ def test_test_tool_evaluates_checkpoint(trained, root):
     assert len(preds) == 8 and 'pred_instances' in preds[0]
 
 
+@pytest.mark.slow
+def test_test_tool_dumps_rle_masks(root, tmp_path):
+    """tools/test.py --out on the Mask R-CNN demo dumps with mmdet's
+    DumpDetResults: each predicted mask RLE-encoded (pycocotools decodes it
+    to the image size), no ground truth; and a test run ends without
+    PlotCurvesHook's warning (it draws training curves only)."""
+    import pickle
+
+    import pycocotools.mask as mask_util
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+    config = osp.join(root, 'configs', 'demo', 'mask_rcnn_iresnet18_shapes.py')
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    model.init_weights()
+    torch.save(dict(state_dict=model.state_dict(), meta={}),
+               tmp_path / 'mask_rcnn.pth')
+    out_pkl = tmp_path / 'preds.pkl'
+    proc = run_tool(root, [
+        osp.join(root, 'tools', 'test.py'), config,
+        str(tmp_path / 'mask_rcnn.pth'), '--work-dir', str(tmp_path / 'test'),
+        '--out', str(out_pkl), '--cfg-options'
+    ] + tiny_overrides(tmp_path / 'shapes'), cwd=str(tmp_path))
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'coco/segm_mAP' in output
+    assert 'PlotCurvesHook:' not in output and 'scalars.json' not in output
+    preds = pickle.load(open(out_pkl, 'rb'))
+    assert len(preds) == 8
+    assert not any('gt_instances' in p for p in preds)
+    masks = [(m, p['ori_shape']) for p in preds
+             for m in p['pred_instances']['masks']]
+    assert masks
+    for rle, shape in masks:
+        assert isinstance(rle, dict) and set(rle) >= {'size', 'counts'}
+        assert mask_util.decode(rle).shape == tuple(shape[:2])
+
+
+@pytest.mark.parametrize('config,metric', [
+    ('mask_rcnn_iresnet18_shapes.py', 'mmdet.evaluation.DumpDetResults'),
+    ('tsm_iresnet18_moving_shapes.py', 'mmengine.evaluator.DumpResults'),
+])
+def test_out_adds_the_dump_metric_of_the_task(root, tmp_path, config, metric):
+    """--out dumps with mmdet's DumpDetResults for detectors, with what
+    mmaction2's test tool uses for recognisers (mmengine's DumpResults),
+    beside the config's own evaluator."""
+    import importlib
+
+    from mmengine.config import Config
+    from mmengine.registry import METRICS, init_default_scope
+
+    from mm_iresnet.cli import add_dump_metric
+    cfg = Config.fromfile(osp.join(root, 'configs', 'demo', config))
+    own = cfg.test_evaluator
+    add_dump_metric(cfg, str(tmp_path / 'preds.pkl'))
+    assert cfg.test_evaluator[:-1] == [own]
+    init_default_scope(cfg.default_scope)
+    module, name = metric.rsplit('.', 1)
+    assert type(METRICS.build(cfg.test_evaluator[-1])) is getattr(
+        importlib.import_module(module), name)
+
+
 def test_missing_data_is_reported_before_training(root, tmp_path):
     proc = run_tool(root, [
         osp.join(root, 'tools', 'train.py'),

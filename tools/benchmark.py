@@ -426,7 +426,7 @@ def deployed_rows(case, args, add):
     except ImportError:
         print('onnxruntime rows skipped: pip install "mm_iresnet[deploy]"')
         return
-    from mm_iresnet.deploy.onnx import export_module, make_session, rel_errors
+    from mm_iresnet.deploy import export_module, make_session, rel_errors
     feed = x.numpy()
     axes_kind = 'detector' if kind == '2d' else 'backbone3d'
     nodes = {}

@@ -1,11 +1,13 @@
 """Fold the backbone's BNs into its convs (deploy mode) in a checkpoint.
 
     python tools/reparameterize_model.py CONFIG CHECKPOINT OUT.pth
+        [--cfg-options k=v ...]
 
-Builds the model of CONFIG (mmdet or mmaction2), loads CHECKPOINT, calls
-``switch_to_deploy()`` on every module that has it (IResNet backbones: every
-BN that directly follows a conv is folded into it) and saves the result. Use
-it with ``--cfg-options model.backbone.deploy=True``, e.g.
+Builds the model of CONFIG (mmdet or mmaction2), loads CHECKPOINT, switches
+the outermost modules that can to their deploy form (IResNet backbones, each
+SlowFast pathway: every BN that directly follows a conv is folded into it)
+and saves the result. Use it with ``--cfg-options model.backbone.deploy=True``,
+e.g.
 
     python tools/test.py CONFIG OUT.pth --cfg-options model.backbone.deploy=True
 
@@ -17,12 +19,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
-from mmengine.config import Config  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
-import mm_iresnet  # noqa: E402,F401
-from mm_iresnet.checkpoint import full_pickle_torch_load  # noqa: E402
+from mm_iresnet.checkpoint import save_atomic  # noqa: E402
+from mm_iresnet.deploy.build import (build_deploy_model,  # noqa: E402
+                                     read_trusted_checkpoint,
+                                     switch_to_deploy)
 
 
 def main(argv=None):
@@ -30,28 +32,20 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='a checkpoint you trust')
     parser.add_argument('out')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value')
     args = parser.parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    cfg.model.backbone.pop('init_cfg', None)
-    if 'pretrained' in cfg.model.backbone:
-        cfg.model.backbone.pretrained = None
-    model = MODELS.build(cfg.model)
-    with full_pickle_torch_load():  # the user named this file
-        checkpoint = torch.load(args.checkpoint, map_location='cpu')
-    state = checkpoint.get('state_dict', checkpoint)
-    model.load_state_dict(state)
-    model.eval()
-    folded = []
-    for name, module in model.named_modules():
-        if hasattr(module, 'switch_to_deploy'):
-            folded += [f'{name}.{n}' for n in module.switch_to_deploy()]
+    checkpoint = read_trusted_checkpoint(args.checkpoint)
+    model, _ = build_deploy_model(args.config, checkpoint, args.cfg_options,
+                                  deploy=False)
+    folded = switch_to_deploy(model)
     if not folded:
-        print('error: no module of this model has switch_to_deploy()',
+        print('error: nothing to fold: no module of this model has '
+              'switch_to_deploy(), or the checkpoint is folded already',
               file=sys.stderr)
         return 1
-    meta = dict(checkpoint.get('meta', {}), deploy=True)
-    torch.save(dict(state_dict=model.state_dict(), meta=meta), args.out)
+    meta = dict(checkpoint.get('meta') or {}, deploy=True)
+    save_atomic(dict(state_dict=model.state_dict(), meta=meta), args.out)
     print(f'folded {len(folded)} norms; wrote {args.out} (load it with '
           'model.backbone.deploy=True)')
     return 0

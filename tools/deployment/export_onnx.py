@@ -30,8 +30,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
 
 from mmengine.config import DictAction  # noqa: E402
 
-from mm_iresnet.deploy.onnx import (DEFAULT_EXPORTER, EXPORTERS,  # noqa: E402
-                                    OPSET, export_onnx)
+from mm_iresnet.deploy import (DEFAULT_EXPORTER, EXPORTERS,  # noqa: E402
+                               OPSET, export_onnx)
 
 
 def main(argv=None):
