@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun, one process per GPU (gloo on CPU).
-#   bash tools/dist_train.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
+#   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and PORT on every node.
 set -e
 CONFIG=$1

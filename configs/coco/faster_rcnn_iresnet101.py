@@ -1,6 +1,13 @@
-_base_ = './faster_rcnn_iresnet50.py'
+# Faster R-CNN + FPN on COCO, 1x: mmdet's own config with an iResNet-101
+# backbone. Data in mmdet's layout under data/coco/ (docs/recipes.md).
+_base_ = 'mmdet::faster_rcnn/faster-rcnn_r101_fpn_1x_coco.py'
 
-pretrained = 'iresnet://iresnet101'
+# Every difference from the base, one per line (tests/test_config_fidelity.py)
+# differs: custom_imports  (registers the iResNet backbones)
+# differs: model.backbone.type  (the swap: ResNet -> IResNet, same arguments)
+# differs: model.backbone.init_cfg.checkpoint  (ImageNet iResNet-101)
+custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 model = dict(
     backbone=dict(
-        depth=101, init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+        type='IResNet',
+        init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet101')))
