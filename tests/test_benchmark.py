@@ -54,19 +54,20 @@ def test_detector_row_mixed_precision_channels_last(bench):
     ours, base = detector.build_detectors('cpu')
     data = demo_mm_inputs(batch_size=1, image_shapes=(3, 96, 96),
                           num_items=[2])
-    before = ours.backbone.conv1.weight.detach().clone()
+    weight = next(p for p in ours.backbone.parameters() if p.requires_grad
+                  and p.dim() == 4)
+    before = weight.detach().clone()
     step = detector.detector_step(ours, data, 'cpu', dtype=torch.bfloat16,
                                   channels_last=True)
     loss = step()
     assert torch.isfinite(loss)
-    assert ours.backbone.conv1.weight.is_contiguous(
-        memory_format=torch.channels_last)
-    assert not torch.equal(before, ours.backbone.conv1.weight)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(before, weight)
     rows = bench.harness.Rows()
     args = argparse.Namespace(device='cpu', size=48, batch=1, repeats=1)
     detector.detector_rows(args, rows, torch.bfloat16)
     assert [r['metric'] for r in rows] == [
         'train step s (fp32)', 'train step s (fp32): A/A control, ResNet vs '
-        'ResNet', 'train step s (AMP bfloat16 + channels_last)',
-        'train step s (AMP bfloat16 + channels_last): A/A control, ResNet '
-        'vs ResNet']
+        'ResNet', 'train step s (AMP bfloat16 backbone+neck, channels_last)',
+        'train step s (AMP bfloat16 backbone+neck, channels_last): A/A '
+        'control, ResNet vs ResNet']

@@ -90,8 +90,10 @@ def test_graph_capture_keeps_the_native_pool():
     with torch.no_grad():
         for run in (traced, scripted, compiled):
             assert same_bits(run(x), pool(x))
-    assert any('max_pool2d' in t for t in targets), targets
-    assert not any('maximum' in t for t in targets), targets
+    # one call: F.max_pool2d (its boolean dispatch on return_indices), not
+    # the separable form's pad and three maxima per axis
+    calls = [t for t in targets if t not in ('L_x_', 'output')]
+    assert len(calls) == 1 and 'boolean_dispatch' in calls[0], targets
 
 
 @pytest.mark.parametrize('build,shape', [
@@ -108,7 +110,7 @@ def test_network_eval_equals_native_pools(build, shape):
     native.load_state_dict(model.state_dict())
     names = [name for name, m in native.named_modules()
              if isinstance(m, SeparableMaxPool)]
-    assert len(names) == 3  # the shortcuts of stages 2, 3 and 4
+    assert len(names) == 4  # every stage starts with a strided shortcut
     for name in names:
         native.set_submodule(name, native.get_submodule(name).to_native())
         assert isinstance(native.get_submodule(name),

@@ -101,8 +101,11 @@ class SeparableMaxPool(nn.Module):
         return pool(self.kernel_size, self.stride, self.padding)
 
     def native(self, x: torch.Tensor) -> torch.Tensor:
-        pool = F.max_pool2d if self.dim == 2 else F.max_pool3d
-        return pool(x, self.kernel_size, self.stride, self.padding)
+        """PyTorch's pool (indices computed where a gradient may flow)."""
+        if self.dim == 2:
+            return F.max_pool2d(x, self.kernel_size, self.stride,
+                                self.padding)
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
