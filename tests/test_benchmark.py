@@ -68,6 +68,6 @@ def test_detector_row_mixed_precision_channels_last(bench):
     detector.detector_rows(args, rows, torch.bfloat16)
     assert [r['metric'] for r in rows] == [
         'train step s (fp32)', 'train step s (fp32): A/A control, ResNet vs '
-        'ResNet', 'train step s (AMP bfloat16 backbone+neck, channels_last)',
-        'train step s (AMP bfloat16 backbone+neck, channels_last): A/A '
+        'ResNet', 'train step s (AMP bf16 backbone+neck, channels_last)',
+        'train step s (AMP bf16 backbone+neck, channels_last): A/A '
         'control, ResNet vs ResNet']

@@ -52,6 +52,9 @@ def test_values_bit_identical_to_pytorch_pool(pool, shape):
     assert not calls  # every value above came from the separable form
     special = inputs(shape)['special']
     assert torch.isnan(pool(special)).any()  # NaN propagates in both
+    # a pool the separable form does not cover has none
+    assert SeparableMaxPool.from_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True)) \
+        is None
 
 
 @pytest.mark.parametrize('pool,shape', POOLS[:1] + POOLS[-1:])

@@ -8,7 +8,7 @@ import os.path as osp
 import torch
 
 from .contenders import twin
-from .harness import autocast_for, shuffled, sync
+from .harness import autocast_for, dtype_name, shuffled, sync
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -84,7 +84,7 @@ def detector_rows(args, rows, dtype):
                           num_items=[3] * args.batch)
     ours, base = build_detectors(args.device)
     control = twin(base)
-    label = f'AMP {str(dtype).split(".")[-1]} backbone+neck, channels_last'
+    label = f'AMP {dtype_name(dtype)} backbone+neck, channels_last'
     for variant, kwargs in (('fp32', {}),
                             (label, dict(dtype=dtype, channels_last=True))):
         steps = {key: detector_step(model, data, args.device, **kwargs)

@@ -5,7 +5,7 @@ import torch
 
 from mm_iresnet.models import IResNet
 from .contenders import native_pools, twin
-from .harness import PeakMemory, make_step, shuffled
+from .harness import PeakMemory, dtype_name, make_step, shuffled
 
 
 def low_precision(device):
@@ -38,7 +38,7 @@ def variants(x, device):
     dtype = low_precision(device)
     return (('fp32', x, None, None),
             ('channels_last', x.contiguous(memory_format=fmt), fmt, None),
-            (str(dtype).split('.')[-1], x, None, dtype))
+            (dtype_name(dtype), x, None, dtype))
 
 
 def step_rows(case, models, x, mode, args, rows):

@@ -53,6 +53,11 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def dtype_name(dtype):
+    """'bf16' / 'fp16' for the row labels."""
+    return {torch.bfloat16: 'bf16', torch.float16: 'fp16'}[dtype]
+
+
 def autocast_for(device, dtype):
     """Autocast to ``dtype`` (None: off)."""
     if dtype is None:
