@@ -115,22 +115,6 @@ def test_mmcv_fuse_conv_bn_keeps_outputs(preset, ordering):
         assert ((a - b).norm() / b.norm()) <= 1e-5
 
 
-@pytest.mark.parametrize('pool,shape', [
-    (nn.MaxPool2d(3, 2, 1), (2, 5, 56, 56)),
-    (nn.MaxPool2d(3, 2, 1), (1, 3, 13, 8)),
-    (nn.MaxPool2d(2, 2), (1, 4, 9, 7)),
-    (nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), (1, 4, 3, 15, 16)),
-    (nn.MaxPool3d(3, 2, 1), (2, 3, 7, 9, 10)),
-])
-def test_separable_max_pool_equals_the_pool(pool, shape):
-    from mm_iresnet.models.layers import SeparableMaxPool
-    x = torch.randn(*shape)
-    fast = SeparableMaxPool.from_pool(pool)
-    assert torch.equal(fast(x), pool(x))
-    assert SeparableMaxPool.from_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True)) \
-        is None
-
-
 @pytest.mark.parametrize('name', ['iresnet50', 'iresgroup50'])
 def test_deploy_form_keeps_official_outputs(tmp_path, name):
     """switch_to_deploy (BN folded, separable shortcut pools) on the

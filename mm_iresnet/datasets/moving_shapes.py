@@ -16,7 +16,8 @@ from typing import List
 import cv2
 import numpy as np
 
-from .shapes import SHAPE_CLASSES, _background, _shape_mask, ensure_generated
+from .shapes import (SHAPE_CLASSES, _shape_mask, ensure_generated,
+                     textured_background)
 
 __all__ = ['MOTION_CLASSES', 'draw_moving_clip', 'write_moving_shapes',
            'ensure_moving_shapes']
@@ -39,7 +40,7 @@ def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
     """Frames (HxWx3 uint8, BGR) of one clip whose motion is ``label``."""
     rng = np.random.RandomState(seed)
     size = image_size
-    background = _background(rng, size)
+    background = textured_background(rng, size)
     motion = MOTION_CLASSES[label]
     kind = SHAPE_CLASSES[rng.randint(len(SHAPE_CLASSES))]
     radius = rng.uniform(0.12, 0.18) * size

@@ -15,8 +15,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['SHAPE_CLASSES', 'draw_shapes_image', 'write_shapes_coco',
-           'ensure_shapes_coco', 'ensure_generated']
+__all__ = ['SHAPE_CLASSES', 'draw_shapes_image', 'textured_background',
+           'write_shapes_coco', 'ensure_shapes_coco', 'ensure_generated']
 
 SHAPE_CLASSES = ('rectangle', 'ellipse', 'triangle', 'ring')
 #: default sizes of the demo set
@@ -24,7 +24,7 @@ DEFAULTS = dict(num_train=1200, num_val=200, image_size=128, seed=0,
                 max_objects=3)
 
 
-def _background(rng: np.random.RandomState, size: int) -> np.ndarray:
+def textured_background(rng: np.random.RandomState, size: int) -> np.ndarray:
     """A smooth colour gradient with blotchy low-frequency texture and
     pixel noise, so shapes must be found by form, not by a flat colour."""
     base = rng.uniform(40, 200, size=3)
@@ -72,7 +72,7 @@ def draw_shapes_image(seed: int, image_size: int = 128,
     Shapes never overlap, so every mask is whole.
     """
     rng = np.random.RandomState(seed)
-    img = _background(rng, image_size)
+    img = textured_background(rng, image_size)
     occupied = np.zeros((image_size, image_size), bool)
     instances = []
     for _ in range(rng.randint(1, max_objects + 1)):

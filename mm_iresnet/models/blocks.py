@@ -332,9 +332,10 @@ class ResBlock(BaseModule):
         """Fold every BN that directly follows a conv into it (inference
         only): the branch's norms after conv1..N-1, the last norm of a branch
         that has one, and the shortcut's. The pre-activation norm and the
-        norm after the addition read sums, not conv outputs: they stay. The
-        shortcut's max-pool becomes a :class:`~.layers.SeparableMaxPool`
-        (the same values, faster on CPU). Returns the folded norms."""
+        norm after the addition read sums, not conv outputs: they stay. A
+        shortcut max-pool that is a plain ``nn.MaxPool`` (a model from
+        elsewhere) becomes a :class:`~.layers.SeparableMaxPool` (the same
+        values, faster on CPU). Returns the folded norms."""
         folded = []
         for i in range(1, self.num_convs + 1):
             if (i < self.num_convs or self.layout.last_norm) and \
@@ -342,7 +343,7 @@ class ResBlock(BaseModule):
                 folded.append(self.norm_names[i])
         if isinstance(self.downsample, nn.Sequential):
             folded += fold_sequential(self.downsample, 'downsample')
-            # the shortcut's max-pool in its faster, equal inference form
+            # a plain max-pool in its faster, equal inference form
             for key, module in self.downsample._modules.items():
                 fast = SeparableMaxPool.from_pool(module)
                 if fast is not None:

@@ -52,17 +52,27 @@ class Conv3dReplicateTime(nn.Conv3d):
 
 
 class SeparableMaxPool(nn.Module):
-    """Max pooling (2D or 3D) computed one axis at a time as the maximum of
-    strided views: the values of ``nn.MaxPool{2,3}d`` with the same kernel,
-    stride and padding (dilation 1, floor mode), exactly, since a maximum
-    over a box is the maximum over each of its axes in turn.
+    """Max pooling (2D or 3D, dilation 1, floor mode) that computes without
+    indices wherever no gradient is needed: iResNet's shortcut max-pool.
 
-    An inference form (``switch_to_deploy`` puts it in the place of the
-    shortcut's max-pool): PyTorch's CPU max-pool kernel also computes the
-    indices of the maxima, even without gradients, which made iResNet's
-    shortcut pools several times slower than a few elementwise maxima.
-    While a graph is exported (ONNX) or compiled it runs the native pool,
-    which those backends handle well.
+    Where no gradient flows (``torch.no_grad``/``inference_mode``, or an
+    input that does not require grad: eval, validation, frozen stages) it
+    takes the maximum of strided views one axis at a time, which gives the
+    values of ``nn.MaxPool{2,3}d`` with the same kernel, stride and padding
+    bit for bit: a maximum over a box is the maximum over each of its axes
+    in turn, NaN propagates as in PyTorch's pool (a window holding a NaN
+    gives NaN), and padding is ``-inf`` as PyTorch's pool implies. PyTorch's
+    CPU max-pool kernel computes the indices of the maxima even without
+    gradients, which made iResNet's shortcut pools several times slower
+    than a few elementwise maxima. The one difference: of a window holding
+    both ``0.0`` and ``-0.0`` PyTorch's pool returns the first in scan
+    order, the separable form either (they compare equal).
+
+    Where a gradient is needed it runs PyTorch's pool, whose backward sends
+    each gradient to one maximum (an elementwise maximum would split ties).
+    While a graph is captured (ONNX export, ``torch.jit`` trace or script,
+    ``torch.compile``) it runs the native pool too, which those backends
+    handle well. No parameters: checkpoints are those of ``nn.MaxPool``.
     """
 
     def __init__(self, kernel_size, stride, padding, dim: int):
@@ -85,13 +95,28 @@ class SeparableMaxPool(nn.Module):
         return cls(pool.kernel_size, pool.stride or pool.kernel_size,
                    pool.padding, dim)
 
+    def to_native(self) -> nn.Module:
+        """PyTorch's ``nn.MaxPool{2,3}d`` with the same settings."""
+        pool = nn.MaxPool2d if self.dim == 2 else nn.MaxPool3d
+        return pool(self.kernel_size, self.stride, self.padding)
+
     def native(self, x: torch.Tensor) -> torch.Tensor:
-        pool = F.max_pool2d if self.dim == 2 else F.max_pool3d
-        return pool(x, self.kernel_size, self.stride, self.padding)
+        """PyTorch's pool (indices computed where a gradient may flow)."""
+        if self.dim == 2:
+            return F.max_pool2d(x, self.kernel_size, self.stride,
+                                self.padding)
+        return F.max_pool3d(x, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if _graph_capture() or x.dim() != self.dim + 2:
-            return self.native(x)
+        if not torch.jit.is_scripting():
+            if not (_graph_capture() or x.dim() != self.dim + 2 or
+                    (torch.is_grad_enabled() and x.requires_grad)):
+                return self.separable(x)
+        return self.native(x)
+
+    @torch.jit.unused
+    def separable(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool as the maximum of strided views, axis by axis."""
         if any(self.padding):
             pads = [p for pad in reversed(self.padding) for p in (pad, pad)]
             x = F.pad(x, pads, value=float('-inf'))
@@ -116,7 +141,8 @@ class SeparableMaxPool(nn.Module):
 
 
 def _graph_capture() -> bool:
-    """Inside an ONNX export, a trace or a torch.compile graph."""
+    """Inside an ONNX export, a TorchScript trace or a torch.compile graph
+    (a TorchScript script never runs the separable form: see ``forward``)."""
     compiling = getattr(getattr(torch, 'compiler', None), 'is_compiling',
                         None)
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or \

@@ -6,14 +6,16 @@ one position in four (spatially) and drops the rest. iResNet lets a 3x3
 max-pool with the stage's stride pick the strongest activation of each
 neighbourhood, then projects the width with a stride-1 1x1 convolution and a
 norm. The module indices (``0`` pool, ``1`` conv, ``2`` norm) are those of the
-official iResNet checkpoints.
+official iResNet checkpoints. The pool is a :class:`~.layers.SeparableMaxPool`:
+PyTorch's max-pool wherever a gradient flows, the same values computed without
+indices wherever none does (eval, validation, frozen stages).
 """
 from typing import Optional
 
 import torch.nn as nn
 from mmcv.cnn import build_conv_layer, build_norm_layer
 
-from .layers import expand_to_dim
+from .layers import SeparableMaxPool, expand_to_dim
 
 __all__ = ['PROJECTIONS', 'build_projection']
 
@@ -56,14 +58,13 @@ def build_projection(in_channels: int,
     layers = []
     conv_stride = 1
     if strided and projection == 'maxpool':
-        pool = nn.MaxPool2d if dim == 2 else nn.MaxPool3d
         layers.append(
-            pool(
+            SeparableMaxPool(
                 kernel_size=expand_to_dim(3, dim, 3 if temporal_stride > 1
                                           else 1),
                 stride=expand_to_dim(stride, dim, temporal_stride),
                 padding=expand_to_dim(1, dim, 1 if temporal_stride > 1
-                                      else 0)))
+                                      else 0), dim=dim))
     elif strided and projection == 'avgpool':
         pool = nn.AvgPool2d if dim == 2 else nn.AvgPool3d
         window = expand_to_dim(stride, dim, temporal_stride)

@@ -1,0 +1,73 @@
+"""tools/benchmark.py's harness and its detector row: shuffled rounds with
+paired ratios, and the mixed-precision + channels-last train step that
+``--device cuda`` runs with fp16, exercised here with bf16 autocast."""
+import argparse
+import importlib.util
+import os.path as osp
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope='module')
+def bench(root):
+    """The tool's modules (loading the tool puts tools/ on the path)."""
+    spec = importlib.util.spec_from_file_location(
+        'benchmark', osp.join(root, 'tools', 'benchmark.py'))
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    import bench.detector
+    import bench.harness
+    return bench
+
+
+def test_shuffled_rounds_and_paired_ratio(bench):
+    harness = bench.harness
+    calls = []
+    steps = {k: (lambda k=k: calls.append(k)) for k in 'abc'}
+    times = harness.shuffled(steps, repeats=20, warmup=2, seed=0)
+    assert calls[:6] == ['a', 'a', 'b', 'b', 'c', 'c']  # the warm-up
+    rounds = [tuple(calls[i:i + 3]) for i in range(6, len(calls), 3)]
+    assert all(sorted(r) == ['a', 'b', 'c'] for r in rounds)
+    assert len(set(rounds)) > 1  # the order changes between rounds
+    assert {k: len(t) for k, t in times.items()} == dict(a=20, b=20, c=20)
+    # the ratio is the median of the rounds' own ratios: a round where the
+    # machine is slow for both does not move it
+    ours = harness.Times([1.1, 2.2, 11.0])
+    base = harness.Times([1.0, 2.0, 10.0])
+    assert ours.ratio_to(base) == pytest.approx(1.1)
+    assert ours.median / base.median == pytest.approx(1.1)
+    rows = harness.Rows()
+    rows.timed('case', 'm', dict(ours=ours, base=base,
+                                 control=harness.Times([1.0, 2.0, 10.0])))
+    assert [r['ratio'] for r in rows] == [1.1, 1.0]
+    assert rows[1]['metric'] == 'm: A/A control, ResNet vs ResNet'
+
+
+@pytest.mark.slow
+def test_detector_row_mixed_precision_channels_last(bench):
+    """The detector row's fp32 and AMP + channels-last train steps (bf16 on
+    CPU; fp16 with a gradient scaler on CUDA): finite loss, channels-last
+    weights, a step that changes them, and rows with their A/A controls."""
+    from mmdet.testing import demo_mm_inputs
+    detector = bench.detector
+    torch.manual_seed(0)
+    ours, base = detector.build_detectors('cpu')
+    data = demo_mm_inputs(batch_size=1, image_shapes=(3, 96, 96),
+                          num_items=[2])
+    weight = next(p for p in ours.backbone.parameters() if p.requires_grad
+                  and p.dim() == 4)
+    before = weight.detach().clone()
+    step = detector.detector_step(ours, data, 'cpu', dtype=torch.bfloat16,
+                                  channels_last=True)
+    loss = step()
+    assert torch.isfinite(loss)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    assert not torch.equal(before, weight)
+    rows = bench.harness.Rows()
+    args = argparse.Namespace(device='cpu', size=48, batch=1, repeats=1)
+    detector.detector_rows(args, rows, torch.bfloat16)
+    assert [r['metric'] for r in rows] == [
+        'train step s (fp32)', 'train step s (fp32): A/A control, ResNet vs '
+        'ResNet', 'train step s (AMP bf16 backbone+neck, channels_last)',
+        'train step s (AMP bf16 backbone+neck, channels_last): A/A '
+        'control, ResNet vs ResNet']

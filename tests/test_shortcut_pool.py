@@ -1,0 +1,130 @@
+"""The shortcut max-pool (``SeparableMaxPool``): PyTorch's ``nn.MaxPool2d`` /
+``nn.MaxPool3d`` values bit for bit wherever no gradient is needed, PyTorch's
+own pool wherever one is and while a graph is captured."""
+import pytest
+import torch
+import torch.nn as nn
+
+from mm_iresnet.models import IResNet, IResNet3d
+from mm_iresnet.models.layers import SeparableMaxPool
+
+POOLS = [
+    (nn.MaxPool2d(3, 2, 1), (2, 5, 56, 56)),
+    (nn.MaxPool2d(3, 2, 1), (1, 3, 13, 7)),
+    (nn.MaxPool2d(3, 1, 1), (1, 2, 9, 11)),
+    (nn.MaxPool2d((3, 5), (2, 3), (1, 2)), (1, 2, 15, 17)),
+    (nn.MaxPool2d(2, 2), (1, 4, 9, 7)),
+    (nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), (1, 4, 3, 15, 16)),
+    (nn.MaxPool3d(3, 2, 1), (2, 3, 7, 9, 11)),
+]
+
+
+def inputs(shape, seed=0):
+    """Random floats; integer values (ties in nearly every window, as
+    quantised activations have); and floats with NaN, +inf and -inf."""
+    gen = torch.Generator().manual_seed(seed)
+    floats = torch.randn(*shape, generator=gen)
+    ties = torch.randint(-2, 3, shape, generator=gen).float()
+    special = floats.clone().flatten()
+    where = torch.randperm(special.numel(), generator=gen)[:3 * 7]
+    special[where[:7]] = float('nan')
+    special[where[7:14]] = float('inf')
+    special[where[14:]] = float('-inf')
+    return dict(floats=floats, ties=ties, special=special.view(shape))
+
+
+def same_bits(a, b):
+    return a.shape == b.shape and a.dtype == b.dtype and \
+        torch.equal(a.view(torch.int32), b.view(torch.int32))
+
+
+@pytest.mark.parametrize('pool,shape', POOLS)
+def test_values_bit_identical_to_pytorch_pool(pool, shape):
+    fast = SeparableMaxPool.from_pool(pool)
+    calls = []
+    fast.native = lambda x: calls.append(x) or pool(x)
+    for kind, x in inputs(shape).items():
+        with torch.no_grad():
+            got = fast(x)
+        assert same_bits(got, pool(x)), kind
+        # eval of a network whose input needs no gradient, grad mode on
+        assert same_bits(fast(x), pool(x)), kind
+    assert not calls  # every value above came from the separable form
+    special = inputs(shape)['special']
+    assert torch.isnan(pool(special)).any()  # NaN propagates in both
+    # a pool the separable form does not cover has none
+    assert SeparableMaxPool.from_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True)) \
+        is None
+
+
+@pytest.mark.parametrize('pool,shape', POOLS[:1] + POOLS[-1:])
+def test_gradient_runs_pytorch_pool(pool, shape):
+    """Where a gradient is needed the native pool runs: the gradient goes to
+    one maximum per window as PyTorch's does, ties included."""
+    fast = SeparableMaxPool.from_pool(pool)
+    x = inputs(shape)['ties'].requires_grad_()
+    y = x.detach().clone().requires_grad_()
+    g = torch.randn(pool(y).shape)
+    fast(x).backward(g)
+    pool(y).backward(g)
+    assert torch.equal(x.grad, y.grad)
+    with torch.no_grad():  # and no gradient asked: the separable form
+        fast.native = None
+        assert same_bits(fast(x), pool(y))
+
+
+def test_graph_capture_keeps_the_native_pool():
+    """A trace, a script and a torch.compile graph record PyTorch's pool,
+    and give its values."""
+    pool = nn.MaxPool2d(3, 2, 1)
+    fast = SeparableMaxPool.from_pool(pool)
+    x = inputs((1, 2, 9, 11))['ties']
+    traced = torch.jit.trace(fast, x)
+    assert 'max_pool2d' in str(traced.inlined_graph)
+    scripted = torch.jit.script(fast)
+    assert 'max_pool2d' in str(scripted.inlined_graph)
+    targets = []
+
+    def backend(gm, example_inputs):
+        targets.extend(str(node.target) for node in gm.graph.nodes)
+        return gm.forward
+
+    compiled = torch.compile(fast, backend=backend, fullgraph=True)
+    with torch.no_grad():
+        for run in (traced, scripted, compiled):
+            assert same_bits(run(x), pool(x))
+    # one call: F.max_pool2d (its boolean dispatch on return_indices), not
+    # the separable form's pad and three maxima per axis
+    calls = [t for t in targets if t not in ('L_x_', 'output')]
+    assert len(calls) == 1 and 'boolean_dispatch' in calls[0], targets
+
+
+@pytest.mark.parametrize('build,shape', [
+    (lambda: IResNet(depth=50, base_channels=8), (1, 3, 67, 45)),
+    (lambda: IResNet3d(depth=50, base_channels=8), (1, 3, 5, 33, 35)),
+])
+def test_network_eval_equals_native_pools(build, shape):
+    """IResNet(3d)-50's outputs in eval are those of the same network with
+    its shortcut pools as nn.MaxPool, bit for bit; train-mode gradients are
+    equal too (the pools then run natively)."""
+    torch.manual_seed(0)
+    model = build()
+    native = build()
+    native.load_state_dict(model.state_dict())
+    names = [name for name, m in native.named_modules()
+             if isinstance(m, SeparableMaxPool)]
+    assert len(names) == 4  # every stage starts with a strided shortcut
+    for name in names:
+        native.set_submodule(name, native.get_submodule(name).to_native())
+        assert isinstance(native.get_submodule(name),
+                          (nn.MaxPool2d, nn.MaxPool3d))
+    x = torch.randn(*shape)
+    model.eval(), native.eval()
+    with torch.no_grad():
+        for a, b in zip(model(x), native(x)):
+            assert same_bits(a, b)
+    model.train(), native.train()
+    sum(o.sum() for o in model(x)).backward()
+    sum(o.sum() for o in native(x)).backward()
+    for (name, a), b in zip(model.named_parameters(), native.parameters()):
+        assert torch.equal(a.grad, b.grad), name
