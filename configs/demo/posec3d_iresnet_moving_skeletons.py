@@ -72,7 +72,7 @@ val_dataloader = dict(
         test_mode=True))
 test_dataloader = val_dataloader
 
-max_iters = 200
+max_iters = 120
 train_cfg = dict(
     _delete_=True,
     type='IterBasedTrainLoop', max_iters=max_iters,

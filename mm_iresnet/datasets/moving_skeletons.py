@@ -14,6 +14,7 @@ reads, the layout of ``ntu60_2d.pkl``): a pickle of
 annotation ``frame_dir, label, img_shape, original_shape, total_frames,
 keypoint (M x T x 17 x 2), keypoint_score (M x T x 17)``.
 """
+import os
 import os.path as osp
 import pickle
 
@@ -98,6 +99,7 @@ def write_moving_skeletons(root: str, num_train: int = DEFAULTS['num_train'],
                 total_frames=num_frames, keypoint=keypoint,
                 keypoint_score=score))
         offset += count
+    os.makedirs(root, exist_ok=True)
     with open(osp.join(root, ANN_FILE), 'wb') as f:
         pickle.dump(dict(split=split, annotations=annotations), f)
     return root
