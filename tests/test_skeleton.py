@@ -162,6 +162,17 @@ def test_skeleton_config_builds_and_takes_a_loss_step(root, name, shape):
     model = MODELS.build(cfg.model)
     model.init_weights()
     assert type(model.backbone).__name__ == 'IResNet3dSlowOnly'
+    # mmaction's ResNet3dSlowOnly with the config's arguments: the same
+    # parameter count and output size
+    args = dict(cfg.model.backbone, type='ResNet3dSlowOnly')
+    args.pop('non_local')
+    resnet = MODELS.build(args)
+    count = [sum(p.numel() for p in m.parameters())
+             for m in (model.backbone, resnet)]
+    assert count[0] == count[1]
+    with torch.no_grad():
+        x = torch.rand(shape)
+        assert model.backbone(x).shape == resnet(x).shape
     data = dict(inputs=[torch.rand(shape)],
                 data_samples=[ActionDataSample().set_gt_label(7)])
     batch = model.data_preprocessor(data, training=True)
