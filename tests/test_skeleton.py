@@ -77,10 +77,14 @@ def test_posec3d_demo_trains_and_predicts_on_heatmap_volumes(root, tmp_path):
     from mmengine.optim import build_optim_wrapper
     init_default_scope('mmaction')
     cfg = _demo_cfg(root, tmp_path / 'skeletons')
-    import mm_iresnet.datasets.moving_skeletons_dataset  # noqa: F401
     train = DATASETS.build(cfg.train_dataloader.dataset)
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert (len(train), len(val)) == (8, 6)
+    # mmaction2's own PoseDataset and transforms make the heatmaps
+    from mmaction.datasets import PoseDataset
+    assert isinstance(train, PoseDataset)
+    assert all(type(t).__module__.startswith('mmaction.')
+               for t in train.pipeline.transforms)
     sample = train[0]
     clip_len, size = cfg.clip_len, cfg.heatmap
     assert sample['inputs'].shape == (1, 17, clip_len, size, size)
@@ -153,6 +157,7 @@ def test_skeleton_configs_are_mmactions_with_the_backbone_swapped(
 @pytest.mark.parametrize('name,shape', [
     ('posec3d_iresnet50_u48_ntu60_xsub_keypoint.py', (1, 17, 8, 32, 32)),
     ('pose_only_iresnet_ntu60_xsub.py', (1, 17, 8, 32, 32)),
+    ('rgb_only_iresnet50_ntu60_xsub.py', (1, 3, 4, 32, 32)),
 ])
 def test_skeleton_config_builds_and_takes_a_loss_step(root, name, shape):
     from mmaction.registry import MODELS
@@ -165,7 +170,7 @@ def test_skeleton_config_builds_and_takes_a_loss_step(root, name, shape):
     # mmaction's ResNet3dSlowOnly with the config's arguments: the same
     # parameter count and output size
     args = dict(cfg.model.backbone, type='ResNet3dSlowOnly')
-    args.pop('non_local')
+    args.pop('non_local', None)
     resnet = MODELS.build(args)
     count = [sum(p.numel() for p in m.parameters())
              for m in (model.backbone, resnet)]
