@@ -11,9 +11,10 @@ from .deps import require
 require('mmcv')
 require('mmengine')
 
-from .compat import patch_mmaction  # noqa: E402
+from .compat import patch_mmaction, patch_numpy_aliases  # noqa: E402
 
 patch_mmaction()
+patch_numpy_aliases()
 
 from .models import *  # noqa: E402,F401,F403
 from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401

@@ -5,13 +5,17 @@ mmaction2 1.2.0 as published on PyPI cannot import ``mmaction.models``: its
 sdist do not contain. :func:`patch_mmaction` puts a placeholder module in its
 place, but only when the real one is missing, so a fixed mmaction2 is used as
 it is. Building ``type='DRN'`` then raises an ImportError that says why.
+
+Its pose transforms ``PoseCompact`` and ``MMCompact`` (in every PoseC3D and
+RGBPoseConv3D pipeline) use ``np.Inf``, an alias of ``np.inf`` that NumPy 2.0
+removed: :func:`patch_numpy_aliases` puts the alias back where it is missing.
 """
 import importlib.util
 import os.path as osp
 import sys
 import types
 
-__all__ = ['patch_mmaction', 'MISSING_DRN_MESSAGE']
+__all__ = ['patch_mmaction', 'patch_numpy_aliases', 'MISSING_DRN_MESSAGE']
 
 MISSING_DRN_MESSAGE = (
     'DRN is not available: the installed mmaction2 package does not contain '
@@ -52,4 +56,17 @@ def patch_mmaction() -> bool:
     package.drn = module
     sys.modules[_DRN_MODULE] = package
     sys.modules[_DRN_MODULE + '.drn'] = module
+    return True
+
+
+def patch_numpy_aliases() -> bool:
+    """Restore ``np.Inf`` (= ``np.inf``) on NumPy >= 2, for mmaction2 1.2.0's
+    ``PoseCompact`` / ``MMCompact``; a no-op where NumPy has it.
+
+    Returns True when the alias was added.
+    """
+    import numpy as np
+    if hasattr(np, 'Inf'):
+        return False
+    np.Inf = np.inf
     return True

@@ -8,7 +8,8 @@ import pytest
 
 from mm_iresnet.datasets import (MOTION_CLASSES, SHAPE_CLASSES,
                                  ensure_moving_shapes, ensure_shapes_coco,
-                                 write_moving_shapes, write_shapes_coco)
+                                 write_moving_shapes, write_moving_skeletons,
+                                 write_shapes_coco)
 
 
 def tree_digest(root):
@@ -24,6 +25,7 @@ def tree_digest(root):
 @pytest.mark.parametrize('writer,kwargs', [
     (write_shapes_coco, dict(num_train=6, num_val=3, image_size=64)),
     (write_moving_shapes, dict(num_train=6, num_val=3, num_frames=5)),
+    (write_moving_skeletons, dict(num_train=6, num_val=3, num_frames=5)),
 ])
 def test_same_seed_same_bytes(tmp_path, writer, kwargs):
     a = tree_digest(writer(str(tmp_path / 'a'), seed=1, **kwargs))

@@ -19,8 +19,8 @@ import numpy as np
 from .shapes import (SHAPE_CLASSES, _shape_mask, ensure_generated,
                      textured_background)
 
-__all__ = ['MOTION_CLASSES', 'draw_moving_clip', 'write_moving_shapes',
-           'ensure_moving_shapes']
+__all__ = ['MOTION_CLASSES', 'motion_path', 'draw_moving_clip',
+           'write_moving_shapes', 'ensure_moving_shapes']
 
 MOTION_CLASSES = ('left', 'right', 'up', 'down', 'closer', 'away')
 DEFAULTS = dict(num_train=480, num_val=120, num_frames=12, image_size=64,
@@ -35,14 +35,12 @@ def _colour_for(rng, img, mask):
     return colour
 
 
-def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
-                     image_size: int = 64) -> List[np.ndarray]:
-    """Frames (HxWx3 uint8, BGR) of one clip whose motion is ``label``."""
-    rng = np.random.RandomState(seed)
-    size = image_size
-    background = textured_background(rng, size)
-    motion = MOTION_CLASSES[label]
-    kind = SHAPE_CLASSES[rng.randint(len(SHAPE_CLASSES))]
+def motion_path(rng: np.random.RandomState, motion: str, num_frames: int,
+                size: int):
+    """Centres (T x 2) and radii (T) of an object of a random size and place
+    making ``motion`` (one of :data:`MOTION_CLASSES`) across ``num_frames``
+    in a ``size`` x ``size`` image: it travels 35-50% of the image, or grows
+    or shrinks 1.6-2x in place."""
     radius = rng.uniform(0.12, 0.18) * size
     travel = rng.uniform(0.35, 0.5) * size
     scale = rng.uniform(1.6, 2.0)
@@ -59,6 +57,18 @@ def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
         small, big = radius * 0.8, min(radius * 0.8 * scale, 0.3 * size)
         radii = np.linspace(small, big, num_frames) if motion == 'closer' \
             else np.linspace(big, small, num_frames)
+    alpha = np.arange(num_frames)[:, None] / max(num_frames - 1, 1)
+    return start + (end - start) * alpha, radii
+
+
+def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
+                     image_size: int = 64) -> List[np.ndarray]:
+    """Frames (HxWx3 uint8, BGR) of one clip whose motion is ``label``."""
+    rng = np.random.RandomState(seed)
+    size = image_size
+    background = textured_background(rng, size)
+    kind = SHAPE_CLASSES[rng.randint(len(SHAPE_CLASSES))]
+    centres, radii = motion_path(rng, MOTION_CLASSES[label], num_frames, size)
     # the shape keeps its own random orientation: replay the same draws
     shape_seed = rng.randint(2**31)
     distractor = SHAPE_CLASSES[rng.randint(len(SHAPE_CLASSES))]
@@ -69,10 +79,8 @@ def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
     colour = None
     frames = []
     for t in range(num_frames):
-        alpha = t / max(num_frames - 1, 1)
-        pos = start + (end - start) * alpha
         mask = _shape_mask(np.random.RandomState(shape_seed), kind, size,
-                           pos, radii[t])
+                           centres[t], radii[t])
         if colour is None:
             colour = _colour_for(rng, base, mask)
         frame = base + rng.normal(0, 4, size=base.shape)
