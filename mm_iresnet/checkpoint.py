@@ -1,16 +1,17 @@
 """Checkpoint files: safe loading, key reports, what a file was trained as,
-and which files may be unpickled in full.
+and the types a trusted training checkpoint may hold.
 
 A leaf module (it imports torch alone): the models, the converter and the
 runner all read checkpoints through it.
 
 **The trust rule.** torch >= 2.6 loads with ``weights_only=True``, which
 refuses the Python objects mmengine's own checkpoints hold (the message
-hub's ``HistoryBuffer``, numpy values). Only files the user named on the
-command line and files the run wrote itself (under its work_dir) are
-unpickled in full (:func:`is_trusted`, :func:`full_pickle_torch_load`);
-everything else (pretrained weights, ``load_from`` URLs) stays
-``weights_only=True``.
+hub's ``HistoryBuffer``, numpy values). Files the user named on the command
+line and files the run wrote itself (under its work_dir, :func:`is_trusted`)
+load with those few types allowed (:func:`trusted_checkpoint_load`, still
+``weights_only=True``: any other object, a pickle payload included, is
+refused); everything else (pretrained weights, ``load_from`` URLs) loads
+tensors and plain containers only.
 """
 import contextlib
 import os
@@ -22,10 +23,11 @@ from collections import OrderedDict
 from typing import Dict, Iterable
 
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 __all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
            'checkpoint_meta', 'warn_if_other_ordering', 'is_trusted',
-           'full_pickle_torch_load', 'save_atomic']
+           'trusted_checkpoint_load', 'save_atomic']
 
 
 class CheckpointError(RuntimeError):
@@ -98,9 +100,9 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(
             isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f'{path}: holds no state dict of tensors')
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in obj.items())
+    state_dict = OrderedDict(obj)
+    consume_prefix_in_state_dict_if_present(state_dict, 'module.')
+    return state_dict
 
 
 def checkpoint_meta(path) -> dict:
@@ -163,18 +165,26 @@ def is_trusted(filename, trusted: Iterable[str], work_dir: str) -> bool:
     return path in set(trusted) or path.startswith(own)
 
 
-@contextlib.contextmanager
-def full_pickle_torch_load():
-    """Within the block, ``torch.load`` defaults to ``weights_only=False``
-    (an explicit ``weights_only`` argument still wins)."""
-    original = torch.load
-
-    def load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return original(*args, **kwargs)
-
-    torch.load = load
+def _training_checkpoint_globals() -> list:
+    """The Python types (besides tensors and plain containers) in a
+    checkpoint mmengine's Runner writes while training."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
     try:
+        from numpy._core.multiarray import _reconstruct, scalar
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct, scalar
+    dtypes = {type(np.dtype(t)) for t in (
+        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
+        np.int64, np.uint8, np.bool_)}
+    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype,
+            *sorted(dtypes, key=lambda t: t.__name__)]
+
+
+@contextlib.contextmanager
+def trusted_checkpoint_load():
+    """Within the block, ``torch.load(weights_only=True)`` (torch's default)
+    also accepts the types of :func:`_training_checkpoint_globals`; anything
+    else is still refused. ``torch.load`` itself is left as it is."""
+    with torch.serialization.safe_globals(_training_checkpoint_globals()):
         yield
-    finally:
-        torch.load = original

@@ -22,7 +22,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
 import mm_iresnet  # noqa: E402,F401
-from mm_iresnet.checkpoint import full_pickle_torch_load  # noqa: E402
+from mm_iresnet.checkpoint import trusted_checkpoint_load  # noqa: E402
 
 
 def main(argv=None):
@@ -37,7 +37,7 @@ def main(argv=None):
     if 'pretrained' in cfg.model.backbone:
         cfg.model.backbone.pretrained = None
     model = MODELS.build(cfg.model)
-    with full_pickle_torch_load():  # the user named this file
+    with trusted_checkpoint_load():  # the user named this file
         checkpoint = torch.load(args.checkpoint, map_location='cpu')
     state = checkpoint.get('state_dict', checkpoint)
     model.load_state_dict(state)

@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..checkpoint import check_state_dict, full_pickle_torch_load
+from ..checkpoint import check_state_dict, trusted_checkpoint_load
 
 __all__ = ['AXES', 'EXPORTERS', 'DEFAULT_EXPORTER', 'DetectorFeatures',
            'RecognizerScores', 'build_deploy_model', 'switch_to_deploy',
@@ -228,7 +228,7 @@ def build_deploy_model(config: Union[str, Config],
     if checkpoint is not None:
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint {checkpoint!r} not found')
-        with full_pickle_torch_load():  # the caller named this file
+        with trusted_checkpoint_load():  # the caller named this file
             obj = torch.load(checkpoint, map_location='cpu')
         state = obj.get('state_dict', obj) if isinstance(obj, dict) else obj
         meta = obj.get('meta') if isinstance(obj, dict) else None
