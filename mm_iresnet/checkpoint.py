@@ -165,20 +165,36 @@ def is_trusted(filename, trusted: Iterable[str], work_dir: str) -> bool:
     return path in set(trusted) or path.startswith(own)
 
 
+def _history_buffer_method(owner, name: str):
+    """``getattr`` as a training checkpoint may use it: only to name a
+    statistics method of mmengine's ``HistoryBuffer`` (the message hub
+    pickles its buffers' methods so); anything else is refused."""
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and not name.startswith('_') and \
+            callable(vars(HistoryBuffer).get(name)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({owner!r}, {name!r}): a checkpoint may only name '
+        'the statistics methods of HistoryBuffer')
+
+
 def _training_checkpoint_globals() -> list:
-    """The Python types (besides tensors and plain containers) in a
-    checkpoint mmengine's Runner writes while training."""
+    """The Python objects (besides tensors and plain containers) in a
+    checkpoint mmengine's Runner writes while training: the message hub's
+    ``HistoryBuffer`` (with its statistics methods), numpy arrays, scalars
+    and dtypes (under numpy 1's and numpy 2's module names)."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
-    try:
-        from numpy._core.multiarray import _reconstruct, scalar
-    except ImportError:  # numpy < 2
-        from numpy.core.multiarray import _reconstruct, scalar
-    dtypes = {type(np.dtype(t)) for t in (
-        np.float16, np.float32, np.float64, np.int8, np.int16, np.int32,
-        np.int64, np.uint8, np.bool_)}
-    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype,
-            *sorted(dtypes, key=lambda t: t.__name__)]
+    multiarray = np._core.multiarray if hasattr(np, '_core') else \
+        np.core.multiarray
+    dtypes = [type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+        np.float16, np.float32, np.float64)]
+    return [HistoryBuffer, np.ndarray, np.dtype, *dtypes,
+            (_history_buffer_method, 'builtins.getattr')] + [
+        (getattr(multiarray, name), f'{module}.{name}')
+        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+        for name in ('_reconstruct', 'scalar')]
 
 
 @contextlib.contextmanager

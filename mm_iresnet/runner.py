@@ -50,6 +50,10 @@ from .checkpoint import is_trusted, trusted_checkpoint_load
 
 __all__ = ['PortableRunner']
 
+#: mmengine's ``Runner.save_checkpoint`` parameters, to read its arguments
+#: by name whatever their positions
+_SAVE_SIGNATURE = inspect.signature(Runner.save_checkpoint)
+
 
 @RUNNERS.register_module()
 class PortableRunner(Runner):
@@ -128,8 +132,8 @@ class PortableRunner(Runner):
     # ---------------------------------------------------- crash safety
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
-        given = inspect.signature(Runner.save_checkpoint).bind(
-            self, out_dir, filename, *args, **kwargs).arguments
+        given = _SAVE_SIGNATURE.bind(self, out_dir, filename, *args,
+                                     **kwargs).arguments
         remote = '://' in str(out_dir) or given.get('backend_args') or \
             given.get('file_client_args')
         if remote:

@@ -6,6 +6,7 @@ import os.path as osp
 import pickle
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -26,16 +27,24 @@ class Payload:
         return os.system, (f'touch {self.marker}', )
 
 
+class Lookup:
+    """A payload through the one getattr a training checkpoint needs: it
+    names a numpy method instead of a HistoryBuffer statistic."""
+
+    def __reduce__(self):
+        return getattr, (np.ndarray, 'tofile')
+
+
 @pytest.fixture(scope='module')
 def training_checkpoint(tmp_path_factory, root):
     """The checkpoint a real mmengine training run (tools/train.py, the
-    moving-shapes demo, 2 iterations) writes."""
+    moving-shapes demo, 3 iterations) writes."""
     tmp = tmp_path_factory.mktemp('trained')
     proc = run([sys.executable] + train_cmd(
-        root, tmp / 'work', deterministic_video_overrides(tmp / 'clips', 2,
-                                                          2, 2)), tmp)
+        root, tmp / 'work', deterministic_video_overrides(tmp / 'clips', 3,
+                                                          2, 3)), tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return tmp / 'work' / 'iter_2.pth'
+    return tmp / 'work' / 'iter_3.pth'
 
 
 @pytest.mark.slow
@@ -49,7 +58,7 @@ def test_a_training_checkpoint_loads_with_the_scoped_allowlist(
     with trusted_checkpoint_load():
         assert torch.load is original  # not replaced
         ckpt = torch.load(training_checkpoint, weights_only=True)
-    assert ckpt['meta']['iter'] == 2 and ckpt['optimizer']['state']
+    assert ckpt['meta']['iter'] == 3 and ckpt['optimizer']['state']
     buffers = ckpt['message_hub']['log_scalars']
     assert buffers and all(isinstance(b, HistoryBuffer)
                            for b in buffers.values())
@@ -61,7 +70,7 @@ def test_a_training_checkpoint_loads_with_the_scoped_allowlist(
     runner.trust([str(training_checkpoint)])
     assert runner.trusts(str(training_checkpoint))
     loaded = runner.load_checkpoint(str(training_checkpoint))
-    assert loaded['meta']['iter'] == 2
+    assert loaded['meta']['iter'] == 3
 
 
 @pytest.mark.slow
@@ -75,12 +84,16 @@ def test_a_trusted_checkpoint_with_a_pickle_payload_is_refused(
         ckpt = torch.load(training_checkpoint, weights_only=True)
     marker = tmp_path / 'payload_ran'
     ckpt['payload'] = Payload(marker)
-    inside = work / 'iter_3.pth'
+    inside = work / 'iter_4.pth'
     torch.save(ckpt, inside)
     assert runner.trusts(str(inside))
     with pytest.raises(pickle.UnpicklingError, match='system'):
         runner.load_checkpoint(str(inside))
     assert not marker.exists()
+    ckpt['payload'] = Lookup()
+    torch.save(ckpt, inside)
+    with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
+        runner.load_checkpoint(str(inside))
 
 
 def test_auto_resume_without_or_with_a_stale_last_checkpoint(tmp_path):
