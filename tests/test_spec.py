@@ -66,8 +66,9 @@ def test_stage_strides_and_dilations_are_mmdets(kwargs):
     and the dilation and padding of each stage's 3x3 convolutions."""
     from mmdet.models.backbones import ResNet
     outputs = dict(out_indices=(0, 1, 2, 3))
-    ours = IResNet(**kwargs, **outputs).eval()
-    theirs = ResNet(**kwargs, **outputs).eval()
+    ours, theirs = IResNet(**kwargs, **outputs), ResNet(**kwargs, **outputs)
+    ours.eval()
+    theirs.eval()
     x = torch.randn(1, 3, 67, 45)
     with torch.no_grad():
         sizes = [[tuple(y.shape) for y in m(x)] for m in (ours, theirs)]
