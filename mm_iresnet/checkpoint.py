@@ -1,16 +1,17 @@
 """Checkpoint files: safe loading, key reports, what a file was trained as,
-and which files may be unpickled in full.
+and the types a trusted training checkpoint may hold.
 
 A leaf module (it imports torch alone): the models, the converter and the
 runner all read checkpoints through it.
 
 **The trust rule.** torch >= 2.6 loads with ``weights_only=True``, which
 refuses the Python objects mmengine's own checkpoints hold (the message
-hub's ``HistoryBuffer``, numpy values). Only files the user named on the
-command line and files the run wrote itself (under its work_dir) are
-unpickled in full (:func:`is_trusted`, :func:`full_pickle_torch_load`);
-everything else (pretrained weights, ``load_from`` URLs) stays
-``weights_only=True``.
+hub's ``HistoryBuffer``, numpy values). Files the user named on the command
+line and files the run wrote itself (under its work_dir, :func:`is_trusted`)
+load with those few types allowed (:func:`trusted_checkpoint_load`, still
+``weights_only=True``: any other object, a pickle payload included, is
+refused); everything else (pretrained weights, ``load_from`` URLs) loads
+tensors and plain containers only.
 """
 import contextlib
 import os
@@ -22,10 +23,11 @@ from collections import OrderedDict
 from typing import Dict, Iterable
 
 import torch
+from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 __all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
            'checkpoint_meta', 'warn_if_other_ordering', 'is_trusted',
-           'full_pickle_torch_load', 'save_atomic']
+           'trusted_checkpoint_load', 'save_atomic']
 
 
 class CheckpointError(RuntimeError):
@@ -98,9 +100,9 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     if not isinstance(obj, dict) or not all(
             isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f'{path}: holds no state dict of tensors')
-    return OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v)
-        for k, v in obj.items())
+    state_dict = OrderedDict(obj)
+    consume_prefix_in_state_dict_if_present(state_dict, 'module.')
+    return state_dict
 
 
 def checkpoint_meta(path) -> dict:
@@ -163,18 +165,42 @@ def is_trusted(filename, trusted: Iterable[str], work_dir: str) -> bool:
     return path in set(trusted) or path.startswith(own)
 
 
+def _history_buffer_method(owner, name: str):
+    """``getattr`` as a training checkpoint may use it: only to name a
+    statistics method of mmengine's ``HistoryBuffer`` (the message hub
+    pickles its buffers' methods so); anything else is refused."""
+    from mmengine.logging import HistoryBuffer
+    if owner is HistoryBuffer and not name.startswith('_') and \
+            callable(vars(HistoryBuffer).get(name)):
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'refused getattr({owner!r}, {name!r}): a checkpoint may only name '
+        'the statistics methods of HistoryBuffer')
+
+
+def _training_checkpoint_globals() -> list:
+    """The Python objects (besides tensors and plain containers) in a
+    checkpoint mmengine's Runner writes while training: the message hub's
+    ``HistoryBuffer`` (with its statistics methods), numpy arrays, scalars
+    and dtypes (under numpy 1's and numpy 2's module names)."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    multiarray = np._core.multiarray if hasattr(np, '_core') else \
+        np.core.multiarray
+    dtypes = [type(np.dtype(t)) for t in (
+        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+        np.float16, np.float32, np.float64)]
+    return [HistoryBuffer, np.ndarray, np.dtype, *dtypes,
+            (_history_buffer_method, 'builtins.getattr')] + [
+        (getattr(multiarray, name), f'{module}.{name}')
+        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+        for name in ('_reconstruct', 'scalar')]
+
+
 @contextlib.contextmanager
-def full_pickle_torch_load():
-    """Within the block, ``torch.load`` defaults to ``weights_only=False``
-    (an explicit ``weights_only`` argument still wins)."""
-    original = torch.load
-
-    def load(*args, **kwargs):
-        kwargs.setdefault('weights_only', False)
-        return original(*args, **kwargs)
-
-    torch.load = load
-    try:
+def trusted_checkpoint_load():
+    """Within the block, ``torch.load(weights_only=True)`` (torch's default)
+    also accepts the types of :func:`_training_checkpoint_globals`; anything
+    else is still refused. ``torch.load`` itself is left as it is."""
+    with torch.serialization.safe_globals(_training_checkpoint_globals()):
         yield
-    finally:
-        torch.load = original

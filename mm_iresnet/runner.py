@@ -10,16 +10,19 @@ the model in DDP without device ids; SyncBN layers, which need GPUs, are
 converted to plain BN with a warning (each process then normalises with its
 own batch statistics). With CUDA nothing changes.
 
-**Checkpoints.** torch >= 2.6 loads with ``weights_only=True`` by default. Checkpoints written
-by mmengine's Runner hold more than tensors (the message hub's
-``HistoryBuffer``, numpy scalars and arrays), so resuming or testing them
-fails with an UnpicklingError. Turning the safety off for every load
+**Checkpoints.** torch >= 2.6 loads with ``weights_only=True`` by default.
+Checkpoints written by mmengine's Runner hold more than tensors (the message
+hub's ``HistoryBuffer``, numpy scalars and arrays), so resuming or testing
+them fails with an UnpicklingError. Turning the safety off for every load
 (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) would also unpickle downloaded
-weights. The runner instead un-pickles fully only the
-checkpoints the user named on the command line (``--resume PATH``, the
-CHECKPOINT of ``tools/test.py``) and those the run wrote itself (its
-work_dir); every other load (``load_from`` URLs, pretrained init weights)
-keeps ``weights_only=True`` and fails with a message that says so.
+weights. The runner instead loads the checkpoints the user named on the
+command line (``--resume PATH``, the CHECKPOINT of ``tools/test.py``) and
+those the run wrote itself (its work_dir) still with ``weights_only=True``,
+allowing just the types mmengine writes for the duration of the load
+(:func:`mm_iresnet.checkpoint.trusted_checkpoint_load`): a file with any
+other Python object is refused, trusted or not. Every other load
+(``load_from`` URLs, pretrained init weights) allows tensors and plain
+containers only and fails with a message that says so.
 
 **Crash safety.** A checkpoint is written under a temporary name and renamed
 into place, so a kill during a save never leaves a truncated ``iter_N.pth``;
@@ -28,6 +31,7 @@ checkpoint of the work_dir, also when ``last_checkpoint`` is missing, stale
 or damaged.
 """
 import glob
+import inspect
 import os
 import os.path as osp
 import pickle
@@ -40,11 +44,15 @@ import torch.distributed as torch_dist
 from mmengine.dist import is_distributed, master_only
 from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+from mmengine.runner import Runner, find_latest_checkpoint
 
-from .checkpoint import full_pickle_torch_load, is_trusted
+from .checkpoint import is_trusted, trusted_checkpoint_load
 
 __all__ = ['PortableRunner']
+
+#: mmengine's ``Runner.save_checkpoint`` parameters, to read its arguments
+#: by name whatever their positions
+_SAVE_SIGNATURE = inspect.signature(Runner.save_checkpoint)
 
 
 @RUNNERS.register_module()
@@ -102,12 +110,14 @@ class PortableRunner(Runner):
             osp.realpath(p) for p in paths if p
         }
 
-    def is_trusted(self, filename: str) -> bool:
+    def trusts(self, filename: str) -> bool:
+        """Whether ``filename`` was named by the user or written by this
+        run (its work_dir)."""
         return is_trusted(filename, self.trusted_checkpoints, self.work_dir)
 
     def load_checkpoint(self, filename: str, *args, **kwargs):
-        if self.is_trusted(filename):
-            with full_pickle_torch_load():
+        if self.trusts(filename):
+            with trusted_checkpoint_load():
                 return super().load_checkpoint(filename, *args, **kwargs)
         try:
             return super().load_checkpoint(filename, *args, **kwargs)
@@ -122,8 +132,10 @@ class PortableRunner(Runner):
     # ---------------------------------------------------- crash safety
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
-        remote = '://' in str(out_dir) or kwargs.get('backend_args') or \
-            kwargs.get('file_client_args') or (args and args[0])
+        given = _SAVE_SIGNATURE.bind(self, out_dir, filename, *args,
+                                     **kwargs).arguments
+        remote = '://' in str(out_dir) or given.get('backend_args') or \
+            given.get('file_client_args')
         if remote:
             return super().save_checkpoint(out_dir, filename, *args,
                                            **kwargs)
@@ -143,11 +155,7 @@ class PortableRunner(Runner):
     def find_resumable_checkpoint(self) -> Optional[str]:
         """The newest complete checkpoint in the work_dir: the one
         ``last_checkpoint`` names, else the highest ``iter_N``/``epoch_N``."""
-        candidates = []
-        pointer = osp.join(self.work_dir, 'last_checkpoint')
-        if osp.exists(pointer):
-            with open(pointer) as f:
-                candidates.append(f.read().strip())
+        candidates = [find_latest_checkpoint(self.work_dir)]
         numbered = []
         for path in glob.glob(osp.join(self.work_dir, '*.pth')):
             m = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth',

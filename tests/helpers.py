@@ -76,3 +76,12 @@ def moving_shapes_overrides(data_root, num_val, iters):
         'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
         f'param_scheduler.1.end={iters}',
     ]
+
+
+def nonempty(items):
+    """``items`` as a list, asserted non-empty: ``all()`` of nothing is
+    True and ``any()`` of nothing False, so a check over no items would
+    pass whatever the code did."""
+    items = list(items)
+    assert items, 'nothing to check: the list is empty'
+    return items

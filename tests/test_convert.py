@@ -39,7 +39,8 @@ def test_official_iresnet_converts_with_the_tool(tmp_path, root):
     model.init_weights()
     model.eval()
     with torch.no_grad():
-        for a, b in zip(model(fixture['input']), fixture['stages']):
+        for a, b in zip(model(fixture['input']), fixture['stages'],
+                        strict=True):
             assert rel_err(a, b) <= 1e-5
     # asking for the paper's ordering works, says so and warns
     proc = subprocess.run(tool + ['--ordering', 'resstage_paper'],
@@ -67,7 +68,7 @@ def test_torchvision_resnet_converts_to_original_ordering(tmp_path):
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(model(x), resnet(x)):
+        for a, b in zip(model(x), resnet(x), strict=True):
             torch.testing.assert_close(a, b)
 
 

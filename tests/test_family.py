@@ -9,7 +9,7 @@ from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
                                conv_specs, get_layout)
 from mm_iresnet.models.layouts import ORDERINGS, Layout
 
-from .helpers import randomise_bn
+from .helpers import nonempty, randomise_bn
 
 
 @pytest.mark.parametrize('name', sorted(PRESETS))
@@ -195,7 +195,7 @@ def test_converters_round_trip(tmp_path, src, preset):
     rebuilt.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(original(x), rebuilt(x)):
+        for a, b in zip(original(x), rebuilt(x), strict=True):
             torch.testing.assert_close(a, b)
 
 
@@ -227,7 +227,8 @@ def test_depth_study_tool(tmp_path, root):
                       'resnet_v1', '--width', '4', '--batch', '4',
                       '--train-steps', '2', '--out-dir', str(tmp_path)])
     assert {r['variant'] for r in rows} == {'iresnet', 'resnet_v1'}
-    assert all(r['stem_grad'] > 0 and len(r['losses']) == 2 for r in rows)
+    assert all(r['stem_grad'] > 0 and len(r['losses']) == 2
+               for r in nonempty(rows))
     for name in ('depth_study_imagenet.csv', 'depth_study_imagenet.png',
                  'depth_study_imagenet_train.png'):
         assert (tmp_path / name).exists()

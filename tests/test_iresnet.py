@@ -12,7 +12,7 @@ from mm_iresnet.models import IResNet, ResBlock
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
 
-from .helpers import n_params
+from .helpers import n_params, nonempty
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
 
@@ -155,7 +155,7 @@ def test_original_ordering_equals_mmdet_resnet():
     ours.eval(), theirs.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(ours(x), theirs(x)):
+        for a, b in zip(ours(x), theirs(x), strict=True):
             torch.testing.assert_close(a, b)
 
 
@@ -199,15 +199,16 @@ def test_frozen_stages():
                     norm_eval=False)
     model.train()
     for m in [model.conv1, model.norm1, model.layer1, model.layer2]:
-        assert all(not p.requires_grad for p in m.parameters())
+        assert all(not p.requires_grad for p in nonempty(m.parameters()))
         assert all(not mod.training for mod in m.modules())
     for m in [model.layer3, model.layer4]:
-        assert all(p.requires_grad for p in m.parameters())
+        assert all(p.requires_grad for p in nonempty(m.parameters()))
         assert all(mod.training for mod in m.modules())
     model = IResNet(depth=18, base_channels=4, frozen_stages=1,
                     deep_stem=True)
     model.train()
-    assert all(not p.requires_grad for p in model.stem.parameters())
+    assert all(not p.requires_grad
+               for p in nonempty(model.stem.parameters()))
 
 
 def test_norm_eval():
@@ -215,7 +216,7 @@ def test_norm_eval():
         model = IResNet(depth=18, base_channels=4, norm_eval=norm_eval)
         model.train()
         bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-        assert all(m.training is not norm_eval for m in bns)
+        assert all(m.training is not norm_eval for m in nonempty(bns))
         assert model.layer1[0].conv1.training  # the rest still trains
 
 
@@ -236,8 +237,9 @@ def test_norm_cfg(norm_cfg, cls):
 def test_norm_requires_grad_false():
     model = IResNet(depth=18, base_channels=4,
                     norm_cfg=dict(type='BN', requires_grad=False))
-    assert all(not p.requires_grad for m in model.modules()
-               if isinstance(m, _BatchNorm) for p in m.parameters())
+    assert all(not p.requires_grad for p in nonempty(
+        p for m in model.modules() if isinstance(m, _BatchNorm)
+        for p in m.parameters()))
 
 
 def test_conv_cfg():
@@ -262,12 +264,12 @@ def test_with_cp_recomputes_and_matches():
         out_cp = cp_model(x)
     assert spy.call_count == 8  # every block
     out = plain(x)
-    for a, b in zip(out, out_cp):
+    for a, b in zip(out, out_cp, strict=True):
         torch.testing.assert_close(a, b)
     sum(o.sum() for o in out_cp).backward()
     g_cp = [p.grad.clone() for p in cp_model.parameters()]
     sum(o.sum() for o in out).backward()
-    for g, p in zip(g_cp, plain.parameters()):
+    for g, p in zip(g_cp, plain.parameters(), strict=True):
         torch.testing.assert_close(g, p.grad)
 
 
@@ -337,7 +339,8 @@ def test_plugins():
              stages=(False, False, True, True), position='after_conv2'),
     ]
     model = IResNet(depth=50, base_channels=8, plugins=plugins).eval()
-    assert not any(isinstance(m, ContextBlock) for m in model.layer1.modules())
+    assert not any(isinstance(m, ContextBlock)
+                   for m in nonempty(model.layer1.modules()))
     block = model.layer3[1]
     assert isinstance(block.context_block, ContextBlock)
     assert block.context_block.in_channels == 128
@@ -477,5 +480,5 @@ def test_single_block_stage(ordering):
     block = model.layer1[0]
     assert block.layout == ORDERINGS[ordering]['single']
     outs = model(torch.rand(1, 3, 32, 32))
-    assert all((o >= 0).all() for o in outs)  # the stage's one ReLU
+    assert all((o >= 0).all() for o in nonempty(outs))  # the stage's one ReLU
     assert relu_count_on_main_path(model) == 4

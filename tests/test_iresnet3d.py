@@ -9,7 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, IResNet3d, IResNet3dSlowOnly, ResBlock
 
-from .helpers import randomise_bn
+from .helpers import nonempty, randomise_bn
 
 I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
 
@@ -194,7 +194,7 @@ def test_inflation_identity_on_a_boring_clip(tmp_path, depth):
     frame = torch.rand(2, 3, 64, 64)
     clip = frame[:, :, None].expand(-1, -1, 6, -1, -1).contiguous()
     with torch.no_grad():
-        for a, b in zip(model2d(frame), model3d(clip)):
+        for a, b in zip(model2d(frame), model3d(clip), strict=True):
             assert b.shape[2] == 6
             torch.testing.assert_close(b, a[:, :, None].expand_as(b),
                                        rtol=1e-5, atol=1e-5)
@@ -269,16 +269,18 @@ def test_frozen_stages_norm_eval_with_cp():
     model = IResNet3d(depth=18, base_channels=4, frozen_stages=1,
                       norm_eval=True)
     model.train()
-    assert all(not p.requires_grad for p in model.conv1.parameters())
-    assert all(not p.requires_grad for p in model.layer1.parameters())
-    assert all(p.requires_grad for p in model.layer2.parameters())
-    assert all(not m.training for m in model.modules()
-               if isinstance(m, _BatchNorm))
+    assert all(not p.requires_grad for p in nonempty(model.conv1.parameters()))
+    assert all(not p.requires_grad
+               for p in nonempty(model.layer1.parameters()))
+    assert all(p.requires_grad for p in nonempty(model.layer2.parameters()))
+    assert all(not m.training for m in nonempty(
+        m for m in model.modules() if isinstance(m, _BatchNorm)))
     assert model.layer2[0].conv1.training
     default = IResNet3d(depth=18, base_channels=4)
     default.train()
-    assert all(m.training for m in default.modules()
-               if isinstance(m, _BatchNorm))  # mmaction default False
+    assert all(m.training for m in nonempty(
+        m for m in default.modules()
+        if isinstance(m, _BatchNorm)))  # mmaction default False
     torch.manual_seed(0)
     cp_model = IResNet3d(depth=18, base_channels=4, with_cp=True)
     cp_model.load_state_dict(default.state_dict())

@@ -62,7 +62,8 @@ def stage_and_logit_errors(model, fixture, classifier):
         stages = model(fixture['input'].clone())
         logits = F.linear(stages[-1].mean((2, 3)), classifier['weight'],
                           classifier['bias'])
-    return [rel_err(a, b) for a, b in zip(stages, fixture['stages'])] + \
+    return [rel_err(a, b) for a, b in zip(stages, fixture['stages'],
+                                               strict=True)] + \
         [rel_err(logits, fixture['logits'])]
 
 
@@ -107,7 +108,8 @@ def test_default_iresnet_is_the_released_network(tmp_path):
     model.eval()
     with torch.no_grad():
         stages = model(fixture['input'].clone())
-    errors = [rel_err(a, b) for a, b in zip(stages, fixture['stages'])]
+    errors = [rel_err(a, b)
+              for a, b in zip(stages, fixture['stages'], strict=True)]
     assert max(errors) <= TOLERANCE, errors
 
 
@@ -155,6 +157,6 @@ def test_inflated_official_iresnet50_on_a_static_clip(tmp_path):
     with torch.no_grad():
         stages = model(clip)
     assert [s.shape[2] for s in stages] == [2, 2, 2, 2]  # pool2 after 1
-    for out3d, out2d in zip(stages, fixture['stages']):
+    for out3d, out2d in zip(stages, fixture['stages'], strict=True):
         for t in range(out3d.shape[2]):
             assert rel_err(out3d[:, :, t], out2d) <= TOLERANCE

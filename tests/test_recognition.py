@@ -10,6 +10,8 @@ from mmengine.registry import init_default_scope
 from mm_iresnet.zoo import (ACTION_SWAPS, action_zoo, cleared_backbone,
                             swap_backbone_type)
 
+from .helpers import nonempty
+
 CONFIGS = {
     'kinetics400/i3d_iresnet50_32x2x1_k400.py': ('IResNet3d', 400),
     'kinetics400/slowonly_iresnet50_8x8x1_k400.py': ('IResNet3dSlowOnly',
@@ -42,7 +44,7 @@ def test_recognition_configs(root, name):
     assert 'base_batch_size' in cfg.auto_scale_lr
     if 'sthv2' in name:  # motion direction is the label: no plain flip
         assert all(t['type'] != 'Flip' or t.get('flip_label_map')
-                   for t in cfg.train_dataloader.dataset.pipeline)
+                   for t in nonempty(cfg.train_dataloader.dataset.pipeline))
 
 
 def _clip_batch(shape, label, num_classes):

@@ -28,6 +28,9 @@ from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3d,
                                IResNet3dSlowFast, IResNet3dSlowOnly,
                                IResNetAction, IResNetTSM, ITANet)
 
+from .helpers import nonempty
+
+
 @pytest.fixture(autouse=True, scope='module')
 def one_thread():
     """The networks here are tiny: one thread is faster than two, and far
@@ -79,7 +82,7 @@ def per_child(model, rename=None, expand=('slow_path', 'fast_path')):
             continue
         key = (rename or {}).get(name, name)
         out[key] = tuple(a + b for a, b in zip(out.get(key, (0, ) * 4),
-                                               stats(child)))
+                                               stats(child), strict=True))
     return out
 
 
@@ -406,8 +409,9 @@ def test_slowfast_runs_with_a_lateral_switched_off_where_mmaction_cannot():
     with pytest.raises(IndexError):
         ResNet3dSlowFast(**copy.deepcopy(args)).eval()(x)
     ours = IResNet3dSlowFast(**copy.deepcopy(args))
-    assert ours.slow_path.lateral_connections == [
-        'conv1_lateral', 'layer1_lateral', 'layer2_lateral']
+    assert ours.slow_path.lateral_connections == \
+        ResNet3dSlowFast(**copy.deepcopy(args)).slow_path \
+        .lateral_connections == ['layer1_lateral', 'layer2_lateral']
     # stage 3's output, 64 channels, and nothing from the fast pathway
     assert ours.slow_path.layer4[0].conv1.in_channels == 64
     assert ours.slow_path.layer3[0].conv1.in_channels == 32 + 32 * 2 // 8
@@ -437,7 +441,7 @@ def bn_state(model, kind=nn.modules.batchnorm._BatchNorm):
 
 def changed(before, after):
     return [(not torch.equal(m0, m1), not torch.equal(w0, w1))
-            for (m0, w0), (m1, w1) in zip(before, after)]
+            for (m0, w0), (m1, w1) in zip(before, after, strict=True)]
 
 
 def partial_bn_models():
@@ -522,9 +526,9 @@ def test_norm_eval_keeps_every_running_mean(index):
         train_step(model, x)
         moved = [m for m, _ in changed(before, bn_state(model))]
         if norm_eval:
-            assert not any(moved)
+            assert not any(nonempty(moved))
         else:
-            assert all(moved)
+            assert all(nonempty(moved))
 
 
 def tsm_output(x, **kwargs):
@@ -567,9 +571,12 @@ def test_pathway_freezes_laterals_by_stage_where_mmaction_counts_them():
     for model in (theirs, ours):
         model.train()
         assert not hasattr(model, 'layer1_lateral')
-    assert not any(p.requires_grad for p in theirs.layer2_lateral.parameters())
-    assert all(p.requires_grad for p in ours.layer2_lateral.parameters())
-    assert all(p.requires_grad for p in ours.layer3_lateral.parameters())
+    assert not any(p.requires_grad
+                   for p in nonempty(theirs.layer2_lateral.parameters()))
+    assert all(p.requires_grad
+               for p in nonempty(ours.layer2_lateral.parameters()))
+    assert all(p.requires_grad
+               for p in nonempty(ours.layer3_lateral.parameters()))
 
 
 def test_tsm_non_local_after_temporal_pool_where_mmaction_mixes_clips():

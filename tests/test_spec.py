@@ -5,6 +5,7 @@ import inspect
 
 import mmcv.ops  # noqa: F401  (registers DCN)
 import pytest
+import torch
 
 from mm_iresnet.models import (IResNet, IResNet3d, IResNet3dPathway,
                                IResNetTSM)
@@ -54,6 +55,37 @@ def test_mmdet_arguments_as_stages():
         .mid_channels == 128
 
 
+@pytest.mark.parametrize('kwargs', [
+    dict(depth=50),
+    dict(depth=18, strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
+    dict(depth=50, strides=(1, 2, 1, 2), dilations=(1, 1, 2, 1)),
+])
+def test_stage_strides_and_dilations_are_mmdets(kwargs):
+    """Each stage's stride and dilation as mmdet's ResNet built from the
+    same arguments has them: the per-stage output sizes on an odd input,
+    and the dilation and padding of each stage's 3x3 convolutions."""
+    from mmdet.models.backbones import ResNet
+    outputs = dict(out_indices=(0, 1, 2, 3))
+    ours, theirs = IResNet(**kwargs, **outputs), ResNet(**kwargs, **outputs)
+    ours.eval()
+    theirs.eval()
+    x = torch.randn(1, 3, 67, 45)
+    with torch.no_grad():
+        sizes = [[tuple(y.shape) for y in m(x)] for m in (ours, theirs)]
+    assert len(sizes[0]) == len(sizes[1]) == 4
+    assert sizes[0] == sizes[1]
+
+    def dilations(model, i):
+        return sorted({(m.dilation, m.padding)
+                       for m in getattr(model, f'layer{i}').modules()
+                       if isinstance(m, torch.nn.Conv2d) and
+                       m.kernel_size == (3, 3)})
+
+    for i in range(1, 5):
+        assert dilations(ours, i) and \
+            dilations(ours, i) == dilations(theirs, i), i
+
+
 def test_the_3d_translator_puts_time_on_the_blocks():
     model = IResNet3d(depth=50, temporal_strides=(1, 2, 1, 1),
                       inflate=((1, 0, 1), 0, 1, (0, 1, 0)),
@@ -75,8 +107,14 @@ def test_the_pathway_widens_the_stages_that_take_laterals():
     assert slow.lateral_from == [8, 32, 64, 128]
     assert slow.lateral_in_channels == [2, 0, 16, 32]
     assert [s.in_channels for s in slow.spec.stages] == [10, 32, 80, 160]
-    assert slow.lateral_connections == ['conv1_lateral', 'layer2_lateral',
-                                        'layer3_lateral']
+    assert hasattr(slow, 'conv1_lateral')
+    # the stage laterals, as mmaction's pathway lists them
+    from mmaction.models.backbones.resnet3d_slowfast import ResNet3dPathway
+    theirs = ResNet3dPathway(depth=50, lateral=True, base_channels=8,
+                             channel_ratio=8, lateral_infl=2,
+                             lateral_activate=(1, 0, 1, 1))
+    assert slow.lateral_connections == theirs.lateral_connections == [
+        'layer2_lateral', 'layer3_lateral']
     fast = IResNet3dPathway(depth=50, lateral=False, base_channels=8)
     assert [s.in_channels for s in fast.spec.stages] == [8, 32, 64, 128]
 
@@ -87,7 +125,7 @@ def test_tsm_puts_its_shift_on_the_blocks():
     shifts = [b['temporal_shift'] for s in model.spec.stages
               for b in s.blocks]
     assert all(s == dict(num_segments=n, shift_div=4, place='blockres')
-               for s, n in zip(shifts, [4] * 3 + [2] * 13))
+               for s, n in zip(shifts, [4] * 3 + [2] * 13, strict=True))
 
 
 def test_the_base_backbone_knows_nothing_of_time_or_laterals():

@@ -12,7 +12,7 @@ from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3dCSN,
                                IResNet3dSlowFast, IResNetAction, IResNetTSM,
                                ITANet)
 
-from .helpers import n_params, randomise_bn
+from .helpers import n_params, nonempty, randomise_bn
 
 
 def outputs(model, x):
@@ -54,9 +54,11 @@ def test_iresnet_action_matches_mmaction_resnet_sizes_and_partial_bn():
     model = IResNetAction(depth=18, partial_bn=True).train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns[0].training and bns[0].weight.requires_grad
-    assert not any(m.training or m.weight.requires_grad for m in bns[1:])
-    assert all(m.training for m in IResNetAction(depth=18).train().modules()
-               if isinstance(m, nn.BatchNorm2d))
+    assert not any(m.training or m.weight.requires_grad
+                   for m in nonempty(bns[1:]))
+    assert all(m.training for m in nonempty(
+        m for m in IResNetAction(depth=18).train().modules()
+        if isinstance(m, nn.BatchNorm2d)))
 
 
 class _ConvModuleLike(nn.Module):
@@ -144,6 +146,8 @@ def test_tsm_computes_what_mmaction_tsm_structure_computes(kwargs):
     missing, unexpected = plain.load_state_dict(ours.state_dict(),
                                                 strict=False)
     assert not missing and all('non_local' in k for k in unexpected)
+    # the keys only the non-local blocks have, exactly where there are some
+    assert bool(unexpected) == ('non_local' in kwargs)
     x = torch.rand(2 * kwargs['num_segments'], 3, 32, 32)
     with torch.no_grad():
         mine = ours.eval()(x)
@@ -187,7 +191,8 @@ def test_tanet_puts_tam_after_the_first_conv_of_every_block():
     theirs = TANet(depth=50, num_segments=4, pretrained=None)
     same_as_mmaction(ours, theirs, torch.rand(8, 3, 64, 64))
     assert all(hasattr(b, 'tam') and b.plugin_names[1] == ['tam']
-               for layer in (ours.layer1, ours.layer4) for b in layer)
+               for b in nonempty(b for layer in (ours.layer1, ours.layer4)
+                                 for b in layer))
     with pytest.raises(ValueError, match='num_segments >= 3'):
         ITANet(depth=50, num_segments=2)
 
@@ -222,9 +227,9 @@ def test_slowfast_matches_mmaction_sizes_and_params(kwargs):
     theirs = ResNet3dSlowFast(**kwargs)
     same_as_mmaction(ours, theirs, torch.rand(1, 3, 16, 64, 64))
     assert ours.slow_path.layer1[0].conv1.in_channels == 64 + 16
-    assert ours.slow_path.lateral_connections == [
-        'conv1_lateral', 'layer1_lateral', 'layer2_lateral',
-        'layer3_lateral']
+    assert ours.slow_path.lateral_connections == \
+        theirs.slow_path.lateral_connections == [
+            'layer1_lateral', 'layer2_lateral', 'layer3_lateral']
 
 
 @pytest.mark.parametrize('frozen_stages', range(-1, 5))
@@ -307,7 +312,8 @@ def test_csn_bn_frozen():
     model = IResNet3dCSN(depth=50, base_channels=8, norm_eval=True,
                          bn_frozen=True).train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
-    assert not any(m.training or m.weight.requires_grad for m in bns)
+    assert not any(m.training or m.weight.requires_grad
+                   for m in nonempty(bns))
 
 
 def test_r2plus1d_uses_mmaction_conv2plus1d():

@@ -6,6 +6,7 @@ checkpoint in its real format (a plain state dict with the official keys,
 rebuilt by the fixtures' recipe), or a broken variant of it. The transfer
 from Google Drive itself is not exercised here.
 """
+import inspect
 import os
 import os.path as osp
 import subprocess
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.runner import CheckpointLoader
 
+from mm_iresnet.checkpoint import CheckpointError
 from mm_iresnet.cli import official_checkpoints, prepare_official_weights
 from mm_iresnet.models import IResNet, IResNet3d
 from mm_iresnet.official import (FAMILIES, OFFICIAL_MODELS, SOURCES,
@@ -34,24 +36,53 @@ BY_URL = {drive_url(m): name for name, m in OFFICIAL_MODELS.items()
           if m.drive_id}
 
 
+def official_format(name):
+    """The state dict of official model ``name`` as its file holds it. The
+    fixtures' recipe leaves the classifier bias zero; here it is not, so
+    that a lost or misplaced bias shows in the logits."""
+    keys = load_fixture('master_babdc4f', name)['keys']
+    state_dict = official_state_dict(keys)
+    bias = state_dict['fc.bias']
+    state_dict['fc.bias'] = torch.linspace(-1, 1, bias.numel()).reshape(
+        bias.shape)
+    return state_dict
+
+
 def official_file(name, path):
     """Write official model ``name`` as Google Drive serves it."""
-    keys = load_fixture('master_babdc4f', name)['keys']
-    torch.save(official_state_dict(keys), path)
+    torch.save(official_format(name), path)
+
+
+def legacy_file(name, path):
+    """The file as the PyTorch of 2020 wrote it (not a zip archive)."""
+    torch.save(official_format(name), path,
+               _use_new_zipfile_serialization=False)
+
+
+def data_parallel_file(name, path):
+    """The state dict of a ``DataParallel`` model: keys prefixed
+    ``module.``."""
+    torch.save({f'module.{k}': v for k, v in official_format(name).items()},
+               path)
 
 
 class FakeDrive:
     """Stands in for ``gdown.download``; ``serve(name, path)`` writes the
-    file of official model ``name`` (default: the real-format file)."""
+    file of official model ``name`` (default: the real-format file). Its
+    arguments are bound to the installed ``gdown.download``'s signature (or
+    ``real``'s), so a call the real function would reject fails here too."""
 
-    def __init__(self):
+    def __init__(self, real=None):
+        import gdown
+        self.signature = inspect.signature(real or gdown.download)
         self.calls = []
         self.serve = official_file
 
-    def download(self, url=None, output=None, quiet=False, **kwargs):
-        self.calls.append(url)
-        self.serve(BY_URL[url], output)
-        return output
+    def download(self, *args, **kwargs):
+        arguments = self.signature.bind(*args, **kwargs).arguments
+        self.calls.append(arguments['url'])
+        self.serve(BY_URL[arguments['url']], arguments['output'])
+        return arguments['output']
 
 
 @pytest.fixture
@@ -70,9 +101,23 @@ def drive(monkeypatch):
 
 
 def cache_listing(home):
-    """Every file and folder under the cache home (hidden ones too)."""
+    """Every file and folder under the cache home (hidden ones too), but
+    the lock files that stay beside the names fetched."""
     return sorted(osp.relpath(osp.join(d, n), home)
-                  for d, dirs, files in os.walk(home) for n in dirs + files)
+                  for d, dirs, files in os.walk(home) for n in dirs + files
+                  if not n.endswith('_imagenet_mm.pth.lock'))
+
+
+def official_outputs(model, fixture):
+    """The stage outputs of ``model`` (eval mode) on the fixture's input,
+    checked against the official code's to TOLERANCE."""
+    model.eval()
+    with torch.no_grad():
+        stages = model(fixture['input'].clone())
+    assert len(stages) == len(fixture['stages']) == 4
+    errors = [rel_err(a, b) for a, b in zip(stages, fixture['stages'])]
+    assert max(errors) <= TOLERANCE, errors
+    return stages
 
 
 def test_official_table_matches_the_released_code():
@@ -112,18 +157,20 @@ def test_pretrained_by_name_reproduces_the_official_outputs(home, drive):
         type='Pretrained', checkpoint='iresnet://iresnet50'))
     model.init_weights()
     assert drive.calls == [drive_url(OFFICIAL_MODELS['iresnet50'])]
-    model.eval()
-    with torch.no_grad():
-        stages = model(fixture['input'].clone())
-    errors = [rel_err(a, b) for a, b in zip(stages, fixture['stages'])]
-    assert max(errors) <= TOLERANCE, errors
+    stages = official_outputs(model, fixture)
 
     cached = torch.load(cached_path('iresnet50'), weights_only=True)
     assert cached['meta']['trained_ordering'] == 'resstage'
     assert cached['meta']['official_name'] == 'iresnet50'
     logits = F.linear(stages[-1].mean((2, 3)), cached['classifier']['weight'],
                       cached['classifier']['bias'])
-    assert rel_err(logits, fixture['logits']) <= TOLERANCE
+    # the official logits, from the official features and the served file
+    served = official_format('iresnet50')
+    assert served['fc.bias'].ne(0).all()  # a bias the logits must carry
+    expected = fixture['stages'][-1].mean((2, 3)) @ served['fc.weight'].T + \
+        served['fc.bias']
+    assert rel_err(logits, expected) <= TOLERANCE
+    assert rel_err(logits, fixture['logits'] + served['fc.bias']) <= TOLERANCE
     # nothing but the converted file is left in the cache
     assert cache_listing(home) == ['checkpoints',
                                    'checkpoints/iresnet50_imagenet_mm.pth']
@@ -132,6 +179,7 @@ def test_pretrained_by_name_reproduces_the_official_outputs(home, drive):
         type='Pretrained', checkpoint='iresnet://iresnet50'))
     again.init_weights()
     assert len(drive.calls) == 1  # a cache hit
+    assert again.state_dict().keys() == model.state_dict().keys()
     for a, b in zip(again.state_dict().values(),
                     model.state_dict().values()):
         assert torch.equal(a, b)
@@ -155,6 +203,7 @@ def test_mmaction_pretrained_name_inflates_to_the_2d_features(home, drive):
     clip = fixture['input'].unsqueeze(2).repeat(1, 1, 8, 1, 1)
     with torch.no_grad():
         stages = model(clip)
+    assert len(stages) == len(fixture['stages']) == 4
     for out3d, out2d in zip(stages, fixture['stages']):
         for t in range(out3d.shape[2]):
             assert rel_err(out3d[:, :, t], out2d) <= TOLERANCE
@@ -178,11 +227,7 @@ def test_other_families_by_name(home, drive, name, source):
     model = getattr(__import__('mm_iresnet.models', fromlist=['x']),
                     FAMILIES[source])(depth=50)
     model.load_state_dict(checkpoint['state_dict'], strict=True)
-    model.eval()
-    with torch.no_grad():
-        stages = model(fixture['input'].clone())
-    assert max(rel_err(a, b) for a, b in zip(stages, fixture['stages'])) \
-        <= TOLERANCE
+    official_outputs(model, fixture)
 
 
 def test_unknown_name_lists_the_valid_ones(home, drive):
@@ -406,9 +451,78 @@ def test_two_processes_download_once(home, tmp_path):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for r in (0, 1)]
     outs = [p.communicate(timeout=300) for p in procs]
+    assert len(outs) == len(procs) == 2
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     assert log.read_text().split() == ['0']  # exactly one download
     totals = {line.split()[2] for out, _ in outs for line in out.splitlines()
               if line.startswith('TOTAL')}
     assert len(totals) == 1
+
+
+def test_the_fake_takes_only_what_gdown_takes(drive):
+    """The fake is bound to the installed gdown.download's signature: an
+    argument gdown does not take fails (so the calls the tests see are
+    calls gdown accepts)."""
+    url = drive_url(OFFICIAL_MODELS['iresnet50'])
+    with pytest.raises(TypeError):
+        drive.download(url=url, output='x.pth', checksum_md5='0')
+    assert drive.calls == []
+
+
+@pytest.mark.parametrize('serve', [legacy_file, data_parallel_file])
+def test_legacy_and_data_parallel_files_load_by_name(home, drive, serve):
+    """The 2020 files: the legacy (non-zip) format and a DataParallel
+    ``module.`` prefix convert and reproduce the official outputs."""
+    drive.serve = serve
+    fixture = load_fixture('master_babdc4f', 'iresnet50')
+    model = IResNet(depth=50, init_cfg=dict(
+        type='Pretrained', checkpoint='iresnet://iresnet50'))
+    model.init_weights()
+    official_outputs(model, fixture)
+    classifier = torch.load(cached_path('iresnet50'),
+                            weights_only=True)['classifier']
+    assert torch.equal(classifier['bias'], official_format('iresnet50')[
+        'fc.bias'])
+
+
+def test_only_a_bad_cache_file_is_removed(home, drive, monkeypatch):
+    """A cached file converted from another family is removed; a wrong
+    map_location or a read error leaves a good file and says so; a bad file
+    another process removed first is no second error."""
+    import mm_iresnet.weights as weights
+    path = cached_path('iresnet50')
+    load_official('iresnet50')
+    with pytest.raises(WeightsError, match='is good and was kept.*'
+                       "map_location='no_such_device'"):
+        load_official('iresnet50', map_location='no_such_device')
+    assert osp.isfile(path)
+
+    def unreadable(file, *args, **kwargs):
+        raise PermissionError(13, 'Permission denied', file)
+
+    with monkeypatch.context() as m:
+        m.setattr(weights, '_safe_load', unreadable)
+        with pytest.raises(WeightsError, match='PermissionError.*left in '
+                           'place'):
+            load_official('iresnet50')
+    assert osp.isfile(path)
+
+    def removed_meanwhile(file, *args, **kwargs):
+        os.remove(file)
+        raise CheckpointError(f'{file}: not a readable PyTorch checkpoint')
+
+    with monkeypatch.context() as m:
+        m.setattr(weights, '_safe_load', removed_meanwhile)
+        with pytest.raises(WeightsError, match='it was removed'):
+            load_official('iresnet50')
+    assert not osp.exists(path)
+
+    load_official('iresnet50')  # downloaded again
+    other = torch.load(path, weights_only=True)
+    other['meta']['src'] = 'resstage'
+    torch.save(other, path)
+    with pytest.raises(WeightsError, match="converted from 'resstage'.*it "
+                       'was removed'):
+        load_official('iresnet50')
+    assert not osp.exists(path) and len(drive.calls) == 2

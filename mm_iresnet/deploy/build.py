@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..checkpoint import full_pickle_torch_load
+from ..checkpoint import trusted_checkpoint_load
 from ..configs import load_config, without_pretrained
 
 __all__ = ['switch_to_deploy', 'build_model', 'read_trusted_checkpoint',
@@ -37,13 +37,14 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def read_trusted_checkpoint(path: str) -> dict:
-    """The checkpoint at ``path``, unpickled in full: a file the caller
-    names (the package's trust rule, :mod:`mm_iresnet.checkpoint`), as
-    ``tools/test.py`` reads its CHECKPOINT."""
+    """The checkpoint at ``path``: a file the caller names (the package's
+    trust rule, :mod:`mm_iresnet.checkpoint`), loaded as ``tools/test.py``
+    reads its CHECKPOINT, with the types mmengine's training checkpoints
+    hold allowed (:func:`~mm_iresnet.checkpoint.trusted_checkpoint_load`)."""
     from mmengine.runner.checkpoint import _load_checkpoint
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} not found')
-    with full_pickle_torch_load():
+    with trusted_checkpoint_load():
         checkpoint = _load_checkpoint(path, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{path}: holds no state dict')
@@ -74,8 +75,8 @@ def build_deploy_model(config: Union[str, Config],
     mode and (``deploy``) deploy form; returns it and the config it was
     built from.
 
-    ``checkpoint`` is a file the caller names, so it is unpickled in full
-    (:func:`read_trusted_checkpoint`), or a checkpoint read so already; one
+    ``checkpoint`` is a file the caller names, loaded with the types of
+    mmengine's training checkpoints allowed (:func:`read_trusted_checkpoint`), or a checkpoint read so already; one
     written by ``tools/reparameterize_model.py`` (already folded) loads too.
     Without a checkpoint the model keeps its initialisation. Pretrained
     weights named in the config are not loaded

@@ -67,14 +67,16 @@ class IResNet3dPathway(IResNet3d):
         self.lateral_infl = lateral_infl
         self.lateral_activate = lateral_activate
         super().__init__(lateral=lateral, with_pool2=with_pool2, **kwargs)
-        #: names of the lateral modules, in the order the features meet
+        #: names of the stage laterals (``layer{i}_lateral``), in the order
+        #: the features meet; ``conv1_lateral`` apart, as in mmaction
         self.lateral_connections = []
         for i, channels in enumerate(self.lateral_in_channels):
             if channels:
                 name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
                 self.add_module(name, self._lateral_conv(
                     self.lateral_from[i], channels, lateral_norm))
-                self.lateral_connections.append(name)
+                if i:
+                    self.lateral_connections.append(name)
         self._freeze_stages()  # the laterals exist only now
 
     def _freeze_stages(self):
@@ -243,8 +245,7 @@ class IResNet3dSlowFast(IResNet3dTwoPathway):
                           1)))
         laterals = iter(slow.lateral_connections)
         if slow.lateral_in_channels[0]:
-            x_slow = torch.cat(
-                (x_slow, getattr(slow, next(laterals))(x_fast)), dim=1)
+            x_slow = torch.cat((x_slow, slow.conv1_lateral(x_fast)), dim=1)
         for i, name in enumerate(slow.res_layers):
             x_slow = getattr(slow, name)(x_slow)
             x_fast = getattr(fast, name)(x_fast)

@@ -6,7 +6,8 @@
         [--cfg-options k=v ...]
 
 Builds the model of CONFIG (mmdet or mmaction2), loads CHECKPOINT (a file you
-trust: it is unpickled in full, as tools/test.py does), folds the backbone's
+trust: loaded with the types of mmengine's training checkpoints allowed,
+as tools/test.py does), folds the backbone's
 BNs (deploy form) and exports:
 
 * detectors: backbone + neck, inputs (N, 3, H, W) -> feat0..featK;
