@@ -9,6 +9,7 @@ from mmdet.models.backbones.resnet import Bottleneck as MMDetBottleneck
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, ResBlock
+from mm_iresnet.models.layers import SeparableMaxPool
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
 
@@ -129,15 +130,18 @@ def test_block_applies_layout_order(ordering, start_rectified):
 def test_improved_projection_shortcut():
     model = IResNet(depth=50, base_channels=8)
     ds = model.layer2[0].downsample
-    assert isinstance(ds[0], nn.MaxPool2d) and ds[0].kernel_size == 3 \
-        and ds[0].stride == 2 and ds[0].padding == 1
+    # the shortcut's max-pool (PyTorch's pool where a gradient flows)
+    assert isinstance(ds[0], SeparableMaxPool) and ds[0].dim == 2
+    assert ds[0].kernel_size == (3, 3) and ds[0].stride == (2, 2) \
+        and ds[0].padding == (1, 1)
     assert ds[1].stride == (1, 1) and ds[1].kernel_size == (1, 1)
     assert isinstance(ds[2], nn.BatchNorm2d)
     # stage 1 strides (the stem has no max-pool) and widens
-    assert isinstance(model.layer1[0].downsample[0], nn.MaxPool2d)
+    assert isinstance(model.layer1[0].downsample[0], SeparableMaxPool)
     # width change only / stride only
     basic = IResNet(depth=18, base_channels=8)
-    assert [type(m) for m in basic.layer1[0].downsample] == [nn.MaxPool2d]
+    assert [type(m) for m in basic.layer1[0].downsample] == \
+        [SeparableMaxPool]
     dil = IResNet(depth=50, base_channels=8, strides=(1, 2, 2, 1),
                   dilations=(1, 1, 1, 2))
     assert [type(m).__name__ for m in dil.layer4[0].downsample] == \

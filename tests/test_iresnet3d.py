@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, IResNet3d, IResNet3dSlowOnly, ResBlock
+from mm_iresnet.models.layers import SeparableMaxPool
 
 from .helpers import nonempty, randomise_bn
 
@@ -79,7 +80,7 @@ def test_stem_pool_spatial_stride_moves_time_stride_stays():
     start = model.layer1[0]
     assert start.conv2.stride == (1, 2, 2)
     pool = start.downsample[0]
-    assert isinstance(pool, nn.MaxPool3d)
+    assert isinstance(pool, SeparableMaxPool) and pool.dim == 3
     assert pool.kernel_size == (1, 3, 3) and pool.stride == (1, 2, 2)
     x = torch.rand(1, 3, 8, 32, 32)
     with torch.no_grad():
