@@ -64,10 +64,66 @@ def test_detector_row_mixed_precision_channels_last(bench):
     assert weight.is_contiguous(memory_format=torch.channels_last)
     assert not torch.equal(before, weight)
     rows = bench.harness.Rows()
-    args = argparse.Namespace(device='cpu', size=48, batch=1, repeats=1)
+    args = argparse.Namespace(device='cpu', size=48, batch=1, repeats=1,
+                              seed=0)
     detector.detector_rows(args, rows, torch.bfloat16)
     assert [r['metric'] for r in rows] == [
         'train step s (fp32)', 'train step s (fp32): A/A control, ResNet vs '
         'ResNet', 'train step s (AMP bf16 backbone+neck, channels_last)',
         'train step s (AMP bf16 backbone+neck, channels_last): A/A '
         'control, ResNet vs ResNet']
+
+
+def test_processes_child_arguments_and_merge(bench):
+    """``--processes``: each process gets its own seed and folder; a row's
+    ratio is the median of the processes' ratios, with their range."""
+    import bench.processes as processes
+    argv = ['--depths', '50', '--processes', '3', '--out-dir', 'x',
+            '--seed=4', '--no-video']
+    assert processes.child_argv(argv, 2, 'out') == [
+        '--depths', '50', '--no-video', '--processes', '1', '--seed', '2',
+        '--out-dir', osp.join('out', 'process2')]
+
+    def table(ratio, ours):
+        return [dict(case='c', metric='params', iresnet='10', resnet='10',
+                     ratio='1.0'),
+                dict(case='c', metric='same kernels', iresnet='yes',
+                     resnet='-', ratio='-'),
+                dict(case='c', metric='eval s', iresnet=str(ours),
+                     resnet='1.0', ratio=str(ratio))]
+
+    rows = processes.merge([table(1.04, 1.04), table(0.98, 0.98),
+                            table(1.01, 1.01)])
+    assert rows[0]['ratio'] == 1.0 and rows[0]['range'] == '1.000-1.000'
+    assert rows[1] == table(1, 1)[1]  # text: the first process's
+    assert rows[2]['ratio'] == 1.01 and rows[2]['iresnet'] == 1.01
+    assert rows[2]['range'] == '0.980-1.040'
+    with pytest.raises(RuntimeError, match='different rows'):
+        processes.merge([table(1, 1), table(1, 1)[::-1]])
+    with pytest.raises(RuntimeError, match='numbers of rows'):
+        processes.merge([table(1, 1), table(1, 1)[:2]])
+
+
+@pytest.mark.slow
+def test_processes_end_to_end(root, tmp_path):
+    """Two real processes of a tiny eager run: one merged table whose
+    ratios lie inside their ranges, and each process's own table."""
+    import subprocess
+    import sys
+    out = tmp_path / 'bench'
+    subprocess.run([sys.executable, osp.join(root, 'tools', 'benchmark.py'),
+                    '--depths', '18', '--no-video', '--no-detector',
+                    '--size', '32', '--batch', '1', '--repeats', '2',
+                    '--processes', '2', '--out-dir', str(out)],
+                   check=True, cwd=root, capture_output=True)
+    import csv
+    with open(out / 'benchmark.csv', newline='') as f:
+        merged = list(csv.DictReader(f))
+    for index in range(2):
+        assert (out / f'process{index}' / 'benchmark.csv').is_file()
+    timed = [r for r in merged if r['metric'].startswith('eval step s')]
+    assert timed and all(r['range'] for r in timed)
+    for row in timed:
+        lo, hi = map(float, row['range'].split('-'))
+        assert lo <= float(row['ratio']) <= hi
+    assert 'median over 2 processes' in (out / 'benchmark.md').read_text()

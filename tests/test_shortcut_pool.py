@@ -14,6 +14,9 @@ POOLS = [
     (nn.MaxPool2d(3, 1, 1), (1, 2, 9, 11)),
     (nn.MaxPool2d((3, 5), (2, 3), (1, 2)), (1, 2, 15, 17)),
     (nn.MaxPool2d(2, 2), (1, 4, 9, 7)),
+    (nn.MaxPool2d(3, 2, 1), (1, 3, 1, 2)),  # windows mostly padding
+    (nn.MaxPool2d(5, 2, 2), (1, 2, 6, 9)),
+    (nn.MaxPool2d(2, 3), (1, 2, 10, 8)),  # strides skip inputs
     (nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)), (1, 4, 3, 15, 16)),
     (nn.MaxPool3d(3, 2, 1), (2, 3, 7, 9, 11)),
 ]
@@ -128,3 +131,35 @@ def test_network_eval_equals_native_pools(build, shape):
     sum(o.sum() for o in native(x)).backward()
     for (name, a), b in zip(model.named_parameters(), native.parameters()):
         assert torch.equal(a.grad, b.grad), name
+
+
+def test_no_grad_forward_adds_in_place_and_pads_nothing():
+    """Where nothing is recorded for backward the residual sums are
+    in-place and each shortcut pool makes one tensor per pooled axis (no
+    padded copy); with a gradient the sums make new tensors, as autograd
+    needs where a block's last op keeps its output for backward."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.append(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    model = IResNet(depth=50, base_channels=8).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad(), Ops() as ops:
+        model(x)
+    assert ops.names.count('aten.add_') == 16  # one per block
+    assert 'aten.add' not in ops.names
+    assert 'aten.constant_pad_nd' not in ops.names
+    assert 'aten.max_pool2d_with_indices' not in ops.names
+    assert ops.names.count('aten.new_empty') == 4 * 2  # 4 pools, 2 axes
+    model.train()
+    with Ops() as ops:
+        model(x)
+    assert ops.names.count('aten.add') == 16
+    assert ops.names.count('aten.max_pool2d_with_indices') == 4

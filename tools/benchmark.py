@@ -4,7 +4,8 @@
         [--repeats 5] [--threads N] [--no-video] [--no-detector]
         [--no-eager] [--extreme] [--profile] [--compile]
         [--deploy [--deploy-only] [--exporters ...]]
-        [--device cpu|cuda] [--out-dir work_dirs/benchmark]
+        [--device cpu|cuda] [--processes K] [--seed S]
+        [--out-dir work_dirs/benchmark]
 
 In one process, on the same inputs, every timing in rounds that run each
 contender once in an order shuffled anew every round; a ratio is the median
@@ -28,6 +29,10 @@ measurement). Rows (``tools/bench/``):
   exported by each of ``--exporters``, BN trained-like, denormals flushed;
 * ``--extreme`` (``bench.extreme``): a train step of iResNet-404 and -1001;
 * ``--profile`` (``bench.profiling``): the train step per op.
+
+``--processes K`` (``bench.processes``) runs all of it in K fresh processes
+and reports the median of their ratios with the range: a ratio moves from
+process to process by more than its A/A control shows.
 
 Absolute times depend on the machine; the ratios are the result. Prints a
 Markdown table and writes ``benchmark.csv`` / ``benchmark.md``.
@@ -55,6 +60,7 @@ from bench.detector import detector_rows  # noqa: E402
 from bench.eager import eager_rows, low_precision, with_cp_row  # noqa: E402
 from bench.extreme import extreme_rows  # noqa: E402
 from bench.harness import Rows, pin_threads  # noqa: E402
+from bench.processes import run_processes  # noqa: E402
 from bench.profiling import profile_rows  # noqa: E402
 
 
@@ -125,6 +131,11 @@ def parse_args(argv):
                         help='also print the train step per op')
     parser.add_argument('--device', default='cuda'
                         if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--processes', type=int, default=1,
+                        help='run everything in this many fresh processes '
+                        'and report the median ratio and the range')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the rounds\' shuffled order')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     return parser.parse_args(argv)
 
@@ -137,11 +148,17 @@ def table(rows, args):
              f'{args.size // 2}x{args.size // 2}); medians of '
              f'{args.repeats} shuffled rounds' + (
                  f'; deploy rows: {args.deploy_repeats} rounds, denormals '
-                 'flushed' if args.deploy else '') + '.', '',
-             '| case | metric | IResNet | ResNet | ratio |',
-             '|---|---|---|---|---|']
+                 'flushed' if args.deploy else '') + (
+                 f'; each row the median over {args.processes} processes, '
+                 'their ratios\' range beside it' if args.processes > 1
+                 else '') + '.', '']
+    spread = args.processes > 1
+    lines += ['| case | metric | IResNet | ResNet | ratio |' +
+              (' range |' if spread else ''),
+              '|---|---|---|---|---|' + ('---|' if spread else '')]
     lines += [f"| {r['case']} | {r['metric']} | {r['iresnet']} | "
-              f"{r['resnet']} | {r['ratio']} |" for r in rows]
+              f"{r['resnet']} | {r['ratio']} |" +
+              (f" {r.get('range', '')} |" if spread else '') for r in rows]
     return '\n'.join(lines)
 
 
@@ -149,7 +166,8 @@ def write(rows, args):
     os.makedirs(args.out_dir, exist_ok=True)
     with open(osp.join(args.out_dir, 'benchmark.csv'), 'w',
               newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        fields = list(dict.fromkeys(k for row in rows for k in row))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
     text = table(rows, args)
@@ -159,10 +177,16 @@ def write(rows, args):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
+    start = time.time()
+    if args.processes > 1:
+        rows = run_processes(argv, args, osp.abspath(__file__))
+        write(rows, args)
+        print(f'\n({time.time() - start:.0f} s)')
+        return rows
     args.threads = pin_threads(args.threads or torch.get_num_threads())
     MMLogger.get_current_instance().setLevel(logging.WARNING)
-    start = time.time()
     rows = run(args)
     if rows:
         write(rows, args)

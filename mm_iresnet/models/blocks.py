@@ -19,7 +19,7 @@ from mmcv.cnn import (build_activation_layer, build_conv_layer,
 from mmengine.model import BaseModule
 
 from .fuse import fold_named, fold_sequential
-from .layers import SeparableMaxPool, expand_to_dim
+from .layers import SeparableMaxPool, expand_to_dim, graph_capture
 from .layouts import Layout
 from .merge import build_merge
 from .temporal import SHIFT_PLACES, SegmentNonLocal, TemporalShift
@@ -371,8 +371,12 @@ class ResBlock(BaseModule):
                 out = self.act(out)
             for name in self.plugin_names[i]:
                 out = getattr(self, name)(out)
-        out = out + identity if self.merge is None else \
-            self.merge(x, identity, out)
+        if self.merge is not None:
+            out = self.merge(x, identity, out)
+        elif _records_nothing(out, identity):
+            out += identity  # nothing saved for backward can be overwritten
+        else:
+            out = out + identity
         if layout.post_norm:
             out = self.norm('out' if layout.last_norm else last)(out)
         if layout.post_act:
@@ -387,6 +391,15 @@ class ResBlock(BaseModule):
         if self.non_local_block is not None:
             out = self.non_local_block(out)
         return out
+
+
+def _records_nothing(*tensors: torch.Tensor) -> bool:
+    """True where autograd records no graph through ``tensors`` and no graph
+    is captured (trace, export, compile): there an in-place op saves an
+    allocation and changes no value."""
+    return not (torch.is_grad_enabled() and
+                any(t.requires_grad for t in tensors)) and not \
+        graph_capture()
 
 
 def _build_non_local(channels: int, dim: int, cfg: dict) -> nn.Module:

@@ -1,5 +1,4 @@
 """Dimension helpers, and layers registered for use through ``conv_cfg``."""
-import functools
 from typing import Optional, Sequence, Union
 
 import torch
@@ -109,7 +108,7 @@ class SeparableMaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():
-            if not (_graph_capture() or x.dim() != self.dim + 2 or
+            if not (graph_capture() or x.dim() != self.dim + 2 or
                     (torch.is_grad_enabled() and x.requires_grad)):
                 return self.separable(x)
         return self.native(x)
@@ -117,30 +116,61 @@ class SeparableMaxPool(nn.Module):
     @torch.jit.unused
     def separable(self, x: torch.Tensor) -> torch.Tensor:
         """The pool as the maximum of strided views, axis by axis."""
-        if any(self.padding):
-            pads = [p for pad in reversed(self.padding) for p in (pad, pad)]
-            x = F.pad(x, pads, value=float('-inf'))
-        for axis, (k, s) in enumerate(zip(self.kernel_size, self.stride)):
-            d = 2 + axis
-            if k == 1 and s == 1:
-                continue
-            length = (x.shape[d] - k) // s + 1
-            if length < 1:
-                return self.native(x)  # let PyTorch report the size
-            views = [x.narrow(d, i, (length - 1) * s + 1) for i in range(k)]
-            if s > 1:
-                index = [slice(None)] * x.dim()
-                index[d] = slice(None, None, s)
-                views = [v[tuple(index)] for v in views]
-            x = functools.reduce(torch.maximum, views)
-        return x
+        out = x
+        for axis, (k, s, p) in enumerate(
+                zip(self.kernel_size, self.stride, self.padding)):
+            if k > 1 or s > 1:
+                out = _max_along(out, 2 + axis, k, s, p)
+                if out is None:
+                    return self.native(x)  # let PyTorch report the size
+        return out
 
     def extra_repr(self) -> str:
         return (f'kernel_size={self.kernel_size}, stride={self.stride}, '
                 f'padding={self.padding}')
 
 
-def _graph_capture() -> bool:
+def _max_along(x: torch.Tensor, d: int, k: int, s: int,
+               p: int) -> Optional[torch.Tensor]:
+    """Max-pool ``x`` along axis ``d`` (kernel ``k``, stride ``s``, padding
+    ``p`` of -inf), or None when no window fits. One new tensor: output
+    ``j`` is the maximum over offsets ``i`` of input ``j * s + i - p``;
+    each offset's strided view goes into the output in place, over the
+    outputs whose input lies inside (the padding is never materialised)."""
+    n = x.shape[d]
+    length = (n + 2 * p - k) // s + 1
+    if length < 1:
+        return None
+    spans = []  # (first output, count, first input) of each offset
+    for i in range(k):
+        first = max(0, -((i - p) // s))  # ceil((p - i) / s)
+        last = min(length - 1, (n - 1 - i + p) // s)
+        if last >= first:
+            spans.append((first, last - first + 1, first * s + i - p))
+    spans.sort(key=lambda span: -span[1])  # the widest first: it seeds
+
+    def view(start, count):
+        v = x.narrow(d, start, (count - 1) * s + 1)
+        if s == 1:
+            return v
+        index = [slice(None)] * x.dim()
+        index[d] = slice(None, None, s)
+        return v[tuple(index)]
+
+    shape = list(x.shape)
+    shape[d] = length
+    out = x.new_empty(shape)
+    first, count, start = spans[0]
+    if count < length:
+        out.fill_(float('-inf'))
+    out.narrow(d, first, count).copy_(view(start, count))
+    for first, count, start in spans[1:]:
+        part = out.narrow(d, first, count)
+        torch.maximum(part, view(start, count), out=part)
+    return out
+
+
+def graph_capture() -> bool:
     """Inside an ONNX export, a TorchScript trace or a torch.compile graph
     (a TorchScript script never runs the separable form: see ``forward``)."""
     compiling = getattr(getattr(torch, 'compiler', None), 'is_compiling',

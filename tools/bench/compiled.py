@@ -43,9 +43,10 @@ def compiled_rows(case, state_dicts, args, rows):
                               'deploy (BN folded) + compiled')):
         steps = {k: make_step(models[m], x, mode, device) for k, m in
                  (('ours', key), ('base', 'base'), ('control', 'control'))}
-        shuffled(steps, 0, warmup=WARMUP)
+        shuffled(steps, 0, warmup=WARMUP, seed=args.seed)
         before = graphs_compiled()
-        times = shuffled(steps, args.repeats, warmup=0)
+        times = shuffled(steps, args.repeats, warmup=0,
+                         seed=args.seed)
         if graphs_compiled() != before:  # the timed runs recompiled
             raise RuntimeError(f'{case.name} {mode} {label}: recompiled '
                                'while timed; the rows would time dynamo')

@@ -34,7 +34,8 @@ def eager_deploy_rows(case, forms, x, args, rows):
     assert all(torch.equal(a, b) for a, b in
                zip(outs['ours'], outs['native_pools'])), case.name
     times = shuffled({k: make_step(m, x, 'eval', 'cpu')
-                      for k, m in forms.items()}, args.deploy_repeats)
+                      for k, m in forms.items()}, args.deploy_repeats,
+                     seed=args.seed)
     rows.timed(case.name, EAGER, times)
     rows.ratio(case.name, f'{EAGER}, shortcut pools as nn.MaxPool',
                times['native_pools'].median, times['base'].median)
@@ -116,7 +117,7 @@ def onnxruntime_rows(case, forms, outs, x, args, rows):
         sessions, nodes = onnx_sessions(case, forms, outs, x, tmp, args)
         times = shuffled({key: lambda s=s: s.run(None, feed)
                           for key, s in sessions.items()},
-                         args.deploy_repeats)
+                         args.deploy_repeats, seed=args.seed)
     kernel_rows(case, nodes, args, rows)
     for exporter in args.exporters:
         rows.timed(case.name, f'eval s (onnxruntime, {exporter} export, '

@@ -90,6 +90,7 @@ def detector_rows(args, rows, dtype):
         steps = {key: detector_step(model, data, args.device, **kwargs)
                  for key, model in (('ours', ours), ('base', base),
                                     ('control', control))}
-        times = shuffled(steps, args.repeats, warmup=1)
+        times = shuffled(steps, args.repeats, warmup=1,
+                         seed=args.seed)
         rows.timed(f'Faster R-CNN 50 @{size}', f'train step s ({variant})',
                    times)

@@ -48,7 +48,8 @@ def step_rows(case, models, x, mode, args, rows):
         for model in models.values():
             model.to(memory_format=fmt or torch.contiguous_format)
         times = shuffled({k: make_step(m, xx, mode, args.device, dtype)
-                          for k, m in models.items()}, args.repeats)
+                          for k, m in models.items()}, args.repeats,
+                         seed=args.seed)
         rows.timed(case.name, f'{mode} step s ({label})', times)
     for model in models.values():
         model.to(memory_format=torch.contiguous_format)
@@ -67,7 +68,7 @@ def pool_and_deploy_rows(case, models, x, args, rows):
         times = shuffled({k: make_step(m, x, 'eval', args.device) for k, m
                           in dict(ours=forms[key],
                                   base=models['base']).items()},
-                         args.repeats)
+                         args.repeats, seed=args.seed)
         rows.timed(case.name, label, times)
 
 
