@@ -14,6 +14,7 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
+from torch.nn.modules.batchnorm import _BatchNorm
 from mmcv.cnn import (build_activation_layer, build_conv_layer,
                       build_norm_layer, build_plugin_layer)
 from mmengine.model import BaseModule
@@ -259,6 +260,7 @@ class ResBlock(BaseModule):
         self.plugin_names = {i: [] for i in range(1, self.num_convs + 1)}
         for plugin in plugins or []:
             self._add_plugin(plugin, convs)
+        self._sum_in_place = self._branch_end_saves_no_output()
         self.shift_place = None
         if temporal_shift is not None:
             shift = dict(temporal_shift)
@@ -297,6 +299,16 @@ class ResBlock(BaseModule):
             nn.init.zeros_(convs[-1].weight)
             if convs[-1].bias is not None:
                 nn.init.zeros_(convs[-1].bias)
+
+    def _branch_end_saves_no_output(self) -> bool:
+        """Whether the branch ends in a layer whose backward does not read
+        its output (a conv, or a BN: no activation, no plugin after the last
+        conv), so that the sum may overwrite it with a gradient flowing."""
+        last = self.num_convs
+        end = self.norm(last) if self.layout.last_norm else \
+            getattr(self, f'conv{last}')
+        return not self.layout.last_act and not self.plugin_names[last] \
+            and isinstance(end, (nn.modules.conv._ConvNd, _BatchNorm))
 
     def _add_norm(self, key, channels, norm_cfg):
         name, layer = build_norm_layer(
@@ -373,8 +385,8 @@ class ResBlock(BaseModule):
                 out = getattr(self, name)(out)
         if self.merge is not None:
             out = self.merge(x, identity, out)
-        elif _records_nothing(out, identity):
-            out += identity  # nothing saved for backward can be overwritten
+        elif self._adds_in_place(out, identity):
+            out += identity
         else:
             out = out + identity
         if layout.post_norm:
@@ -382,6 +394,20 @@ class ResBlock(BaseModule):
         if layout.post_act:
             out = self.act(out)
         return out
+
+    def _adds_in_place(self, out: torch.Tensor,
+                       identity: torch.Tensor) -> bool:
+        """The sum may overwrite the branch's output (saving a tensor) where
+        it has the sum's shape and dtype (not so under autocast, where the
+        sum of a half and a float tensor is a float), no graph is being
+        captured (trace, export, compile), and either autograd records
+        nothing or the branch's last layer does not keep its output for
+        backward."""
+        if out.shape != identity.shape or out.dtype != identity.dtype or \
+                graph_capture():
+            return False
+        return self._sum_in_place or not (torch.is_grad_enabled() and (
+            out.requires_grad or identity.requires_grad))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
@@ -391,15 +417,6 @@ class ResBlock(BaseModule):
         if self.non_local_block is not None:
             out = self.non_local_block(out)
         return out
-
-
-def _records_nothing(*tensors: torch.Tensor) -> bool:
-    """True where autograd records no graph through ``tensors`` and no graph
-    is captured (trace, export, compile): there an in-place op saves an
-    allocation and changes no value."""
-    return not (torch.is_grad_enabled() and
-                any(t.requires_grad for t in tensors)) and not \
-        graph_capture()
 
 
 def _build_non_local(channels: int, dim: int, cfg: dict) -> nn.Module:
