@@ -159,7 +159,8 @@ def _max_along(x: torch.Tensor, d: int, k: int, s: int,
 
     shape = list(x.shape)
     shape[d] = length
-    out = x.new_empty(shape)
+    out = torch.empty(shape, dtype=x.dtype, device=x.device,
+                      memory_format=_memory_format(x))
     first, count, start = spans[0]
     if count < length:
         out.fill_(float('-inf'))
@@ -168,6 +169,17 @@ def _max_along(x: torch.Tensor, d: int, k: int, s: int,
         part = out.narrow(d, first, count)
         torch.maximum(part, view(start, count), out=part)
     return out
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    """The layout of ``x`` that the pool's output keeps (channels-last in,
+    channels-last out, as PyTorch's pool)."""
+    if not x.is_contiguous():
+        for fmt, dim in ((torch.channels_last, 4),
+                         (torch.channels_last_3d, 5)):
+            if x.dim() == dim and x.is_contiguous(memory_format=fmt):
+                return fmt
+    return torch.contiguous_format
 
 
 def graph_capture() -> bool:
