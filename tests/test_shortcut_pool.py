@@ -62,6 +62,10 @@ def test_values_bit_identical_to_pytorch_pool(pool, shape):
         pool(x).is_contiguous(memory_format=fmt)
     special = inputs(shape)['special']
     assert torch.isnan(pool(special)).any()  # NaN propagates in both
+    # what PyTorch's pool refuses, the separable form leaves to it
+    with pytest.raises(RuntimeError, match='pad should be'):
+        with torch.no_grad():
+            SeparableMaxPool(3, 2, 2, dim=2)(torch.zeros(1, 1, 8, 8))
     # a pool the separable form does not cover has none
     assert SeparableMaxPool.from_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True)) \
         is None

@@ -122,7 +122,7 @@ class SeparableMaxPool(nn.Module):
             if k > 1 or s > 1:
                 out = _max_along(out, 2 + axis, k, s, p)
                 if out is None:
-                    return self.native(x)  # let PyTorch report the size
+                    return self.native(x)  # let PyTorch report it
         return out
 
     def extra_repr(self) -> str:
@@ -133,13 +133,14 @@ class SeparableMaxPool(nn.Module):
 def _max_along(x: torch.Tensor, d: int, k: int, s: int,
                p: int) -> Optional[torch.Tensor]:
     """Max-pool ``x`` along axis ``d`` (kernel ``k``, stride ``s``, padding
-    ``p`` of -inf), or None when no window fits. One new tensor: output
+    ``p`` of -inf), or None where PyTorch's pool would raise (no window
+    fits, or more padding than half a window). One new tensor: output
     ``j`` is the maximum over offsets ``i`` of input ``j * s + i - p``;
     each offset's strided view goes into the output in place, over the
     outputs whose input lies inside (the padding is never materialised)."""
     n = x.shape[d]
     length = (n + 2 * p - k) // s + 1
-    if length < 1:
+    if length < 1 or 2 * p > k:
         return None
     spans = []  # (first output, count, first input) of each offset
     for i in range(k):
@@ -150,12 +151,9 @@ def _max_along(x: torch.Tensor, d: int, k: int, s: int,
     spans.sort(key=lambda span: -span[1])  # the widest first: it seeds
 
     def view(start, count):
-        v = x.narrow(d, start, (count - 1) * s + 1)
-        if s == 1:
-            return v
         index = [slice(None)] * x.dim()
-        index[d] = slice(None, None, s)
-        return v[tuple(index)]
+        index[d] = slice(start, start + (count - 1) * s + 1, s)
+        return x[tuple(index)]
 
     shape = list(x.shape)
     shape[d] = length
