@@ -127,3 +127,25 @@ def test_processes_end_to_end(root, tmp_path):
         lo, hi = map(float, row['range'].split('-'))
         assert lo <= float(row['ratio']) <= hi
     assert 'median over 2 processes' in (out / 'benchmark.md').read_text()
+
+
+def test_profile_alternates_and_separates_the_steps(bench):
+    """``--profile``: each step's ops are its own, with their call counts,
+    the steps profiled one at a time in alternation."""
+    import bench.profiling as profiling
+    calls = []
+
+    def add():
+        calls.append('a')
+        torch.ones(3).add_(1)
+
+    def mul():
+        calls.append('m')
+        torch.ones(3).mul_(2).mul_(2)
+
+    times = profiling.op_times(dict(a=add, m=mul), rounds=6)
+    assert times['a']['aten::add_'][1] == 1 and 'aten::mul_' not in times['a']
+    assert times['m']['aten::mul_'][1] == 2 and 'aten::add_' not in times['m']
+    assert calls[:2] == ['a', 'm'] and len(calls) == 2 + 12  # warm-up, rounds
+    rounds = [''.join(calls[i:i + 2]) for i in range(2, len(calls), 2)]
+    assert set(rounds) == {'am', 'ma'}  # the order changes between rounds
