@@ -79,9 +79,6 @@ def case_rows(case, args, rows):
 
 def run(args):
     rows = Rows()
-    if args.deploy_only:
-        args.eager = args.compile = args.detector = args.extreme = False
-        args.deploy = True
     if args.detector:  # first: later compiled runs can slow eager ones
         detector_rows(args, rows, low_precision(args.device))
     for case in cases(args.depths, args.video):
@@ -137,12 +134,16 @@ def parse_args(argv):
     parser.add_argument('--seed', type=int, default=0,
                         help='seed of the rounds\' shuffled order')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.deploy_only:
+        args.eager = args.compile = args.detector = args.extreme = False
+        args.deploy = True
+    return args
 
 
 def table(rows, args):
     machine = (torch.cuda.get_device_name() if args.device == 'cuda' else
-               f'CPU, {torch.get_num_threads()} threads')
+               f'CPU, {args.threads or torch.get_num_threads()} threads')
     lines = [f'Machine: {machine}; torch {torch.__version__}; batch '
              f'{args.batch}, {args.size}x{args.size} (3D: 8 frames at '
              f'{args.size // 2}x{args.size // 2}); medians of '
