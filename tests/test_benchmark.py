@@ -80,9 +80,9 @@ def test_processes_child_arguments_and_merge(bench):
     import bench.processes as processes
     argv = ['--depths', '50', '--processes', '3', '--out-dir', 'x',
             '--seed=4', '--no-video']
-    assert processes.child_argv(argv, 2, 'out') == [
+    assert processes.child_argv(argv, 2, 'out/process2') == [
         '--depths', '50', '--no-video', '--processes', '1', '--seed', '2',
-        '--out-dir', osp.join('out', 'process2')]
+        '--out-dir', 'out/process2']
 
     def table(ratio, ours):
         return [dict(case='c', metric='params', iresnet='10', resnet='10',

@@ -18,9 +18,9 @@ from .harness import Rows
 
 
 def child_argv(argv, index, out_dir):
-    """``argv`` for process ``index``: one process, its own output folder
-    and shuffle seed (any ``--processes``/``--out-dir``/``--seed`` given is
-    replaced)."""
+    """``argv`` for process ``index``: one process, the output folder
+    ``out_dir`` and its own shuffle seed (any ``--processes``/``--out-dir``/
+    ``--seed`` given is replaced)."""
     dropped = {'--processes', '--out-dir', '--seed'}
     kept, skip = [], False
     for arg in argv:
@@ -31,7 +31,7 @@ def child_argv(argv, index, out_dir):
         elif arg.split('=')[0] not in dropped:
             kept.append(arg)
     return kept + ['--processes', '1', '--seed', str(index),
-                   '--out-dir', osp.join(out_dir, f'process{index}')]
+                   '--out-dir', out_dir]
 
 
 def read_rows(path):
@@ -77,9 +77,10 @@ def run_processes(argv, args, script):
     merged rows."""
     tables = []
     for index in range(args.processes):
-        child = child_argv(argv, index, args.out_dir)
+        out_dir = osp.join(args.out_dir, f'process{index}')
         print(f'--- process {index + 1} of {args.processes}', flush=True)
-        subprocess.run([sys.executable, script, *child], check=True)
-        tables.append(read_rows(osp.join(child[-1], 'benchmark.csv')))
+        subprocess.run([sys.executable, script,
+                        *child_argv(argv, index, out_dir)], check=True)
+        tables.append(read_rows(osp.join(out_dir, 'benchmark.csv')))
     print(f'--- medians over {args.processes} processes', flush=True)
     return merge(tables)
