@@ -109,7 +109,8 @@ def parse_args(argv):
                         help='leave out the eager rows')
     parser.add_argument('--extreme', action='store_true',
                         help='also train a step of iResNet-404 and -1001 at '
-                        '224x224 with with_cp (about 10 s, 3.5 GiB on CPU)')
+                        '224x224 with with_cp (time and peak memory on a '
+                        '2-core CPU: docs/benchmarks.md)')
     parser.add_argument('--compile', action='store_true',
                         help='also time the networks under torch.compile '
                         '(minutes of compilation)')
