@@ -3,10 +3,14 @@ executed with bash as written, on generated data, so a recipe cannot rot.
 
 What the test changes, and nothing else:
 
-* the variables that name the data (``COCO=``, ``K400=``, ``SSV2=``) point at
-  generated sets in the layouts the recipes name (the shapes set as COCO
-  2017, moving-shapes clips as Kinetics-400 / SSv2 videos), and ``GPUS=8``
-  becomes ``GPUS=1`` (one process, over gloo);
+* the variables that name the data (``COCO=``, ``MMACTION2=``) point at
+  generated sets in the layouts the recipes name: the shapes set as COCO
+  2017; moving-shapes clips as Kinetics-400 videos and annotations as
+  mmaction2's download scripts leave them (class folders with spaces, no
+  lists yet) and as the SSv2 release (WebM videos in a split archive, the
+  label files), which the recipes' own steps, mmaction2's scripts copied
+  from its wheel, extract and list; and ``GPUS=8`` becomes ``GPUS=1`` (one
+  process, over gloo);
 * each launch (``tools/dist_train.sh``, ``dist_test.sh``, ``slurm_train.sh``)
   gets one more ``--cfg-options`` with tiny sizes: small images and clips, one
   epoch of one iteration, no dataloader workers;
@@ -122,47 +126,80 @@ def coco_layout(folder):
     return coco
 
 
-def write_clips(folder, names, seed):
-    """Moving-shapes clips as mp4 videos; returns the list lines."""
+#: the moving-shapes labels, as class names with a space (Kinetics' have them)
+MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down',
+           'moving closer', 'moving away')
+
+
+def write_clip(path, label, seed):
+    """A moving-shapes clip as a video: MPEG-4 in .mp4, VP8 in .webm (as
+    SSv2's release), both read by decord."""
     import cv2
     from mm_iresnet.datasets.moving_shapes import draw_moving_clip
-    lines = []
-    for i, name in enumerate(names):
-        label = i % 6
-        path = osp.join(folder, name)
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
-                                 (64, 64))
-        for frame in draw_moving_clip(seed + i, label, 12, 64):
-            writer.write(frame)
-        writer.release()
-        lines.append(f'{name} {label}')
-    return lines
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    fourcc = 'VP80' if path.endswith('.webm') else 'mp4v'
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 8,
+                             (64, 64))
+    for frame in draw_moving_clip(seed, label, 12, 64):
+        writer.write(frame)
+    writer.release()
+    assert osp.getsize(path) > 0, path
 
 
-def write_list(path, lines):
-    with open(path, 'w') as f:
-        f.write('\n'.join(lines) + '\n')
-
-
-def kinetics_layout(folder):
-    """mmaction2's Kinetics-400 video layout."""
-    root = folder / 'kinetics400'
-    for split in ('train', 'val'):
-        names = [f'left/{split}{i}.mp4' for i in range(2)]
-        write_list(root / f'kinetics400_{split}_list_videos.txt',
-                   write_clips(str(root / f'videos_{split}'), names, 3))
+def kinetics_download(prep):
+    """What mmaction2's ``download_annotations.sh`` and ``download.py``
+    leave in an mmaction2 folder: ``data/kinetics400/annotations/
+    kinetics_{train,val,test}.csv`` and ``videos_{train,val}/<class>/
+    <youtube id>_<start>_<end>.mp4``, class folders named with spaces."""
+    root = prep / 'data' / 'kinetics400'
+    (root / 'annotations').mkdir(parents=True)
+    for split, n in (('train', 2), ('val', 2), ('test', 1)):
+        rows = ['label,youtube_id,time_start,time_end,split,is_cc']
+        for i in range(n):
+            label = i % 2
+            youtube_id = f'{split}{i}'.ljust(11, 'x')
+            rows.append(f'{MOTIONS[label]},{youtube_id},0,10,{split},0')
+            if split != 'test':
+                write_clip(str(root / f'videos_{split}' / MOTIONS[label] /
+                               f'{youtube_id}_000000_000010.mp4'), label,
+                           3 + i)
+        (root / 'annotations' / f'kinetics_{split}.csv').write_text(
+            '\n'.join(rows) + '\n')
     return root
 
 
-def sthv2_layout(folder):
-    """mmaction2's Something-Something-v2 video layout (videos named by
-    number, as the real ones)."""
-    root = folder / 'sthv2'
-    for split, names in (('train', ['1.mp4', '2.mp4']),
-                         ('val', ['3.mp4', '4.mp4'])):
-        write_list(root / f'sthv2_{split}_list_videos.txt',
-                   write_clips(str(root / 'videos'), names, 11))
+def sthv2_release(prep):
+    """What SSv2's site gives, put where the recipe says: the archive's
+    parts ``20bn-something-something-v2-??`` (one folder of ``<id>.webm``)
+    in ``data/sthv2/`` and the label files in ``data/sthv2/annotations/``."""
+    import tarfile
+    root = prep / 'data' / 'sthv2'
+    (root / 'annotations').mkdir(parents=True)
+    release = prep / 'release' / '20bn-something-something-v2'
+    items = {'train': [], 'validation': []}
+    for i in range(1, 5):
+        split = 'train' if i <= 2 else 'validation'
+        label = i % 6
+        write_clip(str(release / f'{i}.webm'), label, 11 + i)
+        items[split].append(dict(
+            id=str(i), label=MOTIONS[label].replace('moving', 'moving a box'),
+            template=MOTIONS[label].replace('moving', 'moving [something]'),
+            placeholders=['a box']))
+    labels = {m.replace('moving', 'moving something'): str(k)
+              for k, m in enumerate(MOTIONS)}
+    for name, content in (('labels', labels), ('train', items['train']),
+                          ('validation', items['validation']),
+                          ('test', [dict(id='5')])):
+        with open(root / 'annotations' /
+                  f'something-something-v2-{name}.json', 'w') as f:
+            json.dump(content, f)
+    archive = prep / 'release' / 'sthv2.tar.gz'
+    with tarfile.open(archive, 'w:gz') as tar:
+        tar.add(release, arcname=release.name)
+    data = archive.read_bytes()
+    half = len(data) // 2
+    for k, part in enumerate((data[:half], data[half:])):
+        (root / f'20bn-something-something-v2-{k:02d}').write_bytes(part)
     return root
 
 
@@ -231,11 +268,23 @@ def test_recipes_parse_and_keep_their_contract():
     and the COCO data-root options name the keys mmdet's config holds."""
     blocks = recipe_blocks()
     assert set(blocks) == {'coco-setup', 'coco-link', 'coco-weights',
-                           'coco-train', 'coco-elsewhere', 'slurm', 'k400',
-                           'sthv2', 'onnx'}
+                           'coco-train', 'coco-elsewhere', 'slurm',
+                           'mmaction2-tools', 'k400-lists', 'k400',
+                           'sthv2-data', 'sthv2', 'onnx'}
     for block in blocks.values():
         assert not any(line.startswith(NETWORK)
                        for line in block.splitlines())
+    # a work dir per config: WORK follows CONFIG, so two configs never
+    # share a work dir and its last_checkpoint
+    for name in ('coco-setup', 'k400', 'sthv2'):
+        lines = blocks[name].splitlines()
+        config = [i for i, line in enumerate(lines)
+                  if line.startswith('CONFIG=')]
+        work = [i for i, line in enumerate(lines)
+                if line.startswith('WORK=')]
+        assert len(config) == len(work) == 1 and config[0] < work[0], name
+        assert lines[work[0]].split('#')[0].strip() == \
+            'WORK=work_dirs/$(basename $CONFIG .py)', name
     options = re.search(r'DATA="(.*)"', blocks['coco-elsewhere']).group(1)
     keys = sorted(o.split('=')[0] for o in options.split())
     assert keys == sorted(
@@ -289,29 +338,57 @@ def test_slurm_recipe_gives_srun_the_job(workspace):
         'tools/dist_test.sh', 'configs/coco/faster_rcnn_iresnet50.py']
 
 
+def read_list(path):
+    return sorted(line.split() for line in open(path).read().splitlines())
+
+
 @pytest.mark.slow
 def test_kinetics_recipe(workspace):
-    root = kinetics_layout(workspace['tmp'])
-    proc, log = run_blocks(workspace, ['k400'], dict(K400=root),
-                           I3D_OPTIONS)
+    """mmaction2's scripts from its wheel rename the class folders and
+    write the lists; then I3D trains and tests on them."""
+    prep = workspace['tmp'] / 'k400_mmaction2'
+    root = kinetics_download(prep)
+    proc, log = run_blocks(workspace, ['mmaction2-tools', 'k400-lists',
+                                       'k400'],
+                           dict(MMACTION2=prep), I3D_OPTIONS)
     assert proc.returncode == 0, log[-4000:]
+    assert (prep / 'tools' / 'data' / 'kinetics' /
+            'generate_videos_filelist.sh').exists()
+    assert sorted(os.listdir(root / 'videos_train')) == ['moving_left',
+                                                         'moving_right']
+    # class indices: the sorted class names of the training annotations
+    assert read_list(root / 'kinetics400_train_list_videos.txt') == [
+        ['moving_left/train0xxxxx_000000_000010.mp4', '0'],
+        ['moving_right/train1xxxxx_000000_000010.mp4', '1']]
     assert 'Epoch(train) [1][1/1]' in log and 'acc/top1' in log
     assert 'Epoch(test) [' in log
     assert osp.realpath(workspace['work'] / 'data' / 'kinetics400') == \
         str(root)
+    assert (workspace['work'] / 'work_dirs' / 'i3d_iresnet50_32x2x1_k400' /
+            'last_checkpoint').exists()
 
 
 @pytest.fixture(scope='module')
 def sthv2_trained(workspace):
-    root = sthv2_layout(workspace['tmp'])
-    return root, run_blocks(workspace, ['sthv2'], dict(SSV2=root),
-                            TSM_OPTIONS)
+    prep = workspace['tmp'] / 'sthv2_mmaction2'
+    root = sthv2_release(prep)
+    return prep, root, run_blocks(
+        workspace, ['mmaction2-tools', 'sthv2-data', 'sthv2'],
+        dict(MMACTION2=prep), TSM_OPTIONS)
 
 
 @pytest.mark.slow
 def test_sthv2_tsm_recipe(sthv2_trained):
-    _, (proc, log) = sthv2_trained
+    """The archive extracted as videos/, WebM as released, listed by
+    mmaction2's script; TSM trains and tests on the WebM files."""
+    _, root, (proc, log) = sthv2_trained
     assert proc.returncode == 0, log[-4000:]
+    assert sorted(os.listdir(root / 'videos')) == [
+        f'{i}.webm' for i in range(1, 5)]
+    labels = {str(i): str(i % 6) for i in range(1, 5)}
+    for split, ids in (('train', '12'), ('val', '34')):
+        assert read_list(root / f'sthv2_{split}_list_videos.txt') == [
+            [f'{i}.webm', labels[i]] for i in ids]
     assert 'Epoch(train) [1][1/1]' in log and 'acc/top1' in log
     assert 'Epoch(test) [' in log
 
@@ -319,11 +396,13 @@ def test_sthv2_tsm_recipe(sthv2_trained):
 @pytest.mark.slow
 def test_onnx_recipe(workspace, sthv2_trained):
     """Export the trained TSM and classify a video with onnxruntime."""
-    root, (trained, _) = sthv2_trained
+    prep, _, (trained, _) = sthv2_trained
     assert trained.returncode == 0
-    proc, log = run_blocks(workspace, ['onnx'], dict(SSV2=root), [],
-                           keep=['sthv2'])
+    proc, log = run_blocks(workspace, ['onnx'], dict(MMACTION2=prep), [],
+                           keep=['mmaction2-tools', 'sthv2'])
     assert proc.returncode == 0, log[-4000:]
     assert (workspace['work'] / 'tsm.onnx').exists()
+    # the video is the first of the validation list: a WebM, as released
+    assert re.search(r'VIDEO=data/sthv2/videos/[34]\.webm\n', log), log[-4000:]
     top5 = re.search(r'top-5 classes: \[([\d, ]+)\]', log)
     assert top5 and len(top5.group(1).split(',')) == 5
