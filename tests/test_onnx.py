@@ -13,7 +13,7 @@ import torch
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 from mm_iresnet.models.layouts import POSITIONS, block_position
 
-from .helpers import moving_shapes_overrides, randomise_bn
+from .helpers import moving_shapes_overrides, randomise_bn, zip_strict
 
 pytest.importorskip('onnxruntime', reason='the deploy extra is not '
                     'installed: pip install "mm_iresnet[deploy]"')
@@ -43,7 +43,7 @@ def assert_parity(model, path, inputs):
         refs = [model(x) for x in inputs]
     session = make_session(path)
     worst = 0
-    for x, ref in zip(inputs, refs, strict=True):
+    for x, ref in zip_strict(inputs, refs):
         ref = ref if isinstance(ref, tuple) else (ref, )
         errs = rel_errors(session.run(None, {'inputs': x.numpy()}), ref)
         assert len(errs) == len(ref) and max(errs) <= TOL, errs
@@ -95,7 +95,29 @@ def test_3d_backbone_exports_with_dynamic_time(tmp_path):
     print(f'\nIResNet3d: largest relative error {worst:.1e}')
 
 
+#: torch.export.Dim.DYNAMIC, which the dynamo exporter's call needs (2.6)
+DYNAMO_EXPORTER = hasattr(getattr(torch.export, 'Dim', None), 'DYNAMIC')
+
+
+def test_dynamo_exporter_before_torch_2_6_is_one_error(tmp_path,
+                                                       monkeypatch):
+    """Where torch lacks what the dynamo exporter needs (as torch < 2.6
+    does; made so on a newer torch), asking for it is one error naming the
+    version and the TorchScript exporter, and writes nothing."""
+    monkeypatch.delattr(torch.export, 'Dim', raising=False)
+    path = tmp_path / 'dynamo.onnx'
+    with pytest.raises(RuntimeError, match=(
+            r'^the dynamo exporter needs torch >= 2\.6, but torch \S+ is '
+            r"installed: use the TorchScript exporter \(exporter='torch"
+            r"script', --exporter torchscript\)$")):
+        export_module(small_backbone(), torch.randn(1, 3, 32, 32), str(path),
+                      exporter='dynamo')
+    assert not path.exists()
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(not DYNAMO_EXPORTER, reason='the dynamo exporter needs '
+                    'torch >= 2.6 (the test above checks the error)')
 @pytest.mark.parametrize('cls,shape,kind', [
     (IResNet, (2, 3, 64, 64), 'detector'),
     (IResNet3d, (2, 3, 8, 32, 32), 'backbone3d')])
@@ -155,7 +177,7 @@ def test_faster_rcnn_demo_features_match(tmp_path, root):
         ref = model.predict(data['inputs'], copy.deepcopy(
             data['data_samples']))
         got = hybrid.predict(data['inputs'], data['data_samples'])
-    for a, b in zip(got, ref, strict=True):
+    for a, b in zip_strict(got, ref):
         a, b = a.pred_instances, b.pred_instances
         assert len(b) > 0 and len(a) == len(b)
         torch.testing.assert_close(a.bboxes, b.bboxes, rtol=1e-4, atol=1e-3)

@@ -97,18 +97,35 @@ def test_graph_capture_keeps_the_native_pool():
     assert 'max_pool2d' in str(traced.inlined_graph)
     scripted = torch.jit.script(fast)
     assert 'max_pool2d' in str(scripted.inlined_graph)
+    with torch.no_grad():
+        for run in (traced, scripted):
+            assert same_bits(run(x), pool(x))
+    assert_compiled_native(fast, pool, x)
+
+
+def test_graph_capture_before_torch_compiler_is_compiling(monkeypatch):
+    """Without ``torch.compiler.is_compiling`` (torch < 2.3) the check asks
+    ``torch._dynamo``: a torch.compile graph still records PyTorch's pool."""
+    monkeypatch.setattr(torch.compiler, 'is_compiling', None, raising=False)
+    pool = nn.MaxPool2d(3, 2, 1)
+    assert_compiled_native(SeparableMaxPool.from_pool(pool), pool,
+                           inputs((1, 2, 9, 11))['ties'])
+
+
+def assert_compiled_native(fast, pool, x):
+    """torch.compile of ``fast`` gives ``pool``'s values with one call in
+    its graph: F.max_pool2d (its boolean dispatch on return_indices), not
+    the separable form's pad and three maxima per axis."""
     targets = []
 
     def backend(gm, example_inputs):
         targets.extend(str(node.target) for node in gm.graph.nodes)
         return gm.forward
 
+    torch._dynamo.reset()
     compiled = torch.compile(fast, backend=backend, fullgraph=True)
     with torch.no_grad():
-        for run in (traced, scripted, compiled):
-            assert same_bits(run(x), pool(x))
-    # one call: F.max_pool2d (its boolean dispatch on return_indices), not
-    # the separable form's pad and three maxima per axis
+        assert same_bits(compiled(x), pool(x))
     calls = [t for t in targets if t not in ('L_x_', 'output')]
     assert len(calls) == 1 and 'boolean_dispatch' in calls[0], targets
 
@@ -128,8 +145,10 @@ def test_network_eval_equals_native_pools(build, shape):
     names = [name for name, m in native.named_modules()
              if isinstance(m, SeparableMaxPool)]
     assert len(names) == 4  # every stage starts with a strided shortcut
-    for name in names:
-        native.set_submodule(name, native.get_submodule(name).to_native())
+    for name in names:  # (nn.Module.set_submodule is newer than torch 2.1)
+        parent, _, child = name.rpartition('.')
+        setattr(native.get_submodule(parent), child,
+                native.get_submodule(name).to_native())
         assert isinstance(native.get_submodule(name),
                           (nn.MaxPool2d, nn.MaxPool3d))
     x = torch.randn(*shape)

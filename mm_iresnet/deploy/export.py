@@ -1,13 +1,15 @@
 """ONNX export: the two exporters, and :func:`export_onnx`, which builds the
 model of a config, exports it and checks the file in onnxruntime.
 
-``'torchscript'`` is ``torch.onnx.export(dynamo=False)``, ``'dynamo'`` is
-``dynamo=True`` (needs onnxscript). After onnxruntime's graph optimisations
+``'torchscript'`` is ``torch.onnx.export(dynamo=False)`` (the only exporter
+of ``torch.onnx.export`` before torch 2.5), ``'dynamo'`` is ``dynamo=True``
+(needs torch >= 2.6 and onnxscript). After onnxruntime's graph optimisations
 both give the same kernels (``tools/benchmark.py --deploy`` checks), so they
 run equally fast; the TorchScript one is the default because it exports
 several times faster and needs no onnxscript (docs/deployment.md has the
 figures).
 """
+import inspect
 import os
 import os.path as osp
 import time
@@ -28,6 +30,27 @@ __all__ = ['EXPORTERS', 'DEFAULT_EXPORTER', 'OPSET', 'export_module',
            'export_onnx']
 
 OPSET = 18
+#: the dynamo exporter as called here: ``torch.onnx.export(dynamo=)`` came in
+#: torch 2.5, ``torch.export.Dim.DYNAMIC`` in 2.6
+DYNAMO_MIN_TORCH = '2.6'
+
+
+def _dynamo_keyword() -> dict:
+    """``dynamo=False`` where ``torch.onnx.export`` has the keyword (torch
+    >= 2.5; its default turned True in 2.9), nothing before."""
+    params = inspect.signature(torch.onnx.export).parameters
+    return {'dynamo': False} if 'dynamo' in params else {}
+
+
+def _check_dynamo_exporter():
+    """RuntimeError naming the torch the dynamo exporter needs, on an
+    older one."""
+    from torch import export
+    if not hasattr(getattr(export, 'Dim', None), 'DYNAMIC'):
+        raise RuntimeError(
+            f'the dynamo exporter needs torch >= {DYNAMO_MIN_TORCH}, but '
+            f'torch {torch.__version__} is installed: use the TorchScript '
+            "exporter (exporter='torchscript', --exporter torchscript)")
 
 
 def _torchscript_export(module: nn.Module, example: torch.Tensor, out: str,
@@ -49,7 +72,7 @@ def _torchscript_export(module: nn.Module, example: torch.Tensor, out: str,
     with torch.no_grad(), warnings.catch_warnings():
         # the backbones' input checks read shapes in Python: expected
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        torch.onnx.export(module, (example, ), out, dynamo=False,
+        torch.onnx.export(module, (example, ), out, **_dynamo_keyword(),
                           input_names=['inputs'], output_names=output_names,
                           opset_version=opset, dynamic_axes=dynamic_axes,
                           do_constant_folding=True)
@@ -60,14 +83,15 @@ def _dynamo_export(module: nn.Module, example: torch.Tensor, out: str,
                    output_names: List[str], opset: int):
     """``torch.onnx.export(dynamo=True)`` with the dynamic input axes as
     ``torch.export`` dims (the outputs' follow), optimised."""
+    _check_dynamo_exporter()
     try:
         import onnxscript  # noqa: F401
     except ImportError as e:
         raise ImportError('the dynamo exporter needs onnxscript: pip '
                           'install "mm_iresnet[deploy]"') from e
     from torch.export import Dim
-    dynamic_shapes = ({i: Dim.DYNAMIC for i in dynamic.values()}, ) \
-        if dynamic else None
+    dims = {i: Dim.DYNAMIC for i in dynamic.values()}
+    dynamic_shapes = (dims, ) if dims else None
     with torch.no_grad():
         program = torch.onnx.export(
             module, (example, ), dynamo=True, dynamic_shapes=dynamic_shapes,

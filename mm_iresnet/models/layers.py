@@ -183,10 +183,12 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 def graph_capture() -> bool:
     """Inside an ONNX export, a TorchScript trace or a torch.compile graph
     (a TorchScript script never runs the separable form: see ``forward``)."""
-    compiling = getattr(getattr(torch, 'compiler', None), 'is_compiling',
-                        None)
+    # torch.compiler.is_compiling is documented from torch 2.3; before it,
+    # torch._dynamo.is_compiling (which dynamo also folds to True)
+    compiling = getattr(torch.compiler, 'is_compiling', None) or \
+        torch._dynamo.is_compiling
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or \
-        bool(compiling and compiling())
+        compiling()
 
 
 def _tuple(value, dim: int) -> tuple:
