@@ -7,6 +7,15 @@ from mmengine.model import BaseModel
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
+def zip_strict(*iterables):
+    """``zip(*iterables, strict=True)`` on every Python the package supports
+    (the keyword came in 3.10): ValueError where the lengths differ."""
+    items = [list(it) for it in iterables]
+    if len({len(it) for it in items}) > 1:
+        raise ValueError(f'zip_strict: lengths {[len(it) for it in items]}')
+    return zip(*items)
+
+
 def n_params(model):
     return sum(p.numel() for p in model.parameters())
 

@@ -10,7 +10,7 @@ from mm_iresnet.convert import (CheckpointError, check_state_dict,
 from mm_iresnet.models import IResNet
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import load_fixture, rel_err
+from .helpers import load_fixture, rel_err, zip_strict
 
 
 def _official(tmp_path, prefix='module.'):
@@ -39,8 +39,7 @@ def test_official_iresnet_converts_with_the_tool(tmp_path, root):
     model.init_weights()
     model.eval()
     with torch.no_grad():
-        for a, b in zip(model(fixture['input']), fixture['stages'],
-                        strict=True):
+        for a, b in zip_strict(model(fixture['input']), fixture['stages']):
             assert rel_err(a, b) <= 1e-5
     # asking for the paper's ordering works, says so and warns
     proc = subprocess.run(tool + ['--ordering', 'resstage_paper'],
@@ -68,7 +67,7 @@ def test_torchvision_resnet_converts_to_original_ordering(tmp_path):
     model.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(model(x), resnet(x), strict=True):
+        for a, b in zip_strict(model(x), resnet(x)):
             torch.testing.assert_close(a, b)
 
 

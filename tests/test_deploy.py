@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 
-from .helpers import randomise_bn
+from .helpers import randomise_bn, zip_strict
 
 
 @pytest.mark.parametrize('cls,kwargs,shape', [
@@ -38,7 +38,7 @@ def test_switch_to_deploy_is_numerically_equal(cls, kwargs, shape):
         after = model(x)
     before = before if isinstance(before, tuple) else (before, )
     after = after if isinstance(after, tuple) else (after, )
-    for a, b in zip(before, after, strict=True):  # 1e-4 of the feature scale
+    for a, b in zip_strict(before, after):  # 1e-4 of the feature scale
         assert (b - a).abs().max() <= 1e-4 * a.abs().max()
 
 
@@ -85,8 +85,7 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
     model.eval(), deployed.eval()
     x = torch.rand(1, 3, 128, 128)
     with torch.no_grad():
-        for a, b in zip(model.backbone(x), deployed.backbone(x),
-                        strict=True):
+        for a, b in zip_strict(model.backbone(x), deployed.backbone(x)):
             assert (b - a).abs().max() <= 1e-4 * a.abs().max()
 
 
@@ -112,7 +111,7 @@ def test_mmcv_fuse_conv_bn_keeps_outputs(preset, ordering):
     assert sum(isinstance(m, _BatchNorm) for m in fused.modules()) < \
         sum(isinstance(m, _BatchNorm) for m in IResNet(
             depth=50, **dict(dict(base_channels=8), **kwargs)).modules())
-    for a, b in zip(after, before, strict=True):
+    for a, b in zip_strict(after, before):
         assert ((a - b).norm() / b.norm()) <= 1e-5
 
 

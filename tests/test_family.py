@@ -9,7 +9,7 @@ from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
                                conv_specs, get_layout)
 from mm_iresnet.models.layouts import ORDERINGS, Layout
 
-from .helpers import nonempty, randomise_bn
+from .helpers import nonempty, randomise_bn, zip_strict
 
 
 @pytest.mark.parametrize('name', sorted(PRESETS))
@@ -195,7 +195,7 @@ def test_converters_round_trip(tmp_path, src, preset):
     rebuilt.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(original(x), rebuilt(x), strict=True):
+        for a, b in zip_strict(original(x), rebuilt(x)):
             torch.testing.assert_close(a, b)
 
 

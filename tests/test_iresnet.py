@@ -13,7 +13,7 @@ from mm_iresnet.models.layers import SeparableMaxPool
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
 
-from .helpers import n_params, nonempty
+from .helpers import n_params, nonempty, zip_strict
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
 
@@ -159,7 +159,7 @@ def test_original_ordering_equals_mmdet_resnet():
     ours.eval(), theirs.eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
-        for a, b in zip(ours(x), theirs(x), strict=True):
+        for a, b in zip_strict(ours(x), theirs(x)):
             torch.testing.assert_close(a, b)
 
 
@@ -268,12 +268,12 @@ def test_with_cp_recomputes_and_matches():
         out_cp = cp_model(x)
     assert spy.call_count == 8  # every block
     out = plain(x)
-    for a, b in zip(out, out_cp, strict=True):
+    for a, b in zip_strict(out, out_cp):
         torch.testing.assert_close(a, b)
     sum(o.sum() for o in out_cp).backward()
     g_cp = [p.grad.clone() for p in cp_model.parameters()]
     sum(o.sum() for o in out).backward()
-    for g, p in zip(g_cp, plain.parameters(), strict=True):
+    for g, p in zip_strict(g_cp, plain.parameters()):
         torch.testing.assert_close(g, p.grad)
 
 

@@ -10,7 +10,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mm_iresnet.models import IResNet, IResNet3d, IResNet3dSlowOnly, ResBlock
 from mm_iresnet.models.layers import SeparableMaxPool
 
-from .helpers import nonempty, randomise_bn
+from .helpers import nonempty, randomise_bn, zip_strict
 
 I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
 
@@ -195,7 +195,7 @@ def test_inflation_identity_on_a_boring_clip(tmp_path, depth):
     frame = torch.rand(2, 3, 64, 64)
     clip = frame[:, :, None].expand(-1, -1, 6, -1, -1).contiguous()
     with torch.no_grad():
-        for a, b in zip(model2d(frame), model3d(clip), strict=True):
+        for a, b in zip_strict(model2d(frame), model3d(clip)):
             assert b.shape[2] == 6
             torch.testing.assert_close(b, a[:, :, None].expand_as(b),
                                        rtol=1e-5, atol=1e-5)

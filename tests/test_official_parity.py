@@ -18,7 +18,7 @@ from mm_iresnet.models import (PRESETS, IResGroup, IResGroupFix, IResNet,
                                IResNet3d, ResStageNet)
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import load_fixture, rel_err
+from .helpers import load_fixture, rel_err, zip_strict
 
 #: folder -> (this package's ordering for it, the ordering's name there)
 VERSIONS = {'master_babdc4f': 'resstage', 'pr_310124e': 'resstage_paper'}
@@ -62,8 +62,8 @@ def stage_and_logit_errors(model, fixture, classifier):
         stages = model(fixture['input'].clone())
         logits = F.linear(stages[-1].mean((2, 3)), classifier['weight'],
                           classifier['bias'])
-    return [rel_err(a, b) for a, b in zip(stages, fixture['stages'],
-                                               strict=True)] + \
+    return [rel_err(a, b)
+            for a, b in zip_strict(stages, fixture['stages'])] + \
         [rel_err(logits, fixture['logits'])]
 
 
@@ -109,7 +109,7 @@ def test_default_iresnet_is_the_released_network(tmp_path):
     with torch.no_grad():
         stages = model(fixture['input'].clone())
     errors = [rel_err(a, b)
-              for a, b in zip(stages, fixture['stages'], strict=True)]
+              for a, b in zip_strict(stages, fixture['stages'])]
     assert max(errors) <= TOLERANCE, errors
 
 
@@ -157,6 +157,6 @@ def test_inflated_official_iresnet50_on_a_static_clip(tmp_path):
     with torch.no_grad():
         stages = model(clip)
     assert [s.shape[2] for s in stages] == [2, 2, 2, 2]  # pool2 after 1
-    for out3d, out2d in zip(stages, fixture['stages'], strict=True):
+    for out3d, out2d in zip_strict(stages, fixture['stages']):
         for t in range(out3d.shape[2]):
             assert rel_err(out3d[:, :, t], out2d) <= TOLERANCE

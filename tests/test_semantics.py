@@ -28,7 +28,7 @@ from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3d,
                                IResNet3dSlowFast, IResNet3dSlowOnly,
                                IResNetAction, IResNetTSM, ITANet)
 
-from .helpers import nonempty
+from .helpers import nonempty, zip_strict
 
 
 @pytest.fixture(autouse=True, scope='module')
@@ -81,8 +81,8 @@ def per_child(model, rename=None, expand=('slow_path', 'fast_path')):
                 out[f'{name}.{sub}'] = value
             continue
         key = (rename or {}).get(name, name)
-        out[key] = tuple(a + b for a, b in zip(out.get(key, (0, ) * 4),
-                                               stats(child), strict=True))
+        out[key] = tuple(a + b for a, b in zip_strict(
+            out.get(key, (0, ) * 4), stats(child)))
     return out
 
 
@@ -441,7 +441,7 @@ def bn_state(model, kind=nn.modules.batchnorm._BatchNorm):
 
 def changed(before, after):
     return [(not torch.equal(m0, m1), not torch.equal(w0, w1))
-            for (m0, w0), (m1, w1) in zip(before, after, strict=True)]
+            for (m0, w0), (m1, w1) in zip_strict(before, after)]
 
 
 def partial_bn_models():

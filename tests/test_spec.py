@@ -11,6 +11,8 @@ from mm_iresnet.models import (IResNet, IResNet3d, IResNet3dPathway,
                                IResNetTSM)
 from mm_iresnet.models.spec import BackboneSpec, mmdet_spec
 
+from .helpers import zip_strict
+
 
 def shapes(model):
     return [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
@@ -125,7 +127,7 @@ def test_tsm_puts_its_shift_on_the_blocks():
     shifts = [b['temporal_shift'] for s in model.spec.stages
               for b in s.blocks]
     assert all(s == dict(num_segments=n, shift_div=4, place='blockres')
-               for s, n in zip(shifts, [4] * 3 + [2] * 13, strict=True))
+               for s, n in zip_strict(shifts, [4] * 3 + [2] * 13))
 
 
 def test_the_base_backbone_knows_nothing_of_time_or_laterals():
