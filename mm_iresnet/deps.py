@@ -18,7 +18,7 @@ __all__ = ['RANGES', 'EXTRAS', 'check_version', 'require']
 
 #: import name -> (distribution, supported versions)
 RANGES: Dict[str, Tuple[str, str]] = {
-    'mmcv': ('mmcv', '>=2.0.0,<2.2.0'),
+    'mmcv': ('mmcv', '>=2.1.0,<2.2.0'),
     'mmengine': ('mmengine', '>=0.10.4,<1.0.0'),
     'mmdet': ('mmdet', '>=3.2.0,<4.0.0'),
     'mmaction': ('mmaction2', '>=1.2.0,<2.0.0'),

@@ -1,23 +1,38 @@
 """Declared version ranges, their import-time checks, and the lock."""
 import os.path as osp
+import re
 import subprocess
 import sys
-import tomllib
 from unittest import mock
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the floor environment (tools/ci/existing_env.txt) installs tomli
+    import tomli as tomllib
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from mm_iresnet import deps
 
 
+#: the declared floors the floor environment runs (make check-env)
+FLOORED = ('torch', 'numpy', 'mmcv', 'mmengine', 'mmdet', 'mmaction2')
+
+
+def project(root):
+    with open(osp.join(root, 'pyproject.toml'), 'rb') as f:
+        return tomllib.load(f)['project']
+
+
 def declared(root):
     """distribution -> specifier of pyproject.toml, extras included."""
-    with open(osp.join(root, 'pyproject.toml'), 'rb') as f:
-        project = tomllib.load(f)['project']
-    reqs = list(project['dependencies'])
-    for extra in project['optional-dependencies'].values():
+    project_ = project(root)
+    reqs = list(project_['dependencies'])
+    for extra in project_['optional-dependencies'].values():
         reqs += extra
     return {Requirement(r).name: str(Requirement(r).specifier) for r in reqs}
 
@@ -30,29 +45,53 @@ def test_import_checks_use_the_declared_ranges(root):
     assert set(deps.EXTRAS.values()) <= {'det', 'action'}
 
 
-def test_the_lock_pins_what_is_declared_inside_the_ranges(root):
-    """constraints.txt pins every declared distribution, each inside its
-    declared range (the tested stack is one the package allows)."""
-    pins = {}
-    for line in open(osp.join(root, 'constraints.txt')):
+def pins(path):
+    """distribution -> the version a requirements file pins with ==."""
+    out = {}
+    for line in open(path):
         line = line.split('#')[0].strip()
         if line:
             req = Requirement(line)
-            pins[canonicalize_name(req.name)] = next(
-                iter(req.specifier)).version
+            out.update({canonicalize_name(req.name): s.version
+                        for s in req.specifier if s.operator == '=='})
+    return out
+
+
+def test_the_lock_pins_what_is_declared_inside_the_ranges(root):
+    """constraints.txt pins every declared distribution, each inside its
+    declared range (the tested stack is one the package allows)."""
+    lock = pins(osp.join(root, 'constraints.txt'))
     for dist, spec in declared(root).items():
         name = canonicalize_name(dist)
-        assert name in pins, f'{dist} is not pinned'
+        assert name in lock, f'{dist} is not pinned'
         assert Requirement(f'{dist}{spec}').specifier.contains(
-            pins[name], prereleases=True), (dist, spec)
+            lock[name], prereleases=True), (dist, spec)
+
+
+def test_the_floor_environment_runs_every_declared_floor(root):
+    """tools/ci/existing_env.txt pins each declared floor (a floor of 2.1
+    as a 2.1.x), so no floor is declared that CI does not run; the Python
+    floor is a plain ">=X.Y", which check_existing_env.sh reads to find
+    its interpreter."""
+    ranges = declared(root)
+    floor_env = pins(osp.join(root, 'tools', 'ci', 'existing_env.txt'))
+    for dist in FLOORED:
+        floor = [Version(s.version) for s in SpecifierSet(ranges[dist])
+                 if s.operator == '>=']
+        assert len(floor) == 1, (dist, ranges[dist])
+        run = Version(floor_env[canonicalize_name(dist)])
+        assert run.release[:len(floor[0].release)] == floor[0].release, \
+            (dist, ranges[dist], str(run))
+    python = project(root)['requires-python']
+    assert re.fullmatch(r'>=\d+\.\d+', python), python
 
 
 def test_out_of_range_version_names_version_range_and_fix():
     with pytest.raises(ImportError) as err:
         deps.check_version('mmcv', '2.2.0')
     assert str(err.value) == (
-        'mm_iresnet supports mmcv>=2.0.0,<2.2.0, but mmcv==2.2.0 is '
-        'installed: pip install "mmcv>=2.0.0,<2.2.0"')
+        'mm_iresnet supports mmcv>=2.1.0,<2.2.0, but mmcv==2.2.0 is '
+        'installed: pip install "mmcv>=2.1.0,<2.2.0"')
     with pytest.raises(ImportError, match=r'mmaction2==1\.0\.0 is installed'
                        r': pip install "mm_iresnet\[action\]"'):
         deps.check_version('mmaction', '1.0.0')
@@ -89,5 +128,5 @@ def test_import_refuses_an_mmcv_outside_the_range(tmp_path, root):
         text=True, cwd=root,
         env={'PYTHONPATH': f'{tmp_path}:{root}', 'PATH': '/usr/bin:/bin'})
     assert proc.returncode == 1
-    assert 'ImportError: mm_iresnet supports mmcv>=2.0.0,<2.2.0, but ' \
+    assert 'ImportError: mm_iresnet supports mmcv>=2.1.0,<2.2.0, but ' \
         'mmcv==2.2.0 is installed' in proc.stderr
