@@ -4,7 +4,10 @@ Importing this package (``custom_imports=dict(imports=['mm_iresnet'])`` in a
 config) registers its backbones in mmengine's root ``MODELS`` registry, which
 mmdet's and mmaction2's registries fall back to, and applies the
 compatibility fixes of :mod:`mm_iresnet.compat`. The versions of mmcv and
-mmengine are checked first (:mod:`mm_iresnet.deps`).
+mmengine are checked first (:mod:`mm_iresnet.deps`). On torch >= 2.6 it also
+adds the types of mmengine's training checkpoints to torch's ``weights_only``
+allowlist, so mmdet's and mmaction2's own tools resume and test
+(:mod:`mm_iresnet.checkpoint`).
 """
 from .deps import require
 
@@ -19,5 +22,8 @@ patch_numpy_aliases()
 from .models import *  # noqa: E402,F401,F403
 from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401
 from . import weights  # noqa: E402,F401  (registers iresnet:// weights)
+from .checkpoint import allow_training_checkpoints_globally  # noqa: E402
+
+allow_training_checkpoints_globally()
 
 from .version import __version__  # noqa: E402,F401

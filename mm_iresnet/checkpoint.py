@@ -1,33 +1,65 @@
 """Checkpoint files: safe loading, key reports, what a file was trained as,
-and the types a trusted training checkpoint may hold.
+and the types a training checkpoint may hold.
 
 A leaf module (it imports torch alone): the models, the converter and the
 runner all read checkpoints through it.
 
-**The trust rule.** torch >= 2.6 loads with ``weights_only=True``, which
-refuses the Python objects mmengine's own checkpoints hold (the message
-hub's ``HistoryBuffer``, numpy values). Files the user named on the command
-line and files the run wrote itself (under its work_dir, :func:`is_trusted`)
-load with those few types allowed (:func:`trusted_checkpoint_load`, still
-``weights_only=True``: any other object, a pickle payload included, is
-refused); everything else (pretrained weights, ``load_from`` URLs) loads
-tensors and plain containers only.
+**The load rule.** Every checkpoint is loaded as with ``weights_only=True``:
+tensors, plain containers and the few Python objects mmengine's Runner
+writes into a training checkpoint (the message hub's ``HistoryBuffer`` with
+its statistics methods, numpy arrays, scalars and dtypes,
+:func:`training_checkpoint_globals`); any other object, a pickle payload
+included, is refused. The rule holds whatever torch does by default and
+whatever the caller passes:
+
+* :func:`restricted_load` is ``torch.load`` under the rule. On torch >= 2.6
+  it is torch's own ``weights_only`` unpickler with the types allowed for
+  the call (``torch.serialization.safe_globals``, whose ``(function, name)``
+  form arrived in 2.6). Older torch has no way to extend that unpickler, so
+  there it unpickles with :class:`RestrictedUnpickler`: Python's unpickler
+  that resolves only the globals torch's ``weights_only`` unpickler allows
+  plus those types, and refuses every other global (how the pickle
+  documentation restricts globals).
+* :func:`restricted_torch_load` makes every ``torch.load`` call inside its
+  block a :func:`restricted_load`, also one that passes
+  ``weights_only=False`` (as mmengine's main branch does): this package's
+  runner, tools and backbones load through it.
+* :func:`allow_training_checkpoints_globally`, called on import, adds those
+  types to torch's process-wide ``weights_only`` allowlist on torch >= 2.6,
+  so that loads outside this package (mmdet's and mmaction2's own
+  ``tools/test.py``, ``--resume``, ``init_detector``) read mmengine's
+  training checkpoints under torch's default ``weights_only=True``. Before
+  torch 2.6, torch's default is a full unpickle, which this package does
+  not change outside its own loads.
 """
+import _compat_pickle
 import contextlib
+import functools
 import os
 import os.path as osp
 import pickle
 import tempfile
+import types
 import warnings
 from collections import OrderedDict
-from typing import Dict, Iterable
+from typing import Dict
 
 import torch
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
 __all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
-           'checkpoint_meta', 'warn_if_other_ordering', 'is_trusted',
-           'trusted_checkpoint_load', 'save_atomic']
+           'checkpoint_meta', 'warn_if_other_ordering', 'restricted_load',
+           'restricted_torch_load', 'RestrictedUnpickler',
+           'training_checkpoint_globals',
+           'allow_training_checkpoints_globally', 'save_atomic']
+
+#: ``torch.load`` as torch defines it (:func:`restricted_torch_load` swaps
+#: the module attribute within its block)
+_torch_load = torch.load
+#: torch >= 2.6: ``weights_only=True`` by default, and ``safe_globals``
+#: takes ``(function, 'module.name')`` pairs
+NATIVE_ALLOWLIST = tuple(
+    int(p) for p in torch.__version__.split('+')[0].split('.')[:2]) >= (2, 6)
 
 
 class CheckpointError(RuntimeError):
@@ -47,16 +79,14 @@ def _safe_load(path: str, mmap: bool = False):
             f'{path}: not a readable PyTorch checkpoint: the file is {what} '
             f'(it starts with {head[:24]!r})')
     try:
-        return torch.load(path, map_location='cpu', weights_only=True,
-                          mmap=mmap)
+        return restricted_load(path, map_location='cpu', mmap=mmap)
     except FileNotFoundError:
         raise
     except pickle.UnpicklingError as e:
         raise CheckpointError(
             f'{path}: refused to load, it holds Python objects beyond '
-            f'tensors and plain containers (weights_only=True). Only load '
-            f'files you trust otherwise. Details: {str(e).splitlines()[0]}'
-        ) from e
+            f'tensors, plain containers and mmengine\'s checkpoint types '
+            f'(weights_only). Details: {str(e).splitlines()[0]}') from e
     except Exception as e:  # torch raises many types for a damaged file
         raise CheckpointError(
             f'{path}: not a readable PyTorch checkpoint (truncated or not a '
@@ -155,16 +185,6 @@ def check_state_dict(model: torch.nn.Module,
                               '\n  '.join(problems))
 
 
-def is_trusted(filename, trusted: Iterable[str], work_dir: str) -> bool:
-    """A local file named in ``trusted`` (real paths) or under
-    ``work_dir``."""
-    if not isinstance(filename, str) or '://' in filename:
-        return False
-    path = osp.realpath(filename)
-    own = osp.realpath(work_dir) + osp.sep
-    return path in set(trusted) or path.startswith(own)
-
-
 def _history_buffer_method(owner, name: str):
     """``getattr`` as a training checkpoint may use it: only to name a
     statistics method of mmengine's ``HistoryBuffer`` (the message hub
@@ -178,7 +198,7 @@ def _history_buffer_method(owner, name: str):
         'the statistics methods of HistoryBuffer')
 
 
-def _training_checkpoint_globals() -> list:
+def training_checkpoint_globals() -> list:
     """The Python objects (besides tensors and plain containers) in a
     checkpoint mmengine's Runner writes while training: the message hub's
     ``HistoryBuffer`` (with its statistics methods), numpy arrays, scalars
@@ -197,10 +217,83 @@ def _training_checkpoint_globals() -> list:
         for name in ('_reconstruct', 'scalar')]
 
 
+@functools.lru_cache(maxsize=None)
+def _allowed_globals() -> Dict[str, object]:
+    """'module.name' -> object: what torch's ``weights_only`` unpickler
+    allows by default, and :func:`training_checkpoint_globals`."""
+    from torch import _weights_only_unpickler
+    allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    for entry in training_checkpoint_globals():
+        obj, name = entry if isinstance(entry, tuple) else (
+            entry, f'{entry.__module__}.{entry.__qualname__}')
+        allowed[name] = obj
+    return allowed
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Python's unpickler resolving only :func:`_allowed_globals`: the
+    ``weights_only`` rule where torch's own unpickler cannot be extended
+    (torch < 2.6)."""
+
+    def find_class(self, module: str, name: str):
+        # protocol 2 writes Python 2's names (``__builtin__``), which
+        # Python's own find_class maps
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module),
+                             name))
+        obj = _allowed_globals().get(f'{module}.{name}')
+        if obj is None:
+            raise pickle.UnpicklingError(
+                f'Unsupported global: GLOBAL {module}.{name} is not allowed '
+                '(weights_only: tensors, plain containers and mmengine\'s '
+                'checkpoint types only)')
+        return obj
+
+
+#: the pickle module torch.load unpickles with on torch < 2.6
+_restricted_pickle = types.ModuleType(f'{__name__}.restricted_pickle')
+_restricted_pickle.Unpickler = RestrictedUnpickler
+_restricted_pickle.load = \
+    lambda f, **kwargs: RestrictedUnpickler(f, **kwargs).load()
+_restricted_pickle.UnpicklingError = pickle.UnpicklingError
+
+
+def restricted_load(f, map_location=None, **kwargs):
+    """``torch.load`` under the load rule (module doc), whatever
+    ``weights_only`` or ``pickle_module`` the caller passes."""
+    kwargs.pop('weights_only', None)
+    kwargs.pop('pickle_module', None)
+    if NATIVE_ALLOWLIST:
+        # torch's context removes its entries on exit, so it gets only
+        # those not allowed process-wide already
+        allowed = set(torch.serialization.get_safe_globals())
+        with torch.serialization.safe_globals([
+                g for g in training_checkpoint_globals()
+                if g not in allowed]):
+            return _torch_load(f, map_location=map_location,
+                               weights_only=True, **kwargs)
+    return _torch_load(f, map_location=map_location, weights_only=False,
+                       pickle_module=_restricted_pickle, **kwargs)
+
+
 @contextlib.contextmanager
-def trusted_checkpoint_load():
-    """Within the block, ``torch.load(weights_only=True)`` (torch's default)
-    also accepts the types of :func:`_training_checkpoint_globals`; anything
-    else is still refused. ``torch.load`` itself is left as it is."""
-    with torch.serialization.safe_globals(_training_checkpoint_globals()):
+def restricted_torch_load():
+    """Within the block, every ``torch.load`` call (mmengine's included) is
+    :func:`restricted_load`; the previous ``torch.load`` is put back at the
+    end."""
+    previous = torch.load
+    torch.load = restricted_load
+    try:
         yield
+    finally:
+        torch.load = previous
+
+
+def allow_training_checkpoints_globally() -> bool:
+    """On torch >= 2.6, add :func:`training_checkpoint_globals` to torch's
+    process-wide ``weights_only`` allowlist (module doc). Returns whether
+    it did."""
+    if not NATIVE_ALLOWLIST:
+        return False
+    torch.serialization.add_safe_globals(training_checkpoint_globals())
+    return True

@@ -165,20 +165,15 @@ def add_dump_metric(cfg: Config, out: str):
     cfg.test_evaluator = list(evaluators) + [metric]
 
 
-def _build_runner(cfg: Config, trusted=()):
+def _build_runner(cfg: Config):
     """The config's runner (``runner_type``) or
-    :class:`~mm_iresnet.runner.PortableRunner`, trusting the checkpoints
-    named on the command line."""
+    :class:`~mm_iresnet.runner.PortableRunner`."""
     from mmengine.registry import RUNNERS
 
     from .runner import PortableRunner
     if 'runner_type' in cfg:
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = PortableRunner.from_cfg(cfg)
-    if hasattr(runner, 'trust'):
-        runner.trust(trusted)
-    return runner
+        return RUNNERS.build(cfg)
+    return PortableRunner.from_cfg(cfg)
 
 
 def train_main(argv: Optional[Sequence[str]] = None):
@@ -221,8 +216,7 @@ def train_main(argv: Optional[Sequence[str]] = None):
         cfg.compile = True  # mmengine compiles the whole train step
     check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
     prepare_official_weights(cfg, download=args.launcher == 'none')
-    runner = _build_runner(
-        cfg, [args.resume] if args.resume not in (None, 'auto') else [])
+    runner = _build_runner(cfg)
     compile_model_parts(runner, [p for p in parts if p != 'model'])
     runner.train()
     return runner
@@ -249,7 +243,7 @@ def test_main(argv: Optional[Sequence[str]] = None):
     prepare_official_weights(checked, download=args.launcher == 'none')
     if args.out:
         add_dump_metric(cfg, args.out)
-    runner = _build_runner(cfg, [args.checkpoint])
+    runner = _build_runner(cfg)
     compile_model_parts(runner, compile_parts(args.compile))
     return runner.test()
 

@@ -10,19 +10,13 @@ the model in DDP without device ids; SyncBN layers, which need GPUs, are
 converted to plain BN with a warning (each process then normalises with its
 own batch statistics). With CUDA nothing changes.
 
-**Checkpoints.** torch >= 2.6 loads with ``weights_only=True`` by default.
-Checkpoints written by mmengine's Runner hold more than tensors (the message
-hub's ``HistoryBuffer``, numpy scalars and arrays), so resuming or testing
-them fails with an UnpicklingError. Turning the safety off for every load
-(``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``) would also unpickle downloaded
-weights. The runner instead loads the checkpoints the user named on the
-command line (``--resume PATH``, the CHECKPOINT of ``tools/test.py``) and
-those the run wrote itself (its work_dir) still with ``weights_only=True``,
-allowing just the types mmengine writes for the duration of the load
-(:func:`mm_iresnet.checkpoint.trusted_checkpoint_load`): a file with any
-other Python object is refused, trusted or not. Every other load
-(``load_from`` URLs, pretrained init weights) allows tensors and plain
-containers only and fails with a message that says so.
+**Checkpoints.** Every load the runner makes (``--resume``, ``load_from``,
+the CHECKPOINT of ``tools/test.py``, the pretrained weights of the model's
+``init_weights``) follows the package's load rule
+(:mod:`mm_iresnet.checkpoint`): tensors, plain containers and the types
+mmengine writes into a training checkpoint (``HistoryBuffer``, numpy), any
+other object refused, on every torch version and whatever ``weights_only``
+mmengine passes to ``torch.load``.
 
 **Crash safety.** A checkpoint is written under a temporary name and renamed
 into place, so a kill during a save never leaves a truncated ``iter_N.pth``;
@@ -34,10 +28,9 @@ import glob
 import inspect
 import os
 import os.path as osp
-import pickle
 import re
 import zipfile
-from typing import Iterable, Optional
+from typing import Optional
 
 import torch
 import torch.distributed as torch_dist
@@ -46,7 +39,7 @@ from mmengine.model import MMDistributedDataParallel, revert_sync_batchnorm
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner, find_latest_checkpoint
 
-from .checkpoint import is_trusted, trusted_checkpoint_load
+from .checkpoint import restricted_torch_load
 
 __all__ = ['PortableRunner']
 
@@ -58,8 +51,6 @@ _SAVE_SIGNATURE = inspect.signature(Runner.save_checkpoint)
 @RUNNERS.register_module()
 class PortableRunner(Runner):
     """mmengine Runner with the CPU and checkpoint rules of the module doc."""
-
-    trusted_checkpoints: frozenset = frozenset()
 
     # --------------------------------------------------------- CPU-only
     def setup_env(self, env_cfg: dict) -> None:
@@ -103,31 +94,13 @@ class PortableRunner(Runner):
         return revert_sync_batchnorm(model)
 
     # ------------------------------------------------------ checkpoints
-
-    def trust(self, paths: Iterable[str]):
-        """Add checkpoint paths the user vouches for."""
-        self.trusted_checkpoints = self.trusted_checkpoints | {
-            osp.realpath(p) for p in paths if p
-        }
-
-    def trusts(self, filename: str) -> bool:
-        """Whether ``filename`` was named by the user or written by this
-        run (its work_dir)."""
-        return is_trusted(filename, self.trusted_checkpoints, self.work_dir)
-
     def load_checkpoint(self, filename: str, *args, **kwargs):
-        if self.trusts(filename):
-            with trusted_checkpoint_load():
-                return super().load_checkpoint(filename, *args, **kwargs)
-        try:
+        with restricted_torch_load():
             return super().load_checkpoint(filename, *args, **kwargs)
-        except pickle.UnpicklingError as e:
-            raise pickle.UnpicklingError(
-                f'{filename} holds Python objects beyond tensors and was '
-                'refused (torch.load weights_only=True). If you trust this '
-                'file, name it on the command line (tools/train.py --resume '
-                f'{filename}, or tools/test.py CONFIG {filename}) to load it '
-                'fully.') from e
+
+    def _init_model_weights(self) -> None:
+        with restricted_torch_load():
+            super()._init_model_weights()
 
     # ---------------------------------------------------- crash safety
     @master_only

@@ -48,7 +48,7 @@ from mmengine.registry import MODELS
 from mmengine.runner import CheckpointLoader
 
 from .checkpoint import (CheckpointError, _safe_load, check_state_dict,
-                         load_state_dict_file, save_atomic)
+                         load_state_dict_file, restricted_load, save_atomic)
 from .convert import converted_checkpoint
 from .official import (FAMILIES, OFFICIAL_MODELS, SCHEME, OfficialModel,
                        drive_url, official_model)
@@ -301,8 +301,7 @@ def load_official(name: str, map_location=None) -> dict:
             f'({type(e).__name__}: {e}); the file was left in place') from e
     if map_location not in (None, 'cpu'):
         try:
-            checkpoint = torch.load(path, map_location=map_location,
-                                    weights_only=True)
+            checkpoint = restricted_load(path, map_location=map_location)
         except Exception as e:
             raise WeightsError(
                 f'{SCHEME}{name}: the cached file {path} is good and was '

@@ -109,7 +109,8 @@ CASES = [
      r'cut.pth: not a readable PyTorch checkpoint \(truncated'),
     ('checkpoint carrying a pickle payload',
      lambda t, r: _pickle_payload(t), CheckpointError,
-     r'refused to load(.|\n)*weights_only=True'),
+     r'refused to load, it holds Python objects beyond tensors(.|\n)*'
+     r'\(weights_only\)'),
     ('dataset path missing', _missing_dataset, FileNotFoundError,
      r'nowhere/annotations/instances_train2017.json(.|\n)*docs/get_started.md "Datasets"'),
     ('config asking for a pretrained file that does not exist',

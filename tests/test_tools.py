@@ -176,32 +176,26 @@ def test_missing_data_is_reported_before_training(root, tmp_path):
         (tmp_path / 'w').glob('*/*.log'))
 
 
-def test_checkpoint_trust_rule(tmp_path):
-    """Runner checkpoints (with HistoryBuffer) load only when trusted: named
-    on the command line or written into the run's work_dir."""
+def test_checkpoint_load_rule(tmp_path):
+    """Runner checkpoints (with HistoryBuffer) load from anywhere; a file
+    with any other object is refused, also through mmengine's loader."""
     import pickle
 
     import torch
     from mmengine.logging import HistoryBuffer
     from mm_iresnet.runner import PortableRunner
 
-    work = tmp_path / 'work'
-    runner = PortableRunner(model=TinyModel(), work_dir=str(work))
+    runner = PortableRunner(model=TinyModel(), work_dir=str(tmp_path / 'w'))
     state = {'state_dict': TinyModel().state_dict(),
              'message_hub': {'loss': HistoryBuffer([1.0, 2.0], [1, 1])}}
     outside = str(tmp_path / 'elsewhere.pth')
     torch.save(state, outside)
-    with pytest.raises(pickle.UnpicklingError, match='name it on the command'):
-        runner.load_checkpoint(outside)
-    runner.trust([outside])
     ckpt = runner.load_checkpoint(outside)
     assert isinstance(ckpt['message_hub']['loss'], HistoryBuffer)
-    inside = str(work / 'iter_1.pth')
-    torch.save(state, inside)
-    assert 'message_hub' in runner.load_checkpoint(inside)
-    # the default stays safe afterwards
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(inside)
+    state['other'] = TinyModel()  # an object of no allowed type
+    torch.save(state, outside)
+    with pytest.raises(pickle.UnpicklingError, match='TinyModel'):
+        runner.load_checkpoint(outside)
 
 
 @pytest.mark.slow

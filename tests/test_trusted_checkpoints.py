@@ -1,6 +1,7 @@
-"""Checkpoints the run trusts (named by the user, or written into its
-work_dir) load with ``weights_only=True`` and mmengine's few types allowed
-for the call; the runner's plumbing around saving and auto-resume."""
+"""Every checkpoint load (the runner's, the backbones', and with torch >=
+2.6 torch's default one) allows tensors and mmengine's few checkpoint types,
+nothing else, whatever ``weights_only`` the caller passes; the runner's
+plumbing around saving and auto-resume."""
 import os
 import os.path as osp
 import pickle
@@ -10,7 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from mm_iresnet.checkpoint import trusted_checkpoint_load
+from mmengine.runner import CheckpointLoader
+
+from mm_iresnet import checkpoint as ckpt_module
+from mm_iresnet.checkpoint import (NATIVE_ALLOWLIST, restricted_load,
+                                   restricted_torch_load)
+from mm_iresnet.models import IResNet
 from mm_iresnet.runner import PortableRunner
 
 from .helpers import TinyModel
@@ -47,53 +53,72 @@ def training_checkpoint(tmp_path_factory, root):
     return tmp / 'work' / 'iter_3.pth'
 
 
+def _fallback_load(path, **kwargs):
+    """torch.load through the unpickler used before torch 2.6."""
+    return torch.load(path, weights_only=False,
+                      pickle_module=ckpt_module._restricted_pickle, **kwargs)
+
+
 @pytest.mark.slow
-def test_a_training_checkpoint_loads_with_the_scoped_allowlist(
-        training_checkpoint, tmp_path):
+def test_a_training_checkpoint_loads_under_the_rule(training_checkpoint,
+                                                    tmp_path):
     from mmengine.logging import HistoryBuffer
     original = torch.load
-    # it holds more than tensors: the plain safe load refuses it
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(training_checkpoint, weights_only=True)
-    with trusted_checkpoint_load():
-        assert torch.load is original  # not replaced
-        ckpt = torch.load(training_checkpoint, weights_only=True)
-    assert ckpt['meta']['iter'] == 3 and ckpt['optimizer']['state']
-    buffers = ckpt['message_hub']['log_scalars']
-    assert buffers and all(isinstance(b, HistoryBuffer)
-                           for b in buffers.values())
-    # the allowlist ends with the block
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(training_checkpoint, weights_only=True)
-    # through the runner: a checkpoint the user named on the command line
+    for load in (restricted_load, _fallback_load):
+        ckpt = load(training_checkpoint)
+        assert ckpt['meta']['iter'] == 3 and ckpt['optimizer']['state']
+        buffers = ckpt['message_hub']['log_scalars']
+        assert buffers and all(isinstance(b, HistoryBuffer)
+                               for b in buffers.values())
+    with restricted_torch_load():
+        assert torch.load is restricted_load
+        assert torch.load(training_checkpoint,
+                          weights_only=False)['meta']['iter'] == 3
+    assert torch.load is original  # put back
+    if NATIVE_ALLOWLIST:
+        # import mm_iresnet allowed the types process-wide: torch's default
+        # load (mmdet's and mmaction2's own tools) reads the file too
+        assert torch.load(training_checkpoint)['meta']['iter'] == 3
+    # through the runner, from anywhere
     runner = PortableRunner(model=TinyModel(), work_dir=str(tmp_path / 'w'))
-    runner.trust([str(training_checkpoint)])
-    assert runner.trusts(str(training_checkpoint))
     loaded = runner.load_checkpoint(str(training_checkpoint))
     assert loaded['meta']['iter'] == 3
 
 
+def _weights_only_false(filename, map_location=None):
+    """mmengine's local loader as its main branch writes it."""
+    return torch.load(filename, map_location=map_location, weights_only=False)
+
+
 @pytest.mark.slow
-def test_a_trusted_checkpoint_with_a_pickle_payload_is_refused(
-        training_checkpoint, tmp_path):
-    """The same checkpoint plus one object whose unpickling runs a command,
-    written into the run's work_dir (trusted): refused, nothing run."""
+@pytest.mark.parametrize('forced', [False, True])
+def test_a_checkpoint_with_a_pickle_payload_is_refused(
+        training_checkpoint, tmp_path, monkeypatch, forced):
+    """The training checkpoint plus one object whose unpickling runs a
+    command: refused by the runner and by a backbone's init, nothing run,
+    also when mmengine's loader passes ``weights_only=False``."""
+    if forced:
+        monkeypatch.setitem(CheckpointLoader._schemes, '',
+                            _weights_only_false)
     work = tmp_path / 'work'
     runner = PortableRunner(model=TinyModel(), work_dir=str(work))
-    with trusted_checkpoint_load():
-        ckpt = torch.load(training_checkpoint, weights_only=True)
+    ckpt = restricted_load(training_checkpoint)
     marker = tmp_path / 'payload_ran'
     ckpt['payload'] = Payload(marker)
     inside = work / 'iter_4.pth'
     torch.save(ckpt, inside)
-    assert runner.trusts(str(inside))
-    with pytest.raises(pickle.UnpicklingError, match='system'):
-        runner.load_checkpoint(str(inside))
+    backbone = IResNet(depth=18, init_cfg=dict(type='Pretrained',
+                                               checkpoint=str(inside)))
+    for load in (lambda: runner.load_checkpoint(str(inside)),
+                 lambda: _fallback_load(inside), backbone.init_weights):
+        with pytest.raises(pickle.UnpicklingError, match='system'):
+            load()
     assert not marker.exists()
     ckpt['payload'] = Lookup()
     torch.save(ckpt, inside)
-    with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
-        runner.load_checkpoint(str(inside))
+    for load in (runner.load_checkpoint, _fallback_load):
+        with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
+            load(str(inside))
 
 
 def test_auto_resume_without_or_with_a_stale_last_checkpoint(tmp_path):

@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple, Union
 import torch.nn as nn
 from mmengine.config import Config
 
-from ..checkpoint import trusted_checkpoint_load
+from ..checkpoint import restricted_torch_load
 from ..configs import load_config, without_pretrained
 
 __all__ = ['switch_to_deploy', 'build_model', 'read_trusted_checkpoint',
@@ -37,14 +37,13 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def read_trusted_checkpoint(path: str) -> dict:
-    """The checkpoint at ``path``: a file the caller names (the package's
-    trust rule, :mod:`mm_iresnet.checkpoint`), loaded as ``tools/test.py``
-    reads its CHECKPOINT, with the types mmengine's training checkpoints
-    hold allowed (:func:`~mm_iresnet.checkpoint.trusted_checkpoint_load`)."""
+    """The checkpoint at ``path``, loaded as ``tools/test.py`` reads its
+    CHECKPOINT: tensors and the types mmengine's training checkpoints hold,
+    nothing else (:func:`~mm_iresnet.checkpoint.restricted_torch_load`)."""
     from mmengine.runner.checkpoint import _load_checkpoint
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path!r} not found')
-    with trusted_checkpoint_load():
+    with restricted_torch_load():
         checkpoint = _load_checkpoint(path, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise TypeError(f'{path}: holds no state dict')
