@@ -9,12 +9,15 @@ from mmengine.model import BaseModule, Sequential
 from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from ..checkpoint import checkpoint_meta, warn_if_other_ordering
+from ..checkpoint import (checkpoint_meta, restricted_torch_load,
+                          warn_if_other_ordering)
 from ..official import trained_meta
 from .blocks import ResBlock, conv_specs
 from .fuse import fold_named, fold_sequential
 from .layouts import get_layout
 from .projection import build_projection
+from .resnet_weights import (ResNetWeightsError, check_not_resnet_weights,
+                             unfitted_keys)
 from .spec import ARCH_SETTINGS, BackboneSpec, StageSpec, mmdet_spec
 from .stem import build_stem
 
@@ -123,6 +126,10 @@ class IResNet(BaseModule):
             :mod:`~mm_iresnet.models.spec`), replacing the arguments that
             shape it (``depth`` is kept as a label): the video networks pass
             the one they translated from mmaction's arguments.
+        allow_partial_load (bool): load a ResNet's weights where they fit
+            instead of raising :class:`~mm_iresnet.models.resnet_weights.
+            ResNetWeightsError` (see :mod:`~mm_iresnet.models.
+            resnet_weights`).
 
     Example:
         >>> import torch
@@ -180,7 +187,9 @@ class IResNet(BaseModule):
                  act_cfg: dict = dict(type='ReLU', inplace=True),
                  merge: Optional[dict] = None,
                  deploy: bool = False,
-                 spec: Optional[BackboneSpec] = None):
+                 spec: Optional[BackboneSpec] = None,
+                 allow_partial_load: bool = False):
+        self.allow_partial_load = allow_partial_load
         init_cfg = self._pretrained_init_cfg(pretrained, init_cfg)
         default_init = init_cfg is None
         super().__init__(self._default_init_cfg() if default_init
@@ -392,13 +401,41 @@ class IResNet(BaseModule):
         warn_if_other_ordering(meta, self.ordering,
                                f'{type(self).__name__} loading {path}')
 
+    @property
+    def initial_checkpoint(self) -> Optional[str]:
+        """The checkpoint ``init_weights`` loads (the ``Pretrained`` entry
+        of ``init_cfg``), if any."""
+        return split_pretrained(None, self.init_cfg)[0]
+
     def init_weights(self):
-        """mmengine's init (``init_cfg``), warning first when a pretrained
-        checkpoint was trained with another ordering."""
-        checkpoint, _ = split_pretrained(None, self.init_cfg)
+        """The initialisation of :meth:`load_initial_weights`, warning first
+        when a pretrained checkpoint was trained with another ordering.
+        Checkpoints load under the package's load rule
+        (:func:`~mm_iresnet.checkpoint.restricted_torch_load`), and a
+        ResNet's weights raise (:mod:`~mm_iresnet.models.resnet_weights`)."""
+        checkpoint = self.initial_checkpoint
         if checkpoint:
             self._warn_if_other_ordering(checkpoint)
-        super().init_weights()
+        try:
+            with restricted_torch_load():
+                self.load_initial_weights()
+        except ResNetWeightsError as e:
+            if checkpoint is None or e.source is not None:
+                raise
+            raise ResNetWeightsError(e.message, source=checkpoint) from None
+
+    def load_initial_weights(self):
+        """mmengine's init (``init_cfg``)."""
+        BaseModule.init_weights(self)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        """Every load into the backbone (mmengine's or torch's) stops a
+        ResNet's weights that do not fit it."""
+        own = {k: v.shape for k, v in self.state_dict().items()}
+        mine = {k[len(prefix):]: v for k, v in state_dict.items()
+                if k.startswith(prefix)}
+        check_not_resnet_weights(self, mine, unfitted_keys(own, mine))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     # ------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor):

@@ -12,6 +12,7 @@ from ..checkpoint import load_state_dict_file
 from ..deps import require
 from .args import per_block, per_stage
 from .inflate import inflate_state_dict
+from .resnet_weights import check_not_resnet_weights
 from .iresnet import IResNet, split_pretrained
 from .spec import BackboneSpec, mmdet_spec, stages_of
 from .stem import StemSpec
@@ -255,15 +256,18 @@ class IResNet3d(IResNet):
                 'clips or set with_pool2=False')
 
     # ----------------------------------------------------------- weights
-    def init_weights(self):
+    @property
+    def initial_checkpoint(self) -> Optional[str]:
+        return self.pretrained
+
+    def load_initial_weights(self):
         """The default initialisation, then the checkpoint on top: a 2D one
         inflated (``pretrained2d``, keys not loaded are logged) or a 3D one
         loaded."""
-        super().init_weights()
+        super().load_initial_weights()
         if not self.pretrained:
             return
         path = self.pretrained
-        self._warn_if_other_ordering(path)
         logger = MMLogger.get_current_instance()
         if not self.pretrained2d:
             from mmengine.runner import load_checkpoint
@@ -271,8 +275,9 @@ class IResNet3d(IResNet):
             load_checkpoint(self, path, map_location='cpu', strict=False,
                             logger=logger)
             return
-        report = inflate_state_dict(self, load_state_dict_file(path),
-                                    pad_inputs=self.lateral)
+        state_dict = load_state_dict_file(path)
+        report = inflate_state_dict(self, state_dict, pad_inputs=self.lateral,
+                                    check=check_not_resnet_weights)
         logger.info(f'inflated 2D weights from {path}: '
                     f'{len(report.inflated)} conv kernels inflated, '
                     f'{len(report.copied)} tensors copied')
