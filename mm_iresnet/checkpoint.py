@@ -220,9 +220,15 @@ def training_checkpoint_globals() -> list:
 @functools.lru_cache(maxsize=None)
 def _allowed_globals() -> Dict[str, object]:
     """'module.name' -> object: what torch's ``weights_only`` unpickler
-    allows by default, and :func:`training_checkpoint_globals`."""
+    allows by default (as of torch 2.6), and
+    :func:`training_checkpoint_globals`."""
+    import _codecs
+
     from torch import _weights_only_unpickler
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
+    # allowed by torch >= 2.6, not before: the bytes of numpy arrays in a
+    # protocol-2 pickle, and sets
+    allowed.update({'_codecs.encode': _codecs.encode, 'builtins.set': set})
     for entry in training_checkpoint_globals():
         obj, name = entry if isinstance(entry, tuple) else (
             entry, f'{entry.__module__}.{entry.__qualname__}')
