@@ -22,13 +22,24 @@ RANGES: Dict[str, Tuple[str, str]] = {
     'mmengine': ('mmengine', '>=0.10.4,<1.0.0'),
     'mmdet': ('mmdet', '>=3.2.0,<4.0.0'),
     'mmaction': ('mmaction2', '>=1.2.0,<2.0.0'),
+    'mmseg': ('mmsegmentation', '>=1.2.2,<2.0.0'),
+    'mmpose': ('mmpose', '>=1.3.2,<2.0.0'),
 }
-#: import name -> the extra of this package that installs it
-EXTRAS = {'mmdet': 'det', 'mmaction': 'action'}
+#: import name -> the extra of this package that installs it (for
+#: :data:`WITHOUT_REQUIREMENTS`: what it imports, not itself)
+EXTRAS = {'mmdet': 'det', 'mmaction': 'action', 'mmseg': 'seg',
+          'mmpose': 'pose'}
+#: codebases installed without their declared requirements (pip install
+#: --no-deps), which would replace the installed torch: not in any extra
+WITHOUT_REQUIREMENTS = ('mmpose', )
 
 
 def _fix(module: str) -> str:
     dist, spec = RANGES[module]
+    if module in WITHOUT_REQUIREMENTS:
+        return (f'pip install "mm_iresnet[{EXTRAS[module]}]" && pip install '
+                f'--no-deps "{dist}{spec}" (its declared requirements would '
+                'replace torch)')
     if module in EXTRAS:
         return (f'pip install "mm_iresnet[{EXTRAS[module]}]" (or pip install '
                 f'"{dist}{spec}")')

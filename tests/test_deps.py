@@ -40,9 +40,29 @@ def declared(root):
 def test_import_checks_use_the_declared_ranges(root):
     ranges = declared(root)
     for module, (dist, spec) in deps.RANGES.items():
+        if module in deps.WITHOUT_REQUIREMENTS:
+            assert dist not in ranges, f'{dist} in an extra pulls its ' \
+                'requirements'
+            continue
         assert Requirement(f'{dist}{spec}').specifier == \
             Requirement(f'{dist}{ranges[dist]}').specifier, dist
-    assert set(deps.EXTRAS.values()) <= {'det', 'action'}
+    assert set(deps.EXTRAS.values()) <= {'det', 'action', 'seg', 'pose'}
+    assert set(deps.EXTRAS.values()) <= \
+        set(project(root)['optional-dependencies'])
+
+
+def test_codebases_without_requirements_are_pinned_and_installed(root):
+    """mmpose is in no extra (its requirements would replace torch): the
+    lock pins it inside the range, the installer installs it with --no-deps
+    and pyproject's comment says how."""
+    lock = pins(osp.join(root, 'constraints.txt'))
+    install = open(osp.join(root, 'tools', 'install.sh')).read()
+    comment = open(osp.join(root, 'pyproject.toml')).read()
+    for module in deps.WITHOUT_REQUIREMENTS:
+        dist, spec = deps.RANGES[module]
+        assert SpecifierSet(spec).contains(lock[canonicalize_name(dist)])
+        assert f'--no-deps {dist}' in install
+        assert f'pip install --no-deps "{dist}{spec}"' in comment
 
 
 def pins(path):
@@ -115,6 +135,25 @@ def test_missing_codebase_names_the_extra():
             from mm_iresnet.models import IResNetTSM
             IResNetTSM(depth=18, base_channels=4)
     assert deps.require('mmdet').__name__ == 'mmdet'
+
+
+@pytest.mark.parametrize('module,fix', [
+    ('mmseg', 'pip install "mm_iresnet[seg]" (or pip install '
+              '"mmsegmentation>=1.2.2,<2.0.0")'),
+    ('mmpose', 'pip install "mm_iresnet[pose]" && pip install --no-deps '
+               '"mmpose>=1.3.2,<2.0.0"')])
+def test_missing_seg_or_pose_names_the_extra(module, fix):
+    real = deps.importlib.import_module
+
+    def fake(name):
+        if name == module:
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real(name)
+
+    with mock.patch.object(deps.importlib, 'import_module', fake):
+        with pytest.raises(ImportError) as err:
+            deps.require(module)
+    assert fix in str(err.value)
 
 
 def test_import_refuses_an_mmcv_outside_the_range(tmp_path, root):

@@ -35,7 +35,7 @@ if [ -d /opt/wheels ] && [ -z "${PIP_FIND_LINKS:-}" ]; then export PIP_FIND_LINK
 STAMP="$VENV/.mm_iresnet-install"
 want="$(cat "$ROOT/pyproject.toml" "$LOCK" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$PY" -c "import mm_iresnet, mmcv.ops, mmdet, mmaction" >/dev/null 2>&1; then
+   && "$PY" -c "import mm_iresnet, mmcv.ops, mmdet, mmaction, mmseg, mmpose" >/dev/null 2>&1; then
     log "up to date ($VENV)"
     exit 0
 fi
@@ -64,8 +64,24 @@ if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'
     "${PIPC[@]}" addict packaging Pillow pyyaml yapf opencv-python
 fi
 
-log "mm_iresnet with its det, action, test and deploy extras (versions of $LOCK)"
-"${PIPC[@]}" -e "$ROOT[det,action,test,deploy]"
+# xtcocotools (pose extra): its cp311 wheel is built against numpy 1 and fails
+# at import under numpy 2, so it is built from its sdist against this numpy.
+if ! "$PY" -c "import xtcocotools.mask" >/dev/null 2>&1; then
+    log "xtcocotools from its sdist (numpy 2)"
+    "${PIPC[@]}" numpy Cython
+    "${PIPC[@]}" --force-reinstall --no-deps --no-build-isolation \
+        --no-binary xtcocotools xtcocotools
+fi
 
-"$PY" -c "import mmcv.ops, mmdet, mm_iresnet, mmaction.models; print('[install] ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmdet', mmdet.__version__)"
+log "mm_iresnet with its det, action, test, deploy, seg and pose extras (versions of $LOCK)"
+"${PIPC[@]}" -e "$ROOT[det,action,test,deploy,seg,pose]"
+
+# mmpose without its declared requirements, which would replace the CPU torch
+# with a CUDA one plus torchvision (and chumpy does not build); the pose
+# extra installs what it imports (pyproject.toml).
+log "mmpose==$(pinned mmpose) without its declared requirements"
+"${PIPC[@]}" --no-deps mmpose
+
+
+"$PY" -c "import mmcv.ops, mmdet, mm_iresnet, mmaction.models, mmseg.models, mmpose.models; print('[install] ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"
