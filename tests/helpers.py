@@ -1,7 +1,12 @@
 """Helpers shared by the tests."""
+import os
 import os.path as osp
+import signal
 import socket
+import subprocess
+import sys
 
+import pytest
 import torch
 from mmengine.model import BaseModel
 from torch.nn.modules.batchnorm import _BatchNorm
@@ -94,3 +99,81 @@ def nonempty(items):
     items = list(items)
     assert items, 'nothing to check: the list is empty'
     return items
+
+
+def popen_group(args, **kwargs):
+    """``subprocess.Popen(args, **kwargs)`` in a process group of its own
+    (the process and whatever it starts: torchrun's workers, a script's
+    commands, dataloader workers), stdin from /dev/null unless given; end
+    it with :func:`kill_group` in a ``finally``."""
+    kwargs.setdefault('stdin', subprocess.DEVNULL)
+    return subprocess.Popen(args, start_new_session=True, **kwargs)
+
+
+def kill_group(proc, reap_s=60):
+    """SIGKILL the process group of ``proc`` (from :func:`popen_group`) and
+    reap ``proc``: what the test started ends with it, whether it ended,
+    hung or left children behind."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):  # the group has ended
+        pass
+    proc.wait(timeout=reap_s)
+
+
+def _tail(text, n=3000):
+    if isinstance(text, bytes):
+        text = text.decode(errors='replace')
+    return (text or '')[-n:]
+
+
+def run_process(args, timeout, check=False, **kwargs):
+    """``subprocess.run(args, timeout=timeout, check=check, **kwargs)`` in a
+    process group of its own, killed in ``finally``: at the deadline
+    (``subprocess.TimeoutExpired``, the output so far printed to stderr),
+    on any other exception during the wait (pytest-timeout's failure,
+    Ctrl-C) and after a normal end (children it left behind)."""
+    if kwargs.pop('capture_output', False):
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = popen_group(args, **kwargs)
+    try:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            out, err = proc.communicate()
+            print(f'{args}: still running after {timeout} s, killed with '
+                  f'its process group; its output:\n{_tail(out)}\n'
+                  f'{_tail(err)}', file=sys.stderr)
+            raise subprocess.TimeoutExpired(args, timeout, out, err) \
+                from None
+    finally:
+        kill_group(proc)
+    if check and proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, args, out, err)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def run_control(step, name, expected, what):
+    """The control of a zoo walk: ``step()`` runs ``what`` (mmdet's or
+    mmaction2's own model) on the config ``name``. It must run, unless
+    ``expected`` (the walk's {config name: text of its error}) lists the
+    config: then it must fail with that error, and the test is skipped
+    naming it. Any other control failure fails the test (a regression in a
+    step the control shares cannot turn the walk into skips), and so does a
+    listed config whose control runs (the list stays true)."""
+    reason = expected.get(name)
+    try:
+        step()
+    except Exception as e:
+        failure = f'{type(e).__name__}: {e}'
+        if reason is None or reason not in failure:
+            listed = '' if reason is None else f' (listed with: {reason})'
+            pytest.fail(f'{what} fails on {name}, not an expected control '
+                        f'failure{listed}: {failure[:500]}')
+        pytest.skip(f'expected control failure, {len(expected)} in this '
+                    f'walk: {what} fails on {name}: {failure[:200]}')
+    if reason is not None:
+        pytest.fail(f'{name} is listed as an expected control failure '
+                    f'({reason}), but {what} runs there now: take it off '
+                    'the list')
