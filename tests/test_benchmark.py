@@ -8,6 +8,8 @@ import os.path as osp
 import pytest
 import torch
 
+from .helpers import nonempty, run_process
+
 
 @pytest.fixture(scope='module')
 def bench(root):
@@ -30,16 +32,20 @@ def test_shuffled_rounds_and_paired_ratio(bench):
     assert all(sorted(r) == ['a', 'b', 'c'] for r in rounds)
     assert len(set(rounds)) > 1  # the order changes between rounds
     assert {k: len(t) for k, t in times.items()} == dict(a=20, b=20, c=20)
-    # the ratio is the median of the rounds' own ratios: a round where the
-    # machine is slow for both does not move it
-    ours = harness.Times([1.1, 2.2, 11.0])
-    base = harness.Times([1.0, 2.0, 10.0])
-    assert ours.ratio_to(base) == pytest.approx(1.1)
-    assert ours.median / base.median == pytest.approx(1.1)
+    # the ratio is the median of the rounds' own ratios (1.1, 1.5, 1.2),
+    # not the ratio of the medians (1.5 / 1.0): the third round, where the
+    # machine is slow for both, does not move it
+    ours = harness.Times([1.1, 1.5, 6.0])
+    base = harness.Times([1.0, 1.0, 5.0])
+    assert ours.ratio_to(base) == pytest.approx(1.2)
+    assert ours.median / base.median == pytest.approx(1.5)
     rows = harness.Rows()
     rows.timed('case', 'm', dict(ours=ours, base=base,
-                                 control=harness.Times([1.0, 2.0, 10.0])))
-    assert [r['ratio'] for r in rows] == [1.1, 1.0]
+                                 control=harness.Times([1.0, 1.0, 6.0])))
+    assert [r['ratio'] for r in rows] == [1.2, 1.0]
+    # the columns beside it are each contender's median
+    assert [(r['iresnet'], r['resnet']) for r in rows] == [(1.5, 1.0),
+                                                          (1.0, 1.0)]
     assert rows[1]['metric'] == 'm: A/A control, ResNet vs ResNet'
 
 
@@ -84,20 +90,23 @@ def test_processes_child_arguments_and_merge(bench):
         '--depths', '50', '--no-video', '--processes', '1', '--seed', '2',
         '--out-dir', 'out/process2']
 
-    def table(ratio, ours):
+    def table(ratio, ours, base=1.0):
         return [dict(case='c', metric='params', iresnet='10', resnet='10',
                      ratio='1.0'),
                 dict(case='c', metric='same kernels', iresnet='yes',
                      resnet='-', ratio='-'),
                 dict(case='c', metric='eval s', iresnet=str(ours),
-                     resnet='1.0', ratio=str(ratio))]
+                     resnet=str(base), ratio=str(ratio))]
 
-    rows = processes.merge([table(1.04, 1.04), table(0.98, 0.98),
-                            table(1.01, 1.01)])
+    # each process's ratio is its rounds' median, not its columns' ratio:
+    # the merged ratio is the median of the ratios (1.2, 1.1, 0.9), not
+    # the ratio of the merged columns (1.2 / 1.0)
+    rows = processes.merge([table(1.2, 1.2), table(1.1, 2.2, 2.0),
+                            table(0.9, 0.9)])
     assert rows[0]['ratio'] == 1.0 and rows[0]['range'] == '1.000-1.000'
     assert rows[1] == table(1, 1)[1]  # text: the first process's
-    assert rows[2]['ratio'] == 1.01 and rows[2]['iresnet'] == 1.01
-    assert rows[2]['range'] == '0.980-1.040'
+    assert rows[2]['ratio'] == 1.1 and rows[2]['range'] == '0.900-1.200'
+    assert (rows[2]['iresnet'], rows[2]['resnet']) == (1.2, 1.0)
     with pytest.raises(RuntimeError, match='different rows'):
         processes.merge([table(1, 1), table(1, 1)[::-1]])
     with pytest.raises(RuntimeError, match='numbers of rows'):
@@ -106,26 +115,33 @@ def test_processes_child_arguments_and_merge(bench):
 
 @pytest.mark.slow
 def test_processes_end_to_end(root, tmp_path):
-    """Two real processes of a tiny eager run: one merged table whose
-    ratios lie inside their ranges, and each process's own table."""
-    import subprocess
+    """Two real processes of a tiny eager run: each process's own table,
+    and one merged table whose timed rows hold the median of the two
+    processes' ratios and their range."""
+    import csv
+    import statistics
     import sys
     out = tmp_path / 'bench'
-    subprocess.run([sys.executable, osp.join(root, 'tools', 'benchmark.py'),
-                    '--depths', '18', '--no-video', '--no-detector',
-                    '--size', '32', '--batch', '1', '--repeats', '2',
-                    '--processes', '2', '--out-dir', str(out)],
-                   check=True, cwd=root, capture_output=True)
-    import csv
-    with open(out / 'benchmark.csv', newline='') as f:
-        merged = list(csv.DictReader(f))
-    for index in range(2):
-        assert (out / f'process{index}' / 'benchmark.csv').is_file()
-    timed = [r for r in merged if r['metric'].startswith('eval step s')]
-    assert timed and all(r['range'] for r in timed)
-    for row in timed:
-        lo, hi = map(float, row['range'].split('-'))
-        assert lo <= float(row['ratio']) <= hi
+    proc = run_process(
+        [sys.executable, osp.join(root, 'tools', 'benchmark.py'),
+         '--depths', '18', '--no-video', '--no-detector', '--size', '32',
+         '--batch', '1', '--repeats', '2', '--processes', '2', '--out-dir',
+         str(out)], timeout=600, cwd=root, capture_output=True, text=True)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+
+    def table(path):
+        with open(path, newline='') as f:
+            return list(csv.DictReader(f))
+    merged = table(out / 'benchmark.csv')
+    own = [table(out / f'process{i}' / 'benchmark.csv') for i in range(2)]
+    timed = nonempty(i for i, r in enumerate(merged)
+                     if r['metric'].startswith('eval step s'))
+    for i in timed:
+        ratios = [float(rows[i]['ratio']) for rows in own]
+        assert [rows[i]['metric'] for rows in own] == [merged[i]['metric']] * 2
+        assert float(merged[i]['ratio']) == round(statistics.median(ratios),
+                                                  3), (merged[i], ratios)
+        assert merged[i]['range'] == f'{min(ratios):.3f}-{max(ratios):.3f}'
     assert 'median over 2 processes' in (out / 'benchmark.md').read_text()
 
 

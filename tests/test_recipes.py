@@ -20,27 +20,46 @@ What the test changes, and nothing else:
 * ``srun`` is a stand-in that records the command it is given.
 
 The COCO recipe runs without mmaction2 importable, as in a detection-only
-environment.
+environment: every Python process of its jobs finds no mmaction (as if not
+installed) and says so in the log (``HIDDEN``).
 """
 import json
 import os
 import os.path as osp
 import re
 import shlex
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import free_port, load_fixture
+from .helpers import free_port, load_fixture, run_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = osp.join(ROOT, 'docs', 'recipes.md')
 LAUNCH = re.compile(r'tools/(dist_train|dist_test|slurm_train)\.sh')
 #: lines a recipe block may not hold: the test could not run them offline
 NETWORK = ('git clone', 'pip install')
+#: what each Python process started with mmaction2 hidden prints first,
+#: before the name of its script
+HIDDEN = 'mmaction2 hidden: import mmaction refused in '
+#: hides mmaction2 from every Python process that finds it on PYTHONPATH,
+#: as if it were not installed (importlib.util.find_spec('mmaction') is
+#: None); checks the import is refused and says so, naming the script
+NO_MMACTION = f"""import importlib.util
+import os.path
+import sys
+
+sys.modules['mmaction'] = None  # as if not installed
+assert importlib.util.find_spec('mmaction') is None
+try:
+    import mmaction  # noqa: F401
+except ImportError:
+    sys.stderr.write({HIDDEN!r} + os.path.basename(sys.argv[0]) + '\\n')
+else:
+    raise SystemExit('mmaction2 is importable: hiding it failed')
+"""
 
 
 def recipe_blocks(path=RECIPES):
@@ -232,8 +251,7 @@ def workspace(tmp_path_factory):
     srun.chmod(0o755)
     no_mmaction = tmp / 'no_mmaction'
     no_mmaction.mkdir()
-    (no_mmaction / 'sitecustomize.py').write_text(
-        "import sys\nsys.modules['mmaction'] = None  # as if not installed\n")
+    (no_mmaction / 'sitecustomize.py').write_text(NO_MMACTION)
     return dict(tmp=tmp, work=work, home=home, bin=bin_dir,
                 no_mmaction=no_mmaction)
 
@@ -258,8 +276,8 @@ def run_blocks(ws, names, data, extra, hide_mmaction=False, keep=()):
                PORT=str(free_port()), PYTHONWARNINGS='ignore',
                SRUN_LOG=str(ws['tmp'] / 'srun.log'), OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = str(ws['no_mmaction']) if hide_mmaction else ''
-    proc = subprocess.run(['bash', '-c', script], cwd=ws['work'], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = run_process(['bash', '-c', script], timeout=900, cwd=ws['work'],
+                       env=env, capture_output=True, text=True)
     return proc, proc.stdout + proc.stderr
 
 
@@ -313,7 +331,11 @@ def test_coco_recipe_without_mmaction(workspace):
     assert osp.islink(workspace['work'] / 'data' / 'coco')
     work = workspace['work'] / 'work_dirs' / 'faster_rcnn_iresnet50'
     assert (work / 'epoch_1.pth').exists()
-    assert "No module named 'mmaction'" not in log
+    # every training and test process ran with mmaction2 hidden (one
+    # process each: GPUS=1), and no refused import shows in the log
+    assert log.count(HIDDEN + 'train.py\n') == 2, log[-4000:]
+    assert log.count(HIDDEN + 'test.py\n') == 2, log[-4000:]
+    assert 'import of mmaction halted' not in log, log[-4000:]
 
 
 @pytest.mark.slow

@@ -4,6 +4,8 @@ import copy
 import pytest
 import torch
 
+from .helpers import nonempty
+
 #: mmaction's RGBPose config (skeleton/posec3d/rgbpose_conv3d/), narrowed
 PATHWAYS = dict(
     rgb_pathway=dict(
@@ -46,13 +48,13 @@ def test_rgbpose_shapes_parameters_and_laterals_as_mmaction():
         a, b = getattr(ours, name), getattr(theirs, name)
         assert _count(a) == _count(b), name
         assert a.lateral_connections == b.lateral_connections
-        for lateral in a.lateral_connections:
+        for lateral in nonempty(a.lateral_connections):
             assert _count(getattr(a, lateral)) == \
                 _count(getattr(b, lateral)), lateral
     ours.eval(), theirs.eval()
     with torch.no_grad():
         out, ref = ours(*_inputs()), theirs(*_inputs())
-    assert [o.shape for o in out] == [r.shape for r in ref]
+    assert [o.shape for o in nonempty(out)] == [r.shape for r in ref]
 
 
 def test_rgbpose_detach_and_drop_path():
@@ -62,15 +64,16 @@ def test_rgbpose_detach_and_drop_path():
     ours.train()
     rgb, _ = ours(imgs, heat)
     rgb.sum().backward()
-    assert all(p.grad is None for p in ours.pose_path.layer1.parameters())
+    assert all(p.grad is None
+               for p in nonempty(ours.pose_path.layer1.parameters()))
     assert any(p.grad is not None and p.grad.abs().sum() > 0
-               for p in ours.rgb_path.layer3_lateral.parameters())
+               for p in nonempty(ours.rgb_path.layer3_lateral.parameters()))
     # without it, it does
     ours, _ = _pair()
     ours.train()
     ours(imgs, heat)[0].sum().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0
-               for p in ours.pose_path.layer1.parameters())
+               for p in nonempty(ours.pose_path.layer1.parameters()))
     # rgb_drop_path=1 zeroes the lateral into RGB in training, not in eval
     ours, _ = _pair(rgb_drop_path=1.0)
     other = torch.rand_like(heat)
@@ -91,9 +94,10 @@ def test_rgbpose_freezing_goes_with_the_pathway_stages():
     path = ours.rgb_path
     for module in (path.conv1, path.layer1, path.layer2,
                    path.layer2_lateral):
-        assert not any(p.requires_grad for p in module.parameters())
+        assert not any(p.requires_grad
+                       for p in nonempty(module.parameters()))
     for module in (path.layer3, path.layer3_lateral, ours.pose_path):
-        assert all(p.requires_grad for p in module.parameters())
+        assert all(p.requires_grad for p in nonempty(module.parameters()))
 
 
 def test_rgbpose_pretrained_loads_the_whole_network(tmp_path):
@@ -103,5 +107,5 @@ def test_rgbpose_pretrained_loads_the_whole_network(tmp_path):
     torch.save(dict(state_dict=source.state_dict()), path)
     ours, _ = _pair(pretrained=path)
     ours.init_weights()
-    for key, value in source.state_dict().items():
+    for key, value in nonempty(source.state_dict().items()):
         torch.testing.assert_close(ours.state_dict()[key], value)
