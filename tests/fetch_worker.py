@@ -4,9 +4,11 @@ with Google Drive replaced by the tests' fake, after making the fault
 ``$FAULT`` happen on this rank if ``$FAULTY`` lists it.
 
 It writes ``$OUT/rank<R>.json``: ``{"ok": total}`` (the sum of the loaded
-weights) or ``{"error": type, "message": text}``. A faulty rank that raised
-then stays alive until ``$OUT/release`` exists, so the test sees the other
-ranks end while it still runs: they cannot be relying on its death.
+weights) or ``{"error": type, "message": text}``, with ``"ended"`` (the
+time it ended, ``time.time()``). A faulty rank (``$FAULT`` may be empty: a
+fault the test made beforehand, such as a damaged cache) then stays alive
+until ``$OUT/release`` exists, so the test sees the other ranks end while it
+still runs: they cannot be relying on its death.
 Every call of the fake appends the rank to ``$OUT/downloads.txt``;
 ``$DOWNLOAD_SLEEP`` seconds are spent inside it (a slow download) and
 ``$OUT/downloading`` is created when it starts.
@@ -29,6 +31,8 @@ from tests.test_weights import FakeDrive  # noqa: E402
 OUT = os.environ['OUT']
 RANK = int(os.environ.get('RANK', '0'))
 REAL_DOWNLOAD = gdown.download
+#: the longest a faulty rank waits for its release (s)
+HOLD_S = 300
 FAULTY = RANK in [int(r) for r in os.environ.get('FAULTY', '').split(',')
                   if r]
 
@@ -93,7 +97,7 @@ def make_fault(fault):
 
 def main():
     gdown.download = counting_download
-    if FAULTY:
+    if FAULTY and os.environ.get('FAULT'):
         make_fault(os.environ['FAULT'])
     if 'WORLD_SIZE' in os.environ:
         import torch.distributed as dist
@@ -108,10 +112,13 @@ def main():
         result = dict(ok=total)
     except Exception as e:
         result = dict(error=type(e).__name__, message=str(e))
+    result['ended'] = time.time()
     with open(osp.join(OUT, f'rank{RANK}.json'), 'w') as f:
         json.dump(result, f)
-    if 'error' in result and FAULTY:
-        while not osp.exists(osp.join(OUT, 'release')):
+    if FAULTY:  # held, but not past HOLD_S should the test be gone
+        deadline = time.monotonic() + HOLD_S
+        while not osp.exists(osp.join(OUT, 'release')) and \
+                time.monotonic() < deadline:
             time.sleep(0.1)
     sys.exit(0 if 'ok' in result else 3)
 

@@ -317,14 +317,110 @@ def test_offline_switch_refuses_at_once(home, monkeypatch):
     assert cache_listing(home) == []
 
 
-def test_a_corrupt_cache_file_is_removed(home, drive):
-    path = cached_path('iresnet50')
+def corrupt_cache_file(name):
+    path = cached_path(name)
     os.makedirs(osp.dirname(path))
     with open(path, 'wb') as f:
         f.write(b'not a checkpoint')
-    with pytest.raises(WeightsError, match='cached file .* was removed'):
+    return path
+
+
+def test_a_corrupt_cache_file_is_downloaded_again(home, drive,
+                                                  monkeypatch):
+    """The fetch reads the cached file before it counts as a hit: a corrupt
+    one is removed with a warning naming it, and downloaded again."""
+    import logging
+
+    import mm_iresnet.weights as weights
+    logged = []
+    monkeypatch.setattr(weights, 'print_log', lambda message, **kwargs:
+                        logged.append((message, kwargs.get('level'))))
+    path = corrupt_cache_file('iresnet50')
+    checkpoint = load_official('iresnet50')
+    assert checkpoint['meta']['official_name'] == 'iresnet50'
+    assert len(drive.calls) == 1
+    assert torch.load(path, weights_only=True)['meta']['src'] == 'iresnet'
+    warnings = [m for m, level in logged if level == logging.WARNING]
+    assert len(warnings) == 1, logged
+    assert f'the cached file {path} is not the converted iresnet50 ' \
+        'checkpoint (not a readable PyTorch checkpoint: the file is ' \
+        'unknown data' in warnings[0], warnings
+    assert warnings[0].endswith('it was removed, to be downloaded again')
+
+
+def test_a_corrupt_cache_file_offline_is_removed_and_named(
+        home, drive, monkeypatch):
+    """Where it cannot be downloaded again (MM_IRESNET_OFFLINE=1), the
+    error names the corrupt file, which is removed."""
+    path = corrupt_cache_file('iresnet50')
+    monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
+    with pytest.raises(WeightsError) as info:
         load_official('iresnet50')
+    message = str(info.value)
+    assert f'the cached file {path} is not the converted iresnet50 ' \
+        'checkpoint (not a readable PyTorch checkpoint' in message, message
+    assert 'it was removed, and fetching it again failed' in message
+    assert 'MM_IRESNET_OFFLINE is set' in message
+    assert 'tools/convert_checkpoint.py' in message
     assert not osp.exists(path) and drive.calls == []
+
+
+def test_the_cached_file_is_read_once_per_load(home, drive, monkeypatch):
+    """A load after a download returns the converted checkpoint without
+    reading the file; a cache hit reads it once (the check and the load
+    are one read)."""
+    import mm_iresnet.weights as weights
+    reads = []
+
+    def counting_load(path, *args, **kwargs):
+        reads.append(path)
+        return safe_load(path, *args, **kwargs)
+
+    safe_load = weights._safe_load
+    monkeypatch.setattr(weights, '_safe_load', counting_load)
+    first = load_official('iresnet50')
+    assert reads == [] and len(drive.calls) == 1
+    again = load_official('iresnet50')
+    assert reads == [cached_path('iresnet50')] and len(drive.calls) == 1
+    assert again['state_dict'].keys() == first['state_dict'].keys()
+    assert all(torch.equal(again['state_dict'][k], v)
+               for k, v in first['state_dict'].items())
+
+
+def test_a_lock_held_elsewhere_ends_at_the_timeout(home, drive,
+                                                   monkeypatch):
+    """A lock held longer than MM_IRESNET_LOCK_TIMEOUT: a WeightsError
+    naming the lock file, how to remove a stale one and the variable; this
+    holder (a FileLock of its own) recorded no process."""
+    import time
+
+    from filelock import FileLock
+    path = cached_path('iresnet50')
+    os.makedirs(osp.dirname(path))
+    monkeypatch.setenv('MM_IRESNET_LOCK_TIMEOUT', '1')
+    with FileLock(f'{path}.lock'):
+        start = time.monotonic()
+        with pytest.raises(WeightsError) as info:
+            load_official('iresnet50')
+        waited = time.monotonic() - start
+    assert 1 <= waited < 10, waited
+    message = str(info.value)
+    assert f'waited 1 s for the lock {path}.lock' in message, message
+    assert 'not recorded' in message and f'remove {path}.lock' in message
+    assert 'MM_IRESNET_LOCK_TIMEOUT (seconds, default 3600)' in message
+    assert drive.calls == [] and not osp.exists(path)
+    load_official('iresnet50')  # the lock released: it downloads
+    assert len(drive.calls) == 1
+
+
+@pytest.mark.parametrize('value', ['soon', '0', '-5', 'nan'])
+def test_a_lock_timeout_must_be_positive_seconds(home, drive, monkeypatch,
+                                                 value):
+    monkeypatch.setenv('MM_IRESNET_LOCK_TIMEOUT', value)
+    with pytest.raises(WeightsError, match=f'MM_IRESNET_LOCK_TIMEOUT='
+                       f"'{value}'.*positive number"):
+        load_official('iresnet50')
+    assert drive.calls == []
 
 
 def test_the_manual_route_fills_the_cache(home, drive, tmp_path):
@@ -335,7 +431,7 @@ def test_the_manual_route_fills_the_cache(home, drive, tmp_path):
         [sys.executable, 'tools/convert_checkpoint.py',
          str(tmp_path / 'iresnet50.pth'), cached_path('iresnet50'),
          '--src', 'iresnet', '--keep-classifier'],
-        cwd=ROOT, capture_output=True, text=True)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert load_official('iresnet50')['meta']['src'] == 'iresnet'
     assert drive.calls == []
@@ -403,13 +499,15 @@ def test_train_tool_stops_offline_before_training(home, tmp_path):
         from mm_iresnet.cli import train_main
         train_main(['{ROOT}/configs/coco/faster_rcnn_iresnet50.py',
                     '--work-dir', {str(tmp_path / 'work')!r},
-                    '--cfg-options', 'train_dataloader.dataset.ann_file={ROOT}/README.md',
+                    '--cfg-options',
+                    'train_dataloader.dataset.ann_file={ROOT}/README.md',
                     'val_dataloader.dataset.ann_file={ROOT}/README.md'])
     """)
     env = dict(os.environ, MM_IRESNET_HOME=str(home))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
     proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env,
+                          timeout=300)
     assert proc.returncode != 0
     assert 'WeightsError' in proc.stderr and 'could not download' in \
         proc.stderr, proc.stderr[-2000:]
@@ -450,7 +548,12 @@ def test_two_processes_download_once(home, tmp_path):
                               env=dict(env, RANK=str(r)),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for r in (0, 1)]
-    outs = [p.communicate(timeout=300) for p in procs]
+    try:
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     assert len(outs) == len(procs) == 2
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
@@ -486,10 +589,11 @@ def test_legacy_and_data_parallel_files_load_by_name(home, drive, serve):
         'fc.bias'])
 
 
-def test_only_a_bad_cache_file_is_removed(home, drive, monkeypatch):
-    """A cached file converted from another family is removed; a wrong
-    map_location or a read error leaves a good file and says so; a bad file
-    another process removed first is no second error."""
+def test_only_a_bad_cache_file_is_replaced(home, drive, monkeypatch):
+    """A cached file converted from another family is replaced by a
+    download; a wrong map_location or a read error leaves a good file and
+    says so; a bad file another process removed first is no second
+    error."""
     import mm_iresnet.weights as weights
     path = cached_path('iresnet50')
     load_official('iresnet50')
@@ -514,15 +618,20 @@ def test_only_a_bad_cache_file_is_removed(home, drive, monkeypatch):
 
     with monkeypatch.context() as m:
         m.setattr(weights, '_safe_load', removed_meanwhile)
-        with pytest.raises(WeightsError, match='it was removed'):
-            load_official('iresnet50')
-    assert not osp.exists(path)
+        assert load_official('iresnet50')['meta']['src'] == 'iresnet'
+    assert osp.isfile(path) and len(drive.calls) == 2  # downloaded again
 
-    load_official('iresnet50')  # downloaded again
     other = torch.load(path, weights_only=True)
     other['meta']['src'] = 'resstage'
     torch.save(other, path)
+    monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
     with pytest.raises(WeightsError, match="converted from 'resstage'.*it "
                        'was removed'):
         load_official('iresnet50')
     assert not osp.exists(path) and len(drive.calls) == 2
+    other['meta']['src'] = 'resstage'
+    torch.save(other, path)
+    monkeypatch.delenv('MM_IRESNET_OFFLINE')
+    assert load_official('iresnet50')['meta']['src'] == 'iresnet'
+    assert torch.load(path, weights_only=True)['meta']['src'] == 'iresnet'
+    assert len(drive.calls) == 3
