@@ -10,8 +10,11 @@ from .action2d import (IC2D, IResNetAction, IResNetTSM, ITANet,
                        register_in_mmaction)
 from .temporal import SegmentNonLocal, TemporalPool, TemporalShift
 from .layers import Conv3dReplicateTime
-from .presets import (PRESETS, IResGroup, IResGroupFix, PreActResNet,
-                      ResGroup, ResGroupFix, ResNetV1, ResStageNet)
+from .presets import (PRESETS, IResGroup, IResGroupFix, IResNetV1c,
+                      IResNetV1d, PreActResNet, ResGroup, ResGroupFix,
+                      ResNetV1, ResStageNet)
+from .segpose import (IResNetPose, IResNetPoseV1d, IResNetSeg, IResNetSegV1c,
+                      IResNetSegV1d, register_in_codebase)
 from .layouts import ORDERINGS, Layout, block_position, get_layout
 from .merge import MERGES, build_merge
 from .projection import PROJECTIONS, build_projection
@@ -30,7 +33,10 @@ __all__ = [
     'BackboneSpec', 'StageSpec', 'mmdet_spec',
     'Conv3dReplicateTime', 'PRESETS', 'IResGroup',
     'IResGroupFix', 'PreActResNet', 'ResGroup', 'ResGroupFix', 'ResNetV1',
-    'ResStageNet'
+    'ResStageNet', 'IResNetV1c', 'IResNetV1d', 'IResNetSeg', 'IResNetSegV1c',
+    'IResNetSegV1d', 'IResNetPose', 'IResNetPoseV1d'
 ]
 
 register_in_mmaction()
+register_in_codebase('mmseg')
+register_in_codebase('mmpose')

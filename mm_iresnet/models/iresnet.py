@@ -130,6 +130,12 @@ class IResNet(BaseModule):
             instead of raising :class:`~mm_iresnet.models.resnet_weights.
             ResNetWeightsError` (see :mod:`~mm_iresnet.models.
             resnet_weights`).
+        multi_grid (Sequence[int], optional): mmseg's: the dilation of each
+            block of the last stage, replacing its ``dilations`` entry.
+        contract_dilation (bool): mmseg's: the first block of a stage with
+            dilation d > 1 uses d // 2 (not with ``multi_grid``). A stage
+            that dilates instead of striding projects its shortcut with
+            conv 1x1 -> BN, no pool (docs/semantics.md).
 
     Example:
         >>> import torch
@@ -188,7 +194,9 @@ class IResNet(BaseModule):
                  merge: Optional[dict] = None,
                  deploy: bool = False,
                  spec: Optional[BackboneSpec] = None,
-                 allow_partial_load: bool = False):
+                 allow_partial_load: bool = False,
+                 multi_grid: Optional[Sequence[int]] = None,
+                 contract_dilation: bool = False):
         self.allow_partial_load = allow_partial_load
         init_cfg = self._pretrained_init_cfg(pretrained, init_cfg)
         default_init = init_cfg is None
@@ -203,7 +211,8 @@ class IResNet(BaseModule):
             stage_blocks=stage_blocks, block=block, ordering=ordering,
             projection=projection, stem_pool=stem_pool,
             cifar_stem=cifar_stem, groups=groups, base_width=base_width,
-            expansion=expansion))
+            expansion=expansion, multi_grid=multi_grid,
+            contract_dilation=contract_dilation))
         self.num_stages = len(self.spec.stages)
         self.out_indices = tuple(out_indices)
         self._check_outputs(frozen_stages)
@@ -217,6 +226,8 @@ class IResNet(BaseModule):
         self.with_cp = with_cp
         self.zero_init_residual = zero_init_residual
         self.merge = merge
+        self.multi_grid = multi_grid
+        self.contract_dilation = contract_dilation
 
         self.make_stem_layer(in_channels)
         self.res_layers = []
@@ -289,14 +300,16 @@ class IResNet(BaseModule):
                 ResBlock(
                     conv_specs(self.spec.block, in_ch, stage.mid_channels,
                                out_channels, stride=block_stride,
-                               dilation=stage.dilation, groups=stage.groups,
+                               dilation=stage.block_dilation(j),
+                               groups=stage.groups,
                                style=self.spec.style),
                     get_layout(self.spec.ordering, j, len(stage.blocks)),
                     downsample=build_projection(
                         in_ch, out_channels, block_stride,
                         extra.get('temporal_stride', 1),
                         projection=self.spec.projection, dim=self.dim,
-                        conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg),
+                        conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
+                        keep_pool_place=stage.dilation > 1),
                     dim=self.dim,
                     conv_cfg=self.conv_cfg,
                     norm_cfg=self.norm_cfg,

@@ -13,7 +13,8 @@ from mmengine.registry import MODELS
 from .iresnet import IResNet
 
 __all__ = ['PRESETS', 'ResNetV1', 'PreActResNet', 'ResStageNet',
-           'IResGroup', 'IResGroupFix', 'ResGroup', 'ResGroupFix']
+           'IResGroup', 'IResGroupFix', 'ResGroup', 'ResGroupFix',
+           'IResNetV1c', 'IResNetV1d', 'V1C', 'V1D']
 
 _ORIGINAL_LAYOUT = dict(projection='conv', stem_pool=True)
 _IRESNET_LAYOUT = dict(ordering='resstage', projection='maxpool',
@@ -23,18 +24,26 @@ _IRESNET_LAYOUT = dict(ordering='resstage', projection='maxpool',
 _GROUP = dict(base_channels=256, stem_channels=64, expansion=0.5,
               base_width=None, groups=(8, 16, 32, 64))
 _GROUP_FIX = dict(_GROUP, groups=64)
+#: ResNetV1c / ResNetV1d (mmdet, mmseg, mmpose): the deep stem, and with it
+#: average-pool downsampling shortcuts
+V1C = dict(deep_stem=True, avg_down=False)
+V1D = dict(deep_stem=True, avg_down=True)
 
 
 class _Preset(IResNet):
-    """A member of the family: :attr:`fixed` arguments on :class:`IResNet`."""
+    """A member of the family: :attr:`fixed` arguments on :class:`IResNet`
+    (or on the flavour of IResNet listed after it among the bases, e.g.
+    mmseg's, :mod:`~.segpose`)."""
 
     #: the arguments this preset fixes
     fixed: dict = {}
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        # what inspect.signature(cls) shows: IResNet's, less the fixed ones
-        signature = inspect.signature(IResNet)
+        # what inspect.signature(cls) shows: its flavour's, less the fixed
+        base = next(b for b in cls.__mro__[1:]
+                    if not issubclass(b, _Preset))
+        signature = inspect.signature(base)
         cls.__signature__ = signature.replace(parameters=[
             p for name, p in signature.parameters.items()
             if name not in cls.fixed])
@@ -92,6 +101,20 @@ class ResGroup(_Preset):
 class ResGroupFix(_Preset):
     """ResGroup with 64 groups in every stage (official ``resgroupfix``)."""
     fixed = dict(ordering='original', **_ORIGINAL_LAYOUT, **_GROUP_FIX)
+
+
+@MODELS.register_module()
+class IResNetV1c(_Preset):
+    """iResNet with the deep stem (three 3x3 convs), the counterpart of
+    ``ResNetV1c``."""
+    fixed = V1C
+
+
+@MODELS.register_module()
+class IResNetV1d(_Preset):
+    """iResNet with the deep stem and average-pool downsampling shortcuts,
+    the counterpart of ``ResNetV1d``."""
+    fixed = V1D
 
 
 #: preset name -> the arguments it fixes (``IResNet`` itself: iResNet's)

@@ -32,7 +32,8 @@ def build_projection(in_channels: int,
                      projection: str = 'maxpool',
                      dim: int = 2,
                      conv_cfg: Optional[dict] = None,
-                     norm_cfg: dict = dict(type='BN')) -> Optional[nn.Module]:
+                     norm_cfg: dict = dict(type='BN'),
+                     keep_pool_place: bool = False) -> Optional[nn.Module]:
     """Build the shortcut of a block that changes resolution and/or width.
 
     Args:
@@ -42,11 +43,19 @@ def build_projection(in_channels: int,
         projection (str): one of :data:`PROJECTIONS`.
         dim (int): 2 for images, 3 for clips.
         conv_cfg / norm_cfg (dict): mmcv layer configs.
+        keep_pool_place (bool): a stage that dilates instead of striding
+            (stride 1, dilation > 1: mmseg's output stride 8 and 16): a
+            ``'maxpool'`` or ``'avgpool'`` projection that only widens keeps
+            an ``nn.Identity`` where the pool would be, so the conv and norm
+            keep the indices (``1``, ``2``) they have in the striding network
+            and its weights (``iresnet://``) load unchanged, as mmseg's
+            ``ResNetV1d`` keeps a kernel-1 average pool there.
 
     Returns:
         ``None`` for an identity shortcut, otherwise an ``nn.Sequential``.
         With ``'maxpool'``: pool only when only the resolution changes,
-        conv + norm only when only the width changes.
+        conv + norm only when only the width changes (no pool where the
+        block does not stride: nothing is dropped, nothing to pick).
     """
     if projection not in PROJECTIONS:
         raise ValueError(f'unknown projection {projection!r}; valid: '
@@ -73,6 +82,8 @@ def build_projection(in_channels: int,
                  count_include_pad=False))
     elif strided:
         conv_stride = expand_to_dim(stride, dim, temporal_stride)
+    elif keep_pool_place and widen and projection != 'conv':
+        layers.append(nn.Identity())
     if widen or conv_stride != 1:
         conv_cfg = conv_cfg or dict(type=f'Conv{dim}d')
         layers.append(

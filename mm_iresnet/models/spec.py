@@ -51,6 +51,14 @@ class StageSpec(NamedTuple):
     #: extra :class:`ResBlock` arguments of each block (temporal kernels and
     #: strides, non-local, temporal shift); their number is the block count
     blocks: Tuple[dict, ...]
+    #: dilation of each block's 3x3 conv where it is not ``dilation``
+    #: (mmseg's ``contract_dilation`` and ``multi_grid``); empty: ``dilation``
+    block_dilations: Tuple[int, ...] = ()
+
+    def block_dilation(self, index: int) -> int:
+        """Dilation of block ``index``'s 3x3 conv."""
+        return self.block_dilations[index] if self.block_dilations \
+            else self.dilation
 
 
 class BackboneSpec(NamedTuple):
@@ -139,6 +147,26 @@ def _stage_plugins(plugins: List[dict], num_stages: int
     return [tuple(p) for p in stage_plugins]
 
 
+def _block_dilations(dilation: int, num_blocks: int, contract: bool,
+                     multi_grid: Optional[Sequence[int]]) -> Tuple[int, ...]:
+    """Each block's dilation as mmseg's ``ResLayer`` gives it: ``multi_grid``
+    (last stage only) replaces the stage's dilation block by block (read by
+    index: at least one entry per block); otherwise ``contract_dilation``
+    halves the first block's dilation where it is above 1."""
+    if multi_grid is not None:
+        if not isinstance(multi_grid, (list, tuple)):
+            raise TypeError('multi_grid must be a sequence of per-block '
+                            f'dilations of the last stage, got {multi_grid!r}')
+        if len(multi_grid) < num_blocks:
+            raise ValueError(
+                f'multi_grid has {len(multi_grid)} entries '
+                f'({tuple(multi_grid)}) but the last stage has {num_blocks} '
+                'blocks: give at least one per block')
+        return tuple(int(d) for d in multi_grid[:num_blocks])
+    first = dilation // 2 if contract and dilation > 1 else dilation
+    return (first, ) + (dilation, ) * (num_blocks - 1)
+
+
 def mmdet_spec(depth: Optional[int] = 50,
                stem_channels: Optional[int] = None,
                base_channels: int = 64,
@@ -160,9 +188,12 @@ def mmdet_spec(depth: Optional[int] = 50,
                groups=1,
                base_width: Optional[int] = 4,
                expansion: Optional[float] = None,
-               stem: Optional[StemSpec] = None) -> BackboneSpec:
-    """The network mmdet's ``ResNet`` arguments and the family's describe
-    (see :class:`~.iresnet.IResNet` for each); ``stem`` replaces the stem
+               stem: Optional[StemSpec] = None,
+               multi_grid: Optional[Sequence[int]] = None,
+               contract_dilation: bool = False) -> BackboneSpec:
+    """The network mmdet's ``ResNet`` arguments (with mmseg's
+    ``multi_grid`` and ``contract_dilation``) and the family's describe (see
+    :class:`~.iresnet.IResNet` for each); ``stem`` replaces the stem
     arguments (the 3D network translates its own)."""
     block, blocks = stages_of(depth, stage_blocks, num_stages, block)
     if dcn is not None and not isinstance(dcn, dict):
@@ -187,7 +218,10 @@ def mmdet_spec(depth: Optional[int] = 50,
             in_channels=in_channels, planes=planes, mid_channels=mid,
             stride=strides[i], dilation=dilations[i], groups=g,
             dcn=dcn if with_dcn[i] else None, plugins=stage_plugins[i],
-            blocks=tuple({} for _ in range(n))))
+            blocks=tuple({} for _ in range(n)),
+            block_dilations=_block_dilations(
+                dilations[i], n, contract_dilation,
+                multi_grid if i == num_stages - 1 else None)))
         in_channels = int(planes * expansion)
     return BackboneSpec(
         stem=stem, block=block, expansion=expansion, ordering=ordering,
