@@ -352,10 +352,15 @@ def test_a_corrupt_cache_file_offline_is_removed_and_named(
         home, drive, monkeypatch):
     """Where it cannot be downloaded again (MM_IRESNET_OFFLINE=1), the
     error names the corrupt file, which is removed."""
+    import mm_iresnet.weights as weights
+    logged = []
+    monkeypatch.setattr(weights, 'print_log', lambda message, **kwargs:
+                        logged.append(message))
     path = corrupt_cache_file('iresnet50')
     monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
     with pytest.raises(WeightsError) as info:
         load_official('iresnet50')
+    assert not any('downloaded again' in m for m in logged), logged
     message = str(info.value)
     assert f'the cached file {path} is not the converted iresnet50 ' \
         'checkpoint (not a readable PyTorch checkpoint' in message, message

@@ -314,6 +314,7 @@ def test_a_damaged_copy_offline_stops_every_rank_naming_it(
         assert 'MM_IRESNET_OFFLINE is set' in message
     assert ended_together(results), results
     assert downloads(tmp_path) == []
+    assert 'downloaded again' not in logs(tmp_path, 4)
     assert not osp.exists(damaged) and osp.isfile(good)
 
 
