@@ -34,6 +34,7 @@ def test_configs_find_the_counterparts_through_custom_imports(tmp_path):
     """A fresh interpreter: a config with custom_imports=['mm_iresnet'] builds
     each type from mmseg's and mmpose's own registries, each meaning its
     codebase's flavour."""
+    pytest.importorskip('mmpose')
     cfg = tmp_path / 'cfg.py'
     cfg.write_text("custom_imports = dict(imports=['mm_iresnet'], "
                    "allow_failed_imports=False)\n")
@@ -277,6 +278,7 @@ def test_means_what_mmseg_means(kwargs):
     dict(pair='ResNetV1d', frozen_stages=4),
     dict(pair='ResNet', depth=50, out_indices=(0, 3), with_cp=True)]])
 def test_means_what_mmpose_means(kwargs):
+    pytest.importorskip('mmpose')
     from mmpose.registry import MODELS
     import mm_iresnet  # noqa: F401
     kwargs = dict(dict(depth=18, base_channels=4, stem_channels=8), **kwargs)
