@@ -100,6 +100,20 @@ def test_import_needs_neither_mmseg_nor_mmpose():
         '"mmpose>=1.3.2,<2.0.0"' in lines[1]
 
 
+def test_a_codebase_refusing_its_import_leaves_the_package_working():
+    """mmseg and mmpose assert the mmcv/mmengine versions they accept at
+    import: such a refusal skips their registration with a warning."""
+    from unittest import mock
+
+    from mm_iresnet.models import segpose
+
+    def refuse(module):
+        raise AssertionError(f'{module} refuses this mmcv')
+
+    with mock.patch.object(segpose, 'require', refuse):
+        assert segpose.register_in_codebase('mmseg') is False
+
+
 def test_flavour_defaults_are_the_codebases():
     for ours, defaults in (
             (IResNetSeg, dict(stem_channels=64, norm_eval=False,

@@ -97,11 +97,15 @@ def register_in_codebase(module: str) -> bool:
         return False
     try:
         require(module)
-    except ImportError as e:
+        registry = importlib.import_module(f'{module}.registry').MODELS
+    except (ImportError, AssertionError) as e:
+        # out of range, or refusing the installed mmcv/mmengine at import
+        # (mmseg and mmpose assert their versions): the rest of the package
+        # works without it
         MMLogger.get_current_instance().warning(
-            f'{module} configs will not find the iResNet counterparts: {e}')
+            f'{module} configs will not find the iResNet counterparts: '
+            f'{type(e).__name__}: {e}')
         return False
-    registry = importlib.import_module(f'{module}.registry').MODELS
     for name, cls in _CODEBASES[module].items():
         registry.register_module(name=name, module=cls, force=True)
     return True
