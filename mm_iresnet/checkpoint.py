@@ -205,8 +205,10 @@ def training_checkpoint_globals() -> list:
     and dtypes (under numpy 1's and numpy 2's module names)."""
     import numpy as np
     from mmengine.logging import HistoryBuffer
-    multiarray = np._core.multiarray if hasattr(np, '_core') else \
-        np.core.multiarray
+    try:  # numpy >= 2 (numpy 1.26 serves numpy.core's module here too)
+        from numpy._core import multiarray
+    except ImportError:
+        from numpy.core import multiarray
     dtypes = [type(np.dtype(t)) for t in (
         np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
         np.float16, np.float32, np.float64)]

@@ -121,6 +121,30 @@ def test_a_checkpoint_with_a_pickle_payload_is_refused(
             load(str(inside))
 
 
+@pytest.mark.parametrize('load', [restricted_load, _fallback_load])
+def test_the_rule_without_a_training_run(tmp_path, load):
+    """What a training checkpoint holds (numpy arrays, scalars and dtypes,
+    HistoryBuffer, sets) loads through the running torch's path and through
+    the unpickler used before torch 2.6; any other object is refused."""
+    from mmengine.logging import HistoryBuffer
+    state = {'array': np.arange(6, dtype=np.float32).reshape(2, 3),
+             'scalar': np.float64(0.5), 'dtype': np.dtype('int64'),
+             'buffer': HistoryBuffer([1.0, 3.0], [1, 1]), 'keys': {'a'},
+             'tensor': torch.ones(2)}
+    path = tmp_path / 'c.pth'
+    torch.save(state, path)
+    loaded = load(path)
+    assert np.array_equal(loaded['array'], state['array'])
+    assert loaded['scalar'] == 0.5 and loaded['dtype'] == np.int64
+    assert loaded['buffer'].mean() == 2.0 and loaded['keys'] == {'a'}
+    marker = tmp_path / 'ran'
+    state['payload'] = Payload(marker)
+    torch.save(state, path)
+    with pytest.raises(pickle.UnpicklingError, match='system'):
+        load(path)
+    assert not marker.exists()
+
+
 def test_auto_resume_without_or_with_a_stale_last_checkpoint(tmp_path):
     """No last_checkpoint: the highest complete iter_N; one naming a
     removed file: the same; one naming a complete file: that file."""
