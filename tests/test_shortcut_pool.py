@@ -4,9 +4,10 @@ own pool wherever one is and while a graph is captured."""
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mm_iresnet.models import IResNet, IResNet3d
-from mm_iresnet.models.layers import SeparableMaxPool
+from mm_iresnet.models.layers import SeparableMaxPool, pool_path
 
 POOLS = [
     (nn.MaxPool2d(3, 2, 1), (2, 5, 56, 56)),
@@ -85,6 +86,79 @@ def test_gradient_runs_pytorch_pool(pool, shape):
     with torch.no_grad():  # and no gradient asked: the separable form
         fast.native = None
         assert same_bits(fast(x), pool(y))
+
+
+class _Subclass(torch.Tensor):
+    """A tensor subclass (as FakeTensor, FunctionalTensor, ... are)."""
+
+
+def test_each_row_of_the_path_table():
+    """``pool_path``'s table row by row, through the pool's forward: the
+    separable path for a plain tensor from which nothing is recorded, in
+    grad mode too; PyTorch's pool for an input vmap batches, one grad or
+    jvp wraps, a forward-AD dual tensor, an FX proxy, a tensor subclass, a
+    quantized tensor, an input of another rank, and one whose gradient is
+    recorded. In every row the values are PyTorch's pool's, under the same
+    transform."""
+    from torch.autograd import forward_ad
+    from torch.func import grad, jvp, vmap
+    pool = nn.MaxPool2d(3, 2, 1)
+    fast = SeparableMaxPool.from_pool(pool)
+    taken = []
+    for name in ('separable', 'native'):  # record each call's path
+        method = getattr(fast, name)
+        setattr(fast, name, lambda x, name=name, method=method:
+                taken.append(name) or method(x))
+
+    def path(run):
+        taken.clear()
+        out = run()
+        assert len(taken) == 1, taken
+        return taken[0], out
+
+    x = inputs((2, 3, 9, 11))['ties']  # ties: one maximum must be chosen
+    v = torch.randn(x.shape)
+    xs = torch.stack([x, -x])
+    with torch.no_grad():
+        taken_, out = path(lambda: fast(x))
+        assert taken_ == 'separable' and same_bits(out, pool(x))
+        with torch.inference_mode():
+            assert path(lambda: fast(x))[0] == 'separable'
+        taken_, out = path(lambda: vmap(fast)(xs))
+        assert taken_ == 'native' and same_bits(out, vmap(pool)(xs))
+        assert path(lambda: fast(x[0]))[0] == 'native'  # no batch axis
+        q = torch.quantize_per_tensor(x, 0.5, 128, torch.quint8)
+        taken_, out = path(lambda: fast(q))
+        assert taken_ == 'native' and torch.equal(out.int_repr(),
+                                                  pool(q).int_repr())
+        taken_, out = path(lambda: fast(x.as_subclass(_Subclass)))
+        assert taken_ == 'native' and type(out) is _Subclass
+    assert path(lambda: fast(x))[0] == 'separable'  # x needs no grad
+    taken_, out = path(lambda: jvp(fast, (x, ), (v, )))
+    assert taken_ == 'native'
+    for a, b in zip(out, jvp(pool, (x, ), (v, ))):
+        assert same_bits(a, b)
+    taken_, out = path(lambda: grad(lambda t: (fast(t) * v[..., ::2, ::2]
+                                               ).sum())(x))
+    assert taken_ == 'native' and same_bits(out, grad(
+        lambda t: (pool(t) * v[..., ::2, ::2]).sum())(x))
+    with forward_ad.dual_level():
+        taken_, out = path(lambda: fast(forward_ad.make_dual(x, v)))
+        assert taken_ == 'native' and same_bits(
+            forward_ad.unpack_dual(out).tangent,
+            forward_ad.unpack_dual(pool(forward_ad.make_dual(x, v))).tangent)
+    assert path(lambda: fast(x.clone().requires_grad_()))[0] == 'native'
+    taken.clear()
+    graph = torch.fx.symbolic_trace(fast)
+    assert taken == ['native']  # traced once, with a proxy
+    targets = [n.target for n in graph.graph.nodes
+               if n.op == 'call_function']
+    assert targets == [F.max_pool2d], targets
+    assert same_bits(graph(x), pool(x))
+    # the function itself, as the table reads
+    with torch.no_grad():
+        assert pool_path(x, 2) == 'separable'
+        assert pool_path(x, 3) == 'native'
 
 
 def test_graph_capture_keeps_the_native_pool():

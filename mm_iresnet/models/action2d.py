@@ -210,11 +210,11 @@ class IC2D(IResNetAction):
         super().__init__(depth=depth, **kwargs)
         self.pool_t = nn.MaxPool3d((2, 1, 1), stride=(2, 1, 1))
 
-    def _check_input(self, x: torch.Tensor):
+    def _validate_input(self, x: torch.Tensor):
         if x.dim() != 5:
             raise ValueError(f'{type(self).__name__} expects clips (N, C, T, '
                              f'H, W), got shape {tuple(x.shape)}')
-        super()._check_input(to_frames(x))
+        super()._validate_input(to_frames(x))
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
         """Every frame of the clips through the 2D stem."""

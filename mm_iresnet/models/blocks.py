@@ -400,11 +400,12 @@ class ResBlock(BaseModule):
         """The sum may overwrite the branch's output (saving a tensor) where
         it has the sum's shape and dtype (not so under autocast, where the
         sum of a half and a float tensor is a float), no graph is being
-        captured (trace, export, compile), and either autograd records
-        nothing or the branch's last layer does not keep its output for
+        captured (FX, trace, export, compile: asked first, as an FX proxy's
+        shape is no value to compare), and either autograd records nothing
+        or the branch's last layer does not keep its output for
         backward."""
-        if out.shape != identity.shape or out.dtype != identity.dtype or \
-                graph_capture():
+        if graph_capture(out) or out.shape != identity.shape or \
+                out.dtype != identity.dtype:
             return False
         return self._sum_in_place or not (torch.is_grad_enabled() and (
             out.requires_grad or identity.requires_grad))

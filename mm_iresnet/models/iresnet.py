@@ -14,6 +14,7 @@ from ..checkpoint import (checkpoint_meta, restricted_torch_load,
 from ..official import trained_meta
 from .blocks import ResBlock, conv_specs
 from .fuse import fold_named, fold_sequential
+from .layers import graph_capture
 from .layouts import get_layout
 from .projection import build_projection
 from .resnet_weights import (ResNetWeightsError, check_not_resnet_weights,
@@ -452,6 +453,19 @@ class IResNet(BaseModule):
 
     # ------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor):
+        """A clear ``ValueError`` for an input the network cannot take
+        (:meth:`_validate_input`) in an eager run; nothing while a graph is
+        captured (:func:`~.layers.graph_capture`: FX tracing, ONNX export,
+        ``torch.jit``, ``torch.compile``, ``torch.export``), where the
+        checks would be control flow on traced values and the graph keeps
+        the network alone."""
+        if not torch.jit.is_scripting():
+            if not graph_capture(x):
+                self._validate_input(x)
+
+    def _validate_input(self, x: torch.Tensor):
+        """Raise for a wrong rank, an empty size or a wrong channel count
+        (subclasses add theirs)."""
         expected = self.dim + 2
         if x.dim() != expected:
             layout = 'N, C, H, W' if self.dim == 2 else 'N, C, T, H, W'

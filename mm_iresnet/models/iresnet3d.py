@@ -245,8 +245,8 @@ class IResNet3d(IResNet):
                 return frames
             frames += 1
 
-    def _check_input(self, x: torch.Tensor):
-        super()._check_input(x)
+    def _validate_input(self, x: torch.Tensor):
+        super()._validate_input(x)
         if x.shape[2] < self.min_frames:
             raise ValueError(
                 f'{type(self).__name__} input has {x.shape[2]} frames; it '

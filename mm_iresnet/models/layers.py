@@ -5,8 +5,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.registry import MODELS
+from torch._C import _functorch
+from torch.autograd import forward_ad
 
-__all__ = ['Conv3dReplicateTime', 'SeparableMaxPool', 'expand_to_dim']
+__all__ = ['Conv3dReplicateTime', 'SeparableMaxPool', 'expand_to_dim',
+           'graph_capture', 'pool_path']
 
 
 def expand_to_dim(value: Union[int, Sequence[int]], dim: int,
@@ -52,26 +55,28 @@ class Conv3dReplicateTime(nn.Conv3d):
 
 class SeparableMaxPool(nn.Module):
     """Max pooling (2D or 3D, dilation 1, floor mode) that computes without
-    indices wherever no gradient is needed: iResNet's shortcut max-pool.
+    indices where nothing is recorded: iResNet's shortcut max-pool.
 
-    Where no gradient flows (``torch.no_grad``/``inference_mode``, or an
-    input that does not require grad: eval, validation, frozen stages) it
-    takes the maximum of strided views one axis at a time, which gives the
-    values of ``nn.MaxPool{2,3}d`` with the same kernel, stride and padding
-    bit for bit: a maximum over a box is the maximum over each of its axes
-    in turn, NaN propagates as in PyTorch's pool (a window holding a NaN
-    gives NaN), and padding is ``-inf`` as PyTorch's pool implies. PyTorch's
-    CPU max-pool kernel computes the indices of the maxima even without
-    gradients, which made iResNet's shortcut pools several times slower
-    than a few elementwise maxima. The one difference: of a window holding
-    both ``0.0`` and ``-0.0`` PyTorch's pool returns the first in scan
-    order, the separable form either (they compare equal).
+    Two paths, chosen by :func:`pool_path` (its table says which runs
+    when). The *separable* path, for a plain tensor from which nothing is
+    recorded (eval, validation, frozen stages), takes the maximum of strided
+    views one axis at a time, which gives the values of ``nn.MaxPool{2,3}d``
+    with the same kernel, stride and padding bit for bit: a maximum over a
+    box is the maximum over each of its axes in turn, NaN propagates as in
+    PyTorch's pool (a window holding a NaN gives NaN), and padding is
+    ``-inf`` as PyTorch's pool implies. PyTorch's CPU max-pool kernel
+    computes the indices of the maxima even without gradients, which made
+    iResNet's shortcut pools several times slower than a few elementwise
+    maxima. The one difference: of a window holding both ``0.0`` and
+    ``-0.0`` PyTorch's pool returns the first in scan order, the separable
+    form either (they compare equal).
 
-    Where a gradient is needed it runs PyTorch's pool, whose backward sends
-    each gradient to one maximum (an elementwise maximum would split ties).
-    While a graph is captured (ONNX export, ``torch.jit`` trace or script,
-    ``torch.compile``) it runs the native pool too, which those backends
-    handle well. No parameters: checkpoints are those of ``nn.MaxPool``.
+    The *native* path, PyTorch's pool, runs everywhere else: where autograd
+    records (its backward sends each gradient to one maximum; an elementwise
+    maximum would split ties), under ``torch.func`` transforms and forward
+    AD, and while a graph is captured (FX, ONNX export, ``torch.jit``,
+    ``torch.compile``, ``torch.export``), which record one pooling op. No
+    parameters: checkpoints are those of ``nn.MaxPool``.
     """
 
     def __init__(self, kernel_size, stride, padding, dim: int):
@@ -107,9 +112,8 @@ class SeparableMaxPool(nn.Module):
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if not (graph_capture() or x.dim() != self.dim + 2 or
-                    (torch.is_grad_enabled() and x.requires_grad)):
+        if not torch.jit.is_scripting():  # a script compiles native only
+            if pool_path(x, self.dim) == 'separable':
                 return self.separable(x)
         return self.native(x)
 
@@ -180,15 +184,55 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
     return torch.contiguous_format
 
 
-def graph_capture() -> bool:
-    """Inside an ONNX export, a TorchScript trace or a torch.compile graph
-    (a TorchScript script never runs the separable form: see ``forward``)."""
+def pool_path(x, dim: int) -> str:
+    """The path :class:`SeparableMaxPool` takes for ``x``: ``'separable'``
+    or ``'native'`` (PyTorch's pool). The one place that chooses; the first
+    row that applies decides.
+
+    ======================================================  =========
+    ``x``, or the state it is pooled in                     path
+    ======================================================  =========
+    a TorchScript script (``forward`` asks first)           native
+    a graph is captured (:func:`graph_capture`)             native
+    not a plain ``torch.Tensor`` (FakeTensor, ...)          native
+    inside a ``torch.func`` transform (vmap, grad, jvp)     native
+    a forward-AD dual tensor                                native
+    autograd records (grad mode on, ``x`` requires grad)    native
+    quantized, or not ``dim + 2`` dimensions                native
+    a plain tensor, nothing recorded (eval, ``no_grad``,    separable
+    ``inference_mode``, frozen stages)
+    ======================================================  =========
+
+    Why: a captured graph records one pooling op, which its backends know;
+    a tensor subclass sees PyTorch's op rather than the separable form's
+    writes; the separable form writes into a tensor it makes, which a
+    ``torch.func`` transform does not batch or track, and ``maximum(out=)``
+    has no forward AD; autograd's backward of PyTorch's pool sends each
+    gradient to one maximum (an elementwise maximum would split ties); the
+    separable form covers neither quantized tensors nor other ranks.
+    """
+    if graph_capture(x) or type(x) is not torch.Tensor or \
+            _functorch.is_functorch_wrapped_tensor(x) or \
+            forward_ad.unpack_dual(x).tangent is not None or \
+            (torch.is_grad_enabled() and x.requires_grad) or \
+            x.is_quantized or x.dim() != dim + 2:
+        return 'native'
+    return 'separable'
+
+
+def graph_capture(x=None) -> bool:
+    """Whether a graph is being captured rather than values computed:
+    ``x`` is a ``torch.fx.Proxy`` (``symbolic_trace``, FX quantization,
+    feature extraction), or an ONNX export, a TorchScript trace or a
+    ``torch.compile`` / ``torch.export`` trace is under way (a TorchScript
+    script is asked with ``torch.jit.is_scripting()`` where it is compiled).
+    """
     # torch.compiler.is_compiling is documented from torch 2.3; before it,
     # torch._dynamo.is_compiling (which dynamo also folds to True)
     compiling = getattr(torch.compiler, 'is_compiling', None) or \
         torch._dynamo.is_compiling
-    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing() or \
-        compiling()
+    return isinstance(x, torch.fx.Proxy) or torch.onnx.is_in_onnx_export() \
+        or torch.jit.is_tracing() or compiling()
 
 
 def _tuple(value, dim: int) -> tuple:

@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from mmcv.cnn import NonLocal3d
 
 from ..deps import require
+from .layers import graph_capture
 
-__all__ = ['to_clips', 'to_frames', 'TemporalShift', 'TemporalPool',
-           'SegmentNonLocal', 'SHIFT_PLACES']
+__all__ = ['to_clips', 'to_frames', 'check_frames', 'TemporalShift',
+           'TemporalPool', 'SegmentNonLocal', 'SHIFT_PLACES']
 
 #: where a block shifts: 'blockres' the residual branch (the input of its
 #: first conv), 'block' the whole block input (shortcut included)
@@ -23,11 +24,18 @@ SHIFT_PLACES = ('blockres', 'block')
 
 def to_clips(x: torch.Tensor, num_segments: int) -> torch.Tensor:
     """(N * T, C, H, W) frames -> (N, C, T, H, W) clips."""
+    check_frames(x, num_segments)
     n, c, h, w = x.shape
-    if n % num_segments:
-        raise ValueError(f'{num_segments} segments per clip need a batch of '
-                         f'clips x segments frames, got {n} frames')
     return x.view(n // num_segments, num_segments, c, h, w).transpose(1, 2)
+
+
+def check_frames(x: torch.Tensor, num_segments: int):
+    """Raise where a batch of frames is not whole clips; nothing while a
+    graph is captured (:func:`~.layers.graph_capture`), where the batch
+    size is no value to check."""
+    if not graph_capture(x) and x.shape[0] % num_segments:
+        raise ValueError(f'{num_segments} segments per clip need a batch of '
+                         f'clips x segments frames, got {x.shape[0]} frames')
 
 
 def to_frames(x: torch.Tensor) -> torch.Tensor:
@@ -52,7 +60,7 @@ class TemporalShift(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         from mmaction.models.backbones.resnet_tsm import TemporalShift
-        to_clips(x, self.num_segments)  # checks the batch
+        check_frames(x, self.num_segments)
         return TemporalShift.shift(x, self.num_segments, self.shift_div)
 
     def extra_repr(self) -> str:
