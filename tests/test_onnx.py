@@ -95,6 +95,22 @@ def test_3d_backbone_exports_with_dynamic_time(tmp_path):
     print(f'\nIResNet3d: largest relative error {worst:.1e}')
 
 
+def test_an_opset_above_the_torchscript_exporters_is_refused(tmp_path):
+    """The default opset is one the installed torch's TorchScript exporter
+    writes (17 on torch 2.1, whose opset-18 ReduceMean onnx refuses); one
+    above it is an error naming the highest, before any export."""
+    from mm_iresnet.deploy.export import OPSET, _torchscript_max_opset
+    top = _torchscript_max_opset()
+    assert OPSET == min(18, top)
+    path = tmp_path / 'x.onnx'
+    with pytest.raises(ValueError, match=rf'^opset {top + 1}: the Torch'
+                       rf'Script exporter of torch \S+ writes opsets up to '
+                       rf'{top}$'):
+        export_module(small_backbone(), torch.randn(1, 3, 32, 32), str(path),
+                      opset=top + 1)
+    assert not path.exists()
+
+
 #: torch.export.Dim.DYNAMIC, which the dynamo exporter's call needs (2.6)
 DYNAMO_EXPORTER = hasattr(getattr(torch.export, 'Dim', None), 'DYNAMIC')
 

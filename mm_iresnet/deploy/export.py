@@ -29,7 +29,16 @@ from .wrappers import export_wrapper
 __all__ = ['EXPORTERS', 'DEFAULT_EXPORTER', 'OPSET', 'export_module',
            'export_onnx']
 
-OPSET = 18
+def _torchscript_max_opset() -> int:
+    """The highest opset the installed torch's TorchScript exporter writes
+    (17 in torch 2.1, 20 in 2.13; torch keeps it in a private module)."""
+    from torch.onnx import _constants
+    return getattr(_constants, 'ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET', 18)
+
+
+#: the default opset: 18, or the TorchScript exporter's highest where that
+#: is lower (torch 2.1 writes an opset-18 ReduceMean that onnx refuses)
+OPSET = min(18, _torchscript_max_opset())
 #: the dynamo exporter as called here: ``torch.onnx.export(dynamo=)`` came in
 #: torch 2.5, ``torch.export.Dim.DYNAMIC`` in 2.6
 DYNAMO_MIN_TORCH = '2.6'
@@ -58,6 +67,11 @@ def _torchscript_export(module: nn.Module, example: torch.Tensor, out: str,
                         output_names: List[str], opset: int):
     """``torch.onnx.export(dynamo=False)``: the dynamic input axes, the
     batch of every output and, for feature maps, their time and space."""
+    if opset > _torchscript_max_opset():
+        raise ValueError(
+            f'opset {opset}: the TorchScript exporter of torch '
+            f'{torch.__version__} writes opsets up to '
+            f'{_torchscript_max_opset()}')
     kind_axes = AXES[kind]
     dynamic_axes = None
     if dynamic:

@@ -2,7 +2,7 @@
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out FILE.onnx
         [--shape N C H W | N V C T H W | N F C H W] [--dynamic [AXIS ...]]
-        [--exporter torchscript|dynamo] [--opset 18] [--no-verify]
+        [--exporter torchscript|dynamo] [--opset N] [--no-verify]
         [--cfg-options k=v ...]
 
 Builds the model of CONFIG (mmdet or mmaction2), loads CHECKPOINT (a file you
@@ -48,7 +48,10 @@ def main(argv=None):
                         'allows')
     parser.add_argument('--exporter', choices=list(EXPORTERS),
                         default=DEFAULT_EXPORTER)
-    parser.add_argument('--opset', type=int, default=OPSET)
+    parser.add_argument(
+        '--opset', type=int, default=OPSET,
+        help=f'ONNX opset (default {OPSET}: 18, or the highest the '
+        "installed torch's TorchScript exporter writes where lower)")
     parser.add_argument('--no-verify', dest='verify', action='store_false',
                         help='skip the onnxruntime check')
     parser.add_argument('--tolerance', type=float, default=1e-4,
