@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -130,23 +131,41 @@ def _tail(text, n=3000):
 def run_process(args, timeout, check=False, **kwargs):
     """``subprocess.run(args, timeout=timeout, check=check, **kwargs)`` in a
     process group of its own, killed in ``finally``: at the deadline
-    (``subprocess.TimeoutExpired``, the output so far printed to stderr),
-    on any other exception during the wait (pytest-timeout's failure,
-    Ctrl-C) and after a normal end (children it left behind)."""
+    (``subprocess.TimeoutExpired``), on any other exception during the wait
+    (pytest-timeout's failure, Ctrl-C), both with the output so far printed
+    to stderr, and once the process has ended (children it left behind,
+    which would otherwise hold its pipes open)."""
     if kwargs.pop('capture_output', False):
         kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc = popen_group(args, **kwargs)
+    deadline = time.monotonic() + timeout
     try:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            out, err = proc.communicate()
-            print(f'{args}: still running after {timeout} s, killed with '
-                  f'its process group; its output:\n{_tail(out)}\n'
-                  f'{_tail(err)}', file=sys.stderr)
+        while True:
+            try:
+                out, err = proc.communicate(
+                    timeout=max(0, min(1, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if proc.poll() is not None:
+                    # ended: what it left behind holds its pipes open
+                    kill_group(proc)
+                    out, err = proc.communicate(timeout=60)
+                    break
+                if time.monotonic() >= deadline:
+                    raise
+    except BaseException as e:
+        kill_group(proc)
+        try:  # what it wrote before the kill
+            out, err = proc.communicate(timeout=60)
+        except Exception:
+            out = err = None
+        print(f'{args}: killed with its process group ({type(e).__name__}'
+              f' after at most {timeout} s); its output:\n{_tail(out)}\n'
+              f'{_tail(err)}', file=sys.stderr)
+        if isinstance(e, subprocess.TimeoutExpired):
             raise subprocess.TimeoutExpired(args, timeout, out, err) \
                 from None
+        raise
     finally:
         kill_group(proc)
     if check and proc.returncode:

@@ -1,15 +1,16 @@
 """mmaction2 1.2.0 import compatibility (mm_iresnet.compat)."""
-import subprocess
 import sys
 
 import pytest
 
 from mm_iresnet import compat
 
+from .helpers import run_process
+
 
 def _run(code):
-    return subprocess.run([sys.executable, '-c', code], capture_output=True,
-                          text=True)
+    return run_process([sys.executable, '-c', code], timeout=300,
+                       capture_output=True, text=True)
 
 
 def test_plain_mmaction_models_import_is_broken_in_this_wheel():

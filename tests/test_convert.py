@@ -1,5 +1,4 @@
 """Checkpoint conversion and safe loading (mm_iresnet.convert)."""
-import subprocess
 import sys
 
 import pytest
@@ -10,7 +9,7 @@ from mm_iresnet.convert import (CheckpointError, check_state_dict,
 from mm_iresnet.models import IResNet
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import load_fixture, rel_err, zip_strict
+from .helpers import load_fixture, rel_err, run_process, zip_strict
 
 
 def _official(tmp_path, prefix='module.'):
@@ -29,7 +28,7 @@ def test_official_iresnet_converts_with_the_tool(tmp_path, root):
     out = str(tmp_path / 'mm.pth')
     tool = [sys.executable, f'{root}/tools/convert_checkpoint.py', path, out,
             '--src', 'iresnet']
-    proc = subprocess.run(tool, capture_output=True, text=True)
+    proc = run_process(tool, timeout=300, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "for ordering='resstage' (the ordering it was trained with)" \
         in proc.stdout
@@ -42,8 +41,8 @@ def test_official_iresnet_converts_with_the_tool(tmp_path, root):
         for a, b in zip_strict(model(fixture['input']), fixture['stages']):
             assert rel_err(a, b) <= 1e-5
     # asking for the paper's ordering works, says so and warns
-    proc = subprocess.run(tool + ['--ordering', 'resstage_paper'],
-                          capture_output=True, text=True)
+    proc = run_process(tool + ['--ordering', 'resstage_paper'], timeout=300,
+                       capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "for ordering='resstage_paper' (NOT the ordering it was " \
         "trained with ('resstage'))" in proc.stdout

@@ -8,7 +8,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 
-from .helpers import randomise_bn, zip_strict
+from .helpers import randomise_bn, run_process, zip_strict
 
 
 @pytest.mark.parametrize('cls,kwargs,shape', [
@@ -59,7 +59,6 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
     """tools/reparameterize_model.py writes a checkpoint that a model built
     with backbone.deploy=True loads, with the original eval outputs."""
     import os.path as osp
-    import subprocess
     import sys
 
     from mmengine.config import Config
@@ -74,10 +73,10 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
     randomise_bn(model.backbone)
     torch.save({'state_dict': model.state_dict(), 'meta': {}},
                tmp_path / 'trained.pth')
-    proc = subprocess.run([
+    proc = run_process([
         sys.executable, osp.join(root, 'tools', 'reparameterize_model.py'),
         config, str(tmp_path / 'trained.pth'), str(tmp_path / 'deploy.pth')
-    ], capture_output=True, text=True)
+    ], timeout=600, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg.model.backbone.deploy = True
     deployed = MODELS.build(cfg.model)

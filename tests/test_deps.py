@@ -1,7 +1,6 @@
 """Declared version ranges, their import-time checks, and the lock."""
 import os.path as osp
 import re
-import subprocess
 import sys
 from unittest import mock
 
@@ -17,6 +16,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mm_iresnet import deps
+
+from .helpers import run_process
 
 
 #: the declared floors the floor environment runs (make check-env)
@@ -162,9 +163,9 @@ def test_import_refuses_an_mmcv_outside_the_range(tmp_path, root):
     fake = tmp_path / 'mmcv'
     fake.mkdir()
     (fake / '__init__.py').write_text("__version__ = '2.2.0'\n")
-    proc = subprocess.run(
-        [sys.executable, '-c', 'import mm_iresnet'], capture_output=True,
-        text=True, cwd=root,
+    proc = run_process(
+        [sys.executable, '-c', 'import mm_iresnet'], timeout=300,
+        capture_output=True, text=True, cwd=root,
         env={'PYTHONPATH': f'{tmp_path}:{root}', 'PATH': '/usr/bin:/bin'})
     assert proc.returncode == 1
     assert 'ImportError: mm_iresnet supports mmcv>=2.1.0,<2.2.0, but ' \

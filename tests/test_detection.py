@@ -28,8 +28,9 @@ def test_registry_build_through_mmdet_and_mmaction():
 
 def test_custom_imports_in_a_fresh_process(root, tmp_path):
     """A config's custom_imports alone makes the type buildable."""
-    import subprocess
     import sys
+
+    from .helpers import run_process
     cfg = tmp_path / 'cfg.py'
     cfg.write_text("custom_imports = dict(imports=['mm_iresnet'], "
                    "allow_failed_imports=False)\n"
@@ -38,8 +39,9 @@ def test_custom_imports_in_a_fresh_process(root, tmp_path):
             'from mmdet.registry import MODELS\n'
             f'cfg = Config.fromfile({str(cfg)!r})\n'
             'print(type(MODELS.build(cfg.backbone)).__name__)\n')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True,
-                         text=True, cwd=str(tmp_path), check=True)
+    out = run_process([sys.executable, '-c', code], timeout=300,
+                      capture_output=True, text=True, cwd=str(tmp_path),
+                      check=True)
     assert out.stdout.strip().endswith('IResNet')
 
 

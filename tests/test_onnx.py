@@ -3,7 +3,6 @@ parity with PyTorch in onnxruntime."""
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import numpy as np
@@ -13,7 +12,8 @@ import torch
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 from mm_iresnet.models.layouts import POSITIONS, block_position
 
-from .helpers import moving_shapes_overrides, randomise_bn, zip_strict
+from .helpers import (moving_shapes_overrides, randomise_bn, run_process,
+                      zip_strict)
 
 pytest.importorskip('onnxruntime', reason='the deploy extra is not '
                     'installed: pip install "mm_iresnet[deploy]"')
@@ -317,8 +317,8 @@ def export_tool(root):
 
 def run_tool(root, args, cwd):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
-    return subprocess.run([sys.executable] + args, cwd=str(cwd), env=env,
-                          capture_output=True, text=True, timeout=600)
+    return run_process([sys.executable] + args, timeout=600, cwd=str(cwd),
+                       env=env, capture_output=True, text=True)
 
 
 @pytest.mark.slow

@@ -276,7 +276,9 @@ def run_blocks(ws, names, data, extra, hide_mmaction=False, keep=()):
                PORT=str(free_port()), PYTHONWARNINGS='ignore',
                SRUN_LOG=str(ws['tmp'] / 'srun.log'), OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = str(ws['no_mmaction']) if hide_mmaction else ''
-    proc = run_process(['bash', '-c', script], timeout=900, cwd=ws['work'],
+    # inside the suite's per-test timeout (pyproject.toml); a block takes
+    # about a minute on a 2-core CPU
+    proc = run_process(['bash', '-c', script], timeout=500, cwd=ws['work'],
                        env=env, capture_output=True, text=True)
     return proc, proc.stdout + proc.stderr
 

@@ -3,7 +3,6 @@ checkpoints, non-finite losses, extreme depth numerics."""
 import glob
 import os
 import os.path as osp
-import signal
 import subprocess
 import sys
 import time
@@ -11,8 +10,9 @@ import time
 import pytest
 import torch
 
-from .helpers import (TinyModel, free_port, moving_shapes_overrides,
-                      nonempty)
+from .helpers import (TinyModel, free_port, kill_group,
+                      moving_shapes_overrides, nonempty, popen_group,
+                      run_process)
 
 VIDEO = 'configs/demo/i3d_iresnet18_moving_shapes.py'
 
@@ -39,8 +39,8 @@ def train_cmd(root, work_dir, overrides, extra=()):
 
 def run(args, cwd, timeout=600):
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    return subprocess.run(args, cwd=str(cwd), env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_process(args, timeout=timeout, cwd=str(cwd), env=env,
+                       capture_output=True, text=True)
 
 
 def weights(path):
@@ -100,17 +100,18 @@ def test_resume_after_sigkill_continues_exactly(root, tmp_path):
 
     work = tmp_path / 'work'
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    proc = subprocess.Popen([sys.executable] + train_cmd(root, work, over),
-                            cwd=str(tmp_path), env=env,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (work / 'iter_8.pth').exists():
-        assert proc.poll() is None, 'training ended before the kill'
-        assert time.time() < deadline
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = popen_group([sys.executable] + train_cmd(root, work, over),
+                       cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while not (work / 'iter_8.pth').exists():
+            assert proc.poll() is None, 'training ended before the kill'
+            assert time.time() < deadline
+            time.sleep(0.02)
+    finally:  # the SIGKILL (of the training and what it started)
+        kill_group(proc)
+    assert proc.returncode == -9  # killed, not ended
     assert not (work / 'iter_40.pth').exists()
     saved = sorted(int(osp.basename(p)[5:-4])
                    for p in glob.glob(str(work / 'iter_*.pth')))

@@ -3,12 +3,11 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest
 
-from .helpers import TinyModel, nonempty
+from .helpers import TinyModel, nonempty, run_process
 
 DEMO = 'configs/demo/faster_rcnn_iresnet18_shapes.py'
 
@@ -39,8 +38,8 @@ def tiny_overrides(data_root, iters=4):
 
 def run_tool(root, args, cwd):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
-    return subprocess.run([sys.executable] + args, cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600)
+    return run_process([sys.executable] + args, timeout=600, cwd=cwd,
+                       env=env, capture_output=True, text=True)
 
 
 @pytest.fixture(scope='module')
