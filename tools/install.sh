@@ -4,10 +4,10 @@
 #   bash tools/install.sh          # idempotent: a second run takes seconds
 #
 # Installs the tested stack of constraints.txt (every version pinned there):
-# virtualenv -> build tools -> CPU torch -> mmcv built from source with ops (the
-# built wheel is kept in a cache keyed by python, torch and mmcv versions, so
-# it is compiled once per machine) -> this package with its det, action and
-# test extras.
+# virtualenv -> build tools -> CPU torch -> mmcv built from source with ops
+# (tools/mmcv_wheel.sh: the built wheel is kept in a cache keyed by python,
+# torch and mmcv versions, so it is compiled once per machine) -> this package
+# with its det, action, test and deploy extras.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +33,8 @@ if [ -d /opt/wheels ] && [ -z "${PIP_FIND_LINKS:-}" ]; then export PIP_FIND_LINK
 
 # Fast path: nothing changed since the last complete install.
 STAMP="$VENV/.mm_iresnet-install"
-want="$(cat "$ROOT/pyproject.toml" "$LOCK" "$ROOT/tools/install.sh" | sha256sum | cut -d' ' -f1)"
+want="$(cat "$ROOT/pyproject.toml" "$LOCK" "$ROOT/tools/install.sh" "$ROOT/tools/mmcv_wheel.sh" \
+    | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
    && "$PY" -c "import mm_iresnet, mmcv.ops, mmdet, mmaction, mmseg, mmpose" >/dev/null 2>&1; then
     log "up to date ($VENV)"
@@ -47,19 +48,9 @@ log "build tools"
 log "torch==$TORCH_VERSION (CPU)"
 "${PIPC[@]}" torch
 
-tag="$("$PY" -c 'import sys, torch; print(f"cp{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}".replace("+", "_"))')"
-WHEELS="$CACHE/wheels/$tag-mmcv$MMCV_VERSION"
 if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '$MMCV_VERSION'" >/dev/null 2>&1; then
-    if ! ls "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl >/dev/null 2>&1; then
-        log "building mmcv==$MMCV_VERSION with ops from source (about 9 minutes on 2 cores)"
-        mkdir -p "$WHEELS.tmp"
-        MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" wheel -q --no-deps \
-            --no-build-isolation --no-cache-dir -w "$WHEELS.tmp" "mmcv==$MMCV_VERSION"
-        mkdir -p "$WHEELS" && mv "$WHEELS.tmp"/mmcv-*.whl "$WHEELS"/ && rm -rf "$WHEELS.tmp"
-    else
-        log "reusing built mmcv wheel from $WHEELS"
-    fi
-    "${PIP[@]}" install -q --no-deps "$WHEELS"/mmcv-"$MMCV_VERSION"-*.whl
+    wheel="$(bash "$ROOT/tools/mmcv_wheel.sh" "$PY" "$MMCV_VERSION")"
+    "${PIP[@]}" install -q --no-deps "$wheel"
     # mmcv's own runtime requirements
     "${PIPC[@]}" addict packaging Pillow pyyaml yapf opencv-python
 fi
