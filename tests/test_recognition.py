@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mm_iresnet.zoo import (ACTION_SWAPS, action_zoo, cleared_backbone,
                             swap_backbone_type)
 
-from .helpers import nonempty, run_control
+from .helpers import nonempty, run_control, run_process
 
 CONFIGS = {
     'kinetics400/i3d_iresnet50_32x2x1_k400.py': ('IResNet3d', 400),
@@ -190,7 +190,6 @@ def test_recognition_config_trains_a_step_via_train_tool(root, tmp_path, name,
                                                          crop_steps):
     """The Kinetics/SSv2 configs run unchanged through tools/train.py on
     generated videos; only paths, sizes and the schedule are overridden."""
-    import subprocess
     import sys
     ann = _write_videos(str(tmp_path / 'videos'), 2)
     crop, resize = crop_steps
@@ -210,7 +209,7 @@ def test_recognition_config_trains_a_step_via_train_tool(root, tmp_path, name,
         'train_cfg.val_begin=100', 'default_hooks.checkpoint.interval=100',
         'default_hooks.logger.interval=1'
     ]
-    proc = subprocess.run(
+    proc = run_process(
         [sys.executable, osp.join(root, 'tools', 'train.py'),
          osp.join(root, 'configs', name), '--work-dir',
          str(tmp_path / 'work'), '--cfg-options'] + overrides,
