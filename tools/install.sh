@@ -17,7 +17,6 @@ LOCK="$ROOT/constraints.txt"
 pinned() { grep -i "^$1==" "$LOCK" | cut -d= -f3; }
 TORCH_VERSION="$(pinned torch)"
 MMCV_VERSION="$(pinned mmcv)"
-CACHE="${MM_IRESNET_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mm_iresnet}"
 
 log() { printf '[install] %s\n' "$*"; }
 
@@ -72,7 +71,6 @@ log "mm_iresnet with its det, action, test, deploy, seg and pose extras (version
 # extra installs what it imports (pyproject.toml).
 log "mmpose==$(pinned mmpose) without its declared requirements"
 "${PIPC[@]}" --no-deps mmpose
-
 
 "$PY" -c "import mmcv.ops, mmdet, mm_iresnet, mmaction.models, mmseg.models, mmpose.models; print('[install] ok: torch', __import__('torch').__version__, 'mmcv', __import__('mmcv').__version__, 'mmdet', mmdet.__version__)"
 echo "$want" > "$STAMP"
