@@ -144,8 +144,14 @@ def test_improved_projection_shortcut():
         [SeparableMaxPool]
     dil = IResNet(depth=50, base_channels=8, strides=(1, 2, 2, 1),
                   dilations=(1, 1, 1, 2))
+    # a stage that dilates instead of striding widens only: no pool, and
+    # an Identity where the pool would be keeps the conv and norm at the
+    # indices (and state-dict keys) they have in the striding network
     assert [type(m).__name__ for m in dil.layer4[0].downsample] == \
-        ['Conv2d', 'BatchNorm2d']
+        ['Identity', 'Conv2d', 'BatchNorm2d']
+    strided_keys = {k for k in model.state_dict() if 'downsample' in k}
+    dilated_keys = {k for k in dil.state_dict() if 'downsample' in k}
+    assert strided_keys == dilated_keys
 
 
 def test_original_ordering_equals_mmdet_resnet():
