@@ -204,88 +204,130 @@ class ResBlock(BaseModule):
         self.merge = build_merge(merge, self.in_channels, dim) \
             if downsample is None else None
         self.conv_acts = [spec.act for spec in convs]
-        kernels_t = temporal_kernels(convs, inflate_style)
-        conv_cfg = conv_cfg or dict(type=f'Conv{dim}d')
-        dcn = copy.deepcopy(dcn)
-        fallback_on_stride = dcn.pop('fallback_on_stride', False) if dcn \
-            else False
-        if dcn is not None and conv_cfg.get('type') not in ('Conv2d', None):
-            raise ValueError('dcn replaces the 3x3 conv: it cannot be combined '
-                             f'with conv_cfg={conv_cfg}')
-
-        self.norm_names = {}
-        if layout.pre_norm:
-            self._add_norm(0, self.in_channels, norm_cfg)
-        # The after-add norm is registered before the convs, so that the
-        # module order never shows it right after the last conv: tools that
-        # fold every BN following a conv in registration order (mmcv's
-        # fuse_conv_bn, mmdet's --fuse-conv-bn) must not fold a norm that
-        # reads the sum of branch and shortcut.
-        if layout.post_norm:
-            self._add_norm('out' if layout.last_norm else self.num_convs,
-                           self.out_channels, norm_cfg)
-        for i, spec in enumerate(convs, start=1):
-            kt = kernels_t[i - 1]
-            st = temporal_stride if spec.carries_stride else 1
-            layer_cfg = conv_cfg
-            if dcn is not None and i == 2 and not (
-                    fallback_on_stride and (spec.stride > 1 or st > 1)):
-                layer_cfg = dcn
-            self.add_module(
-                f'conv{i}',
-                build_conv_layer(
-                    layer_cfg,
-                    spec.in_channels,
-                    spec.out_channels,
-                    kernel_size=expand_to_dim(spec.kernel_size, dim, kt),
-                    stride=expand_to_dim(spec.stride, dim, st),
-                    padding=expand_to_dim(
-                        spec.dilation * (spec.kernel_size - 1) // 2, dim,
-                        (kt - 1) // 2),
-                    dilation=expand_to_dim(spec.dilation, dim, 1),
-                    groups=spec.groups,
-                    bias=False))
-            if i < self.num_convs or layout.last_norm:
-                self._add_norm(i, spec.out_channels, norm_cfg)
-
-        self.act = build_activation_layer(act_cfg)
-        # The pre-activation of a block without leading norm reads the block
-        # input, which the shortcut still needs: it must not work in place.
-        pre_act_cfg = dict(act_cfg)
-        if 'inplace' in pre_act_cfg:
-            pre_act_cfg['inplace'] = False
-        self.pre_act = build_activation_layer(pre_act_cfg) \
-            if layout.pre_act else None
-
+        self._build_branch(convs, inflate_style, temporal_stride, conv_cfg,
+                           norm_cfg, dcn)
+        self._build_activations(act_cfg)
         self.plugin_names = {i: [] for i in range(1, self.num_convs + 1)}
         for plugin in plugins or []:
             self._add_plugin(plugin, convs)
         self._sum_in_place = self._branch_end_saves_no_output()
-        self.shift_place = None
-        if temporal_shift is not None:
-            shift = dict(temporal_shift)
-            self.shift_place = shift.pop('place', 'blockres')
-            if self.shift_place not in SHIFT_PLACES:
-                raise ValueError(f'shift place must be one of {SHIFT_PLACES}'
-                                 f', got {self.shift_place!r}')
-            self.temporal_shift = TemporalShift(**shift)
+        self._build_temporal_shift(temporal_shift)
         self.non_local_block = None
         if non_local_cfg is not None:
             self.non_local_block = _build_non_local(self.out_channels, dim,
                                                     non_local_cfg)
-
         #: a composite last conv to zero in :meth:`init_weights`
         self._zero_init_composite = None
         if zero_init_residual and init_cfg is None:
-            last = self.num_convs
-            target = self.norm_names.get(last) if layout.last_norm \
-                else f'conv{last}'
-            if isinstance(getattr(getattr(self, target), 'weight', None),
-                          torch.Tensor):
-                self.init_cfg = dict(
-                    type='Constant', val=0, override=dict(name=target))
-            else:  # convs inside (mmaction's Conv2plus1d): init_weights
-                self._zero_init_composite = target
+            self._zero_init_branch_end()
+
+    # ------------------------------------------------------------------
+    # construction
+    def _build_branch(self, convs: Sequence[ConvSpec],
+                      inflate_style: Optional[str], temporal_stride: int,
+                      conv_cfg: Optional[dict], norm_cfg: dict,
+                      dcn: Optional[dict]):
+        """The residual branch: its norms and its convs ``conv1..N``.
+
+        The pre-activation norm comes first; the after-add norm is
+        registered before the convs, so that the module order never shows it
+        right after the last conv: tools that fold every BN following a conv
+        in registration order (mmcv's fuse_conv_bn, mmdet's --fuse-conv-bn)
+        must not fold a norm that reads the sum of branch and shortcut.
+        """
+        kernels_t = temporal_kernels(convs, inflate_style)
+        layer_cfgs = self._conv_layer_cfgs(convs, temporal_stride, conv_cfg,
+                                           dcn)
+        layout = self.layout
+        self.norm_names = {}
+        if layout.pre_norm:
+            self._add_norm(0, self.in_channels, norm_cfg)
+        if layout.post_norm:
+            self._add_norm('out' if layout.last_norm else self.num_convs,
+                           self.out_channels, norm_cfg)
+        for i, spec in enumerate(convs, start=1):
+            st = temporal_stride if spec.carries_stride else 1
+            self.add_module(f'conv{i}', self._build_conv(
+                spec, layer_cfgs[i - 1], kernels_t[i - 1], st))
+            if i < self.num_convs or layout.last_norm:
+                self._add_norm(i, spec.out_channels, norm_cfg)
+
+    def _conv_layer_cfgs(self, convs: Sequence[ConvSpec],
+                         temporal_stride: int, conv_cfg: Optional[dict],
+                         dcn: Optional[dict]) -> List[dict]:
+        """The layer config of each conv: ``conv_cfg`` (a plain conv of the
+        block's dimension by default), ``dcn`` for the second conv (the 3x3)
+        unless ``fallback_on_stride`` keeps a strided one plain."""
+        conv_cfg = conv_cfg or dict(type=f'Conv{self.dim}d')
+        dcn = copy.deepcopy(dcn)
+        fallback_on_stride = dcn.pop('fallback_on_stride', False) if dcn \
+            else False
+        if dcn is not None and conv_cfg.get('type') not in ('Conv2d', None):
+            raise ValueError('dcn replaces the 3x3 conv: it cannot be '
+                             f'combined with conv_cfg={conv_cfg}')
+        layer_cfgs = []
+        for i, spec in enumerate(convs, start=1):
+            st = temporal_stride if spec.carries_stride else 1
+            deformable = dcn is not None and i == 2 and not (
+                fallback_on_stride and (spec.stride > 1 or st > 1))
+            layer_cfgs.append(dcn if deformable else conv_cfg)
+        return layer_cfgs
+
+    def _build_conv(self, spec: ConvSpec, layer_cfg: dict, kernel_t: int,
+                    stride_t: int) -> nn.Module:
+        """The conv ``spec`` describes, in the block's dimension: temporal
+        kernel ``kernel_t`` and stride ``stride_t`` in 3D."""
+        dim = self.dim
+        return build_conv_layer(
+            layer_cfg,
+            spec.in_channels,
+            spec.out_channels,
+            kernel_size=expand_to_dim(spec.kernel_size, dim, kernel_t),
+            stride=expand_to_dim(spec.stride, dim, stride_t),
+            padding=expand_to_dim(
+                spec.dilation * (spec.kernel_size - 1) // 2, dim,
+                (kernel_t - 1) // 2),
+            dilation=expand_to_dim(spec.dilation, dim, 1),
+            groups=spec.groups,
+            bias=False)
+
+    def _build_activations(self, act_cfg: dict):
+        """``act``, and ``pre_act`` where the layout has a pre-activation.
+        The pre-activation of a block without leading norm reads the block
+        input, which the shortcut still needs: it must not work in place."""
+        self.act = build_activation_layer(act_cfg)
+        pre_act_cfg = dict(act_cfg)
+        if 'inplace' in pre_act_cfg:
+            pre_act_cfg['inplace'] = False
+        self.pre_act = build_activation_layer(pre_act_cfg) \
+            if self.layout.pre_act else None
+
+    def _build_temporal_shift(self, temporal_shift: Optional[dict]):
+        """The temporal shift and its place ('blockres' or 'block'), or no
+        shift (``shift_place`` None)."""
+        self.shift_place = None
+        if temporal_shift is None:
+            return
+        shift = dict(temporal_shift)
+        self.shift_place = shift.pop('place', 'blockres')
+        if self.shift_place not in SHIFT_PLACES:
+            raise ValueError(f'shift place must be one of {SHIFT_PLACES}'
+                             f', got {self.shift_place!r}')
+        self.temporal_shift = TemporalShift(**shift)
+
+    def _zero_init_branch_end(self):
+        """``zero_init_residual``: an ``init_cfg`` that zeroes the end of
+        the branch (its last norm, else its last conv), or, for a composite
+        last conv, its name for :meth:`init_weights`."""
+        last = self.num_convs
+        target = self.norm_names.get(last) if self.layout.last_norm \
+            else f'conv{last}'
+        if isinstance(getattr(getattr(self, target), 'weight', None),
+                      torch.Tensor):
+            self.init_cfg = dict(
+                type='Constant', val=0, override=dict(name=target))
+        else:  # convs inside (mmaction's Conv2plus1d): init_weights
+            self._zero_init_composite = target
 
     def init_weights(self):
         """mmengine's init; then, for ``zero_init_residual`` with a composite

@@ -231,17 +231,8 @@ class IResNet(BaseModule):
         self.contract_dilation = contract_dilation
 
         self.make_stem_layer(in_channels)
-        self.res_layers = []
-        for i, stage in enumerate(self.spec.stages):
-            moved = self.spec.stem.moved_stride if i == 0 else 1
-            self.add_module(f'layer{i + 1}', self.make_res_layer(
-                stage, stage.stride * moved,
-                zero_init=zero_init_residual and default_init))
-            self.res_layers.append(f'layer{i + 1}')
-        self.stage_channels = [self.spec.out_channels(i)
-                               for i in range(self.num_stages)]
+        self._build_stages(zero_init=zero_init_residual and default_init)
         self.out_channels = [self.stage_channels[i] for i in out_indices]
-        self.feat_dim = self.stage_channels[-1]
 
         self._freeze_stages()
         if deploy:
@@ -282,6 +273,21 @@ class IResNet(BaseModule):
         self.stem_names = list(stem)
         # conv1, norm1 (e.g. bn1), relu for the one-conv stem
         self.norm1_name = None if self.deep_stem else self.stem_names[1]
+
+    def _build_stages(self, zero_init: bool):
+        """The stages ``layer1..N`` the spec describes (stage 1 also takes
+        the stride the stem moved into it), their names in
+        :attr:`res_layers`, the channels each outputs in
+        :attr:`stage_channels` and the last one's in :attr:`feat_dim`."""
+        self.res_layers = []
+        for i, stage in enumerate(self.spec.stages):
+            moved = self.spec.stem.moved_stride if i == 0 else 1
+            self.add_module(f'layer{i + 1}', self.make_res_layer(
+                stage, stage.stride * moved, zero_init=zero_init))
+            self.res_layers.append(f'layer{i + 1}')
+        self.stage_channels = [self.spec.out_channels(i)
+                               for i in range(self.num_stages)]
+        self.feat_dim = self.stage_channels[-1]
 
     def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
         """The translated network, which a subclass may change before it is
