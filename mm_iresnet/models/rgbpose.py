@@ -93,10 +93,10 @@ class IRGBPoseConv3D(IResNet3dTwoPathway):
                  detach: bool, drop: bool) -> Optional[torch.Tensor]:
         """What ``path`` adds to the input of its stage ``stage`` (index)
         from the other pathway's features ``x``, or None."""
-        if not path.lateral_in_channels[stage]:
+        lateral = path.lateral_into(stage)
+        if lateral is None:
             return None
-        out = getattr(path, f'layer{stage}_lateral')(
-            x.detach() if detach else x)
+        out = lateral(x.detach() if detach else x)
         return out.new_zeros(out.shape) if drop else out
 
     def forward(self, imgs: torch.Tensor, heatmap_imgs: torch.Tensor

@@ -66,18 +66,29 @@ class IResNet3dPathway(IResNet3d):
         self.fusion_kernel = fusion_kernel
         self.lateral_infl = lateral_infl
         self.lateral_activate = lateral_activate
+        #: stage index -> name of the lateral whose output joins that
+        #: stage's input: ``conv1_lateral`` (after the stem, into stage 0)
+        #: and ``layer{i}_lateral`` (after stage i, into stage i)
+        self.lateral_names = {}
         super().__init__(lateral=lateral, with_pool2=with_pool2, **kwargs)
-        #: names of the stage laterals (``layer{i}_lateral``), in the order
-        #: the features meet; ``conv1_lateral`` apart, as in mmaction
-        self.lateral_connections = []
         for i, channels in enumerate(self.lateral_in_channels):
             if channels:
                 name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
                 self.add_module(name, self._lateral_conv(
                     self.lateral_from[i], channels, lateral_norm))
-                if i:
-                    self.lateral_connections.append(name)
+                self.lateral_names[i] = name
+        #: names of the stage laterals, in the order the features meet;
+        #: ``conv1_lateral`` apart, as in mmaction
+        self.lateral_connections = [
+            name for i, name in sorted(self.lateral_names.items()) if i]
         self._freeze_stages()  # the laterals exist only now
+
+    def lateral_into(self, stage: int) -> Optional[nn.Module]:
+        """The lateral whose output is concatenated to the input of stage
+        ``stage`` (index; 0: after the stem), or None where that stage takes
+        no lateral."""
+        name = self.lateral_names.get(stage)
+        return None if name is None else getattr(self, name)
 
     def _freeze_stages(self):
         """The stem and stages 1..k, and with stage i the lateral that
@@ -86,7 +97,7 @@ class IResNet3dPathway(IResNet3d):
         (``conv1_lateral``) stays trainable there too."""
         super()._freeze_stages()
         for i in range(1, self.frozen_stages + 1):
-            lateral = getattr(self, f'layer{i}_lateral', None)
+            lateral = self.lateral_into(i)
             if lateral is None:
                 continue
             lateral.eval()
@@ -243,14 +254,18 @@ class IResNet3dSlowFast(IResNet3dTwoPathway):
             x, mode='nearest',
             scale_factor=(1.0 / (self.resample_rate // self.speed_ratio), 1,
                           1)))
-        laterals = iter(slow.lateral_connections)
-        if slow.lateral_in_channels[0]:
-            x_slow = torch.cat((x_slow, slow.conv1_lateral(x_fast)), dim=1)
-        for i, name in enumerate(slow.res_layers):
+        x_slow = self._join(slow, 0, x_slow, x_fast)
+        for i, name in enumerate(slow.res_layers, start=1):
             x_slow = getattr(slow, name)(x_slow)
             x_fast = getattr(fast, name)(x_fast)
-            if i + 1 < len(slow.res_layers) and \
-                    slow.lateral_in_channels[i + 1]:
-                x_slow = torch.cat(
-                    (x_slow, getattr(slow, next(laterals))(x_fast)), dim=1)
+            x_slow = self._join(slow, i, x_slow, x_fast)
         return x_slow, x_fast
+
+    @staticmethod
+    def _join(path: IResNet3dPathway, stage: int, x: torch.Tensor,
+              other: torch.Tensor) -> torch.Tensor:
+        """``x``, the input of ``path``'s stage ``stage`` (index; past the
+        last stage: its output), with the lateral of the other pathway's
+        features ``other`` concatenated where that stage takes one."""
+        lateral = path.lateral_into(stage)
+        return x if lateral is None else torch.cat((x, lateral(other)), 1)
