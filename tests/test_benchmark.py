@@ -2,21 +2,20 @@
 paired ratios, and the mixed-precision + channels-last train step that
 ``--device cuda`` runs with fp16, exercised here with bf16 autocast."""
 import argparse
-import importlib.util
 import os.path as osp
 
 import pytest
 import torch
 
 from .helpers import nonempty, run_process
+from .scripts import load_script
 
 
 @pytest.fixture(scope='module')
 def bench(root):
-    """The tool's modules (loading the tool puts tools/ on the path)."""
-    spec = importlib.util.spec_from_file_location(
-        'benchmark', osp.join(root, 'tools', 'benchmark.py'))
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    """The tool's modules (loaded as ``python tools/benchmark.py`` runs:
+    tools/ first on the path)."""
+    load_script(root, 'tools', 'benchmark.py')
     import bench.detector
     import bench.harness
     return bench

@@ -9,6 +9,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
 
 from .helpers import randomise_bn, run_process, zip_strict
+from .scripts import load_script
 
 
 @pytest.mark.parametrize('cls,kwargs,shape', [
@@ -185,15 +186,9 @@ def test_folded_checkpoint_builds_for_export(tmp_path, root, config,
     folded form from tools/reparameterize_model.py build through
     build_deploy_model with the original eval outputs; a SlowFast backbone
     is folded pathway by pathway."""
-    import importlib.util
-
     from mm_iresnet.deploy import build_deploy_model
     model, cfg_path, ckpt = _trained(root, config, options, tmp_path)
-    spec = importlib.util.spec_from_file_location(
-        'reparameterize_model',
-        osp.join(root, 'tools', 'reparameterize_model.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(root, 'tools', 'reparameterize_model.py')
     folded = str(tmp_path / 'deploy.pth')
     assert tool.main([cfg_path, ckpt, folded]) == 0
     x = torch.randn(*shape)

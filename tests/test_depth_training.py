@@ -1,25 +1,19 @@
 """The depth training study (tools/analysis/depth_training.py): short mode end
 to end, resume, and the generated task being learnable but not trivial."""
 import csv
-import importlib.util
 import math
-import os.path as osp
 
 import numpy as np
 import pytest
 import torch
 
 from .helpers import nonempty
+from .scripts import load_script
 
 
 @pytest.fixture(scope='module')
 def tool(root):
-    spec = importlib.util.spec_from_file_location(
-        'depth_training',
-        osp.join(root, 'tools', 'analysis', 'depth_training.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(root, 'tools', 'analysis', 'depth_training.py')
 
 
 def read_csv(path):

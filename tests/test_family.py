@@ -10,6 +10,7 @@ from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
 from mm_iresnet.models.layouts import ORDERINGS, Layout
 
 from .helpers import nonempty, randomise_bn, zip_strict
+from .scripts import load_script
 
 
 @pytest.mark.parametrize('name', sorted(PRESETS))
@@ -217,12 +218,7 @@ def test_cifar_stem_networks():
 
 
 def test_depth_study_tool(tmp_path, root):
-    import importlib.util
-    import os.path as osp
-    spec = importlib.util.spec_from_file_location(
-        'depth_study', osp.join(root, 'tools', 'analysis', 'depth_study.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(root, 'tools', 'analysis', 'depth_study.py')
     rows = tool.main(['--depths', '50', '--variants', 'iresnet',
                       'resnet_v1', '--width', '4', '--batch', '4',
                       '--train-steps', '2', '--out-dir', str(tmp_path)])

@@ -14,6 +14,7 @@ from mm_iresnet.models.layouts import POSITIONS, block_position
 
 from .helpers import (moving_shapes_overrides, randomise_bn, run_process,
                       zip_strict)
+from .scripts import load_script
 
 pytest.importorskip('onnxruntime', reason='the deploy extra is not '
                     'installed: pip install "mm_iresnet[deploy]"')
@@ -307,12 +308,7 @@ def video_overrides(data_root, iters):
 
 def export_tool(root):
     """tools/deployment/export_onnx.py as a module (run in this process)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'export_onnx', osp.join(root, 'tools', 'deployment', 'export_onnx.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_script(root, 'tools', 'deployment', 'export_onnx.py')
 
 
 def run_tool(root, args, cwd):
@@ -388,11 +384,7 @@ def test_benchmark_deploy_rows(root, tmp_path):
     """tools/benchmark.py --deploy-only writes the eager-deploy and
     onnxruntime rows, each with its A/A control (no timing asserted)."""
     import csv
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark', osp.join(root, 'tools', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(root, 'tools', 'benchmark.py')
     tool.main(['--deploy-only', '--depths', '18', '--no-video', '--size',
                '64', '--batch', '1', '--deploy-repeats', '1',
                '--out-dir', str(tmp_path)])

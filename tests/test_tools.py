@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from .helpers import TinyModel, nonempty, run_process
+from .scripts import load_script
 
 DEMO = 'configs/demo/faster_rcnn_iresnet18_shapes.py'
 
@@ -202,11 +203,7 @@ def test_benchmark_tool_writes_its_table(root, tmp_path):
     """A small run of tools/benchmark.py: the table has every measurement
     (no timing is asserted; the params ratio is exact)."""
     import csv
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'benchmark', osp.join(root, 'tools', 'benchmark.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(root, 'tools', 'benchmark.py')
     tool.main(['--depths', '18', '--size', '64', '--repeats', '1',
                '--no-video', '--no-detector', '--out-dir', str(tmp_path)])
     rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))

@@ -45,23 +45,21 @@ import os.path as osp
 import sys
 import time
 
+import torch
+from mmengine.logging import MMLogger
+
+import mm_iresnet  # noqa: F401
+from bench.compiled import compiled_rows
+from bench.contenders import cases
+from bench.deployed import deployed_rows
+from bench.detector import detector_rows
+from bench.eager import eager_rows, low_precision, with_cp_row
+from bench.extreme import extreme_rows
+from bench.harness import Rows, pin_threads
+from bench.processes import run_processes
+from bench.profiling import profile_rows
+
 HERE = osp.dirname(osp.abspath(__file__))
-sys.path.insert(0, osp.dirname(HERE))
-sys.path.insert(0, HERE)
-
-import torch  # noqa: E402
-from mmengine.logging import MMLogger  # noqa: E402
-
-import mm_iresnet  # noqa: E402,F401
-from bench.compiled import compiled_rows  # noqa: E402
-from bench.contenders import cases  # noqa: E402
-from bench.deployed import deployed_rows  # noqa: E402
-from bench.detector import detector_rows  # noqa: E402
-from bench.eager import eager_rows, low_precision, with_cp_row  # noqa: E402
-from bench.extreme import extreme_rows  # noqa: E402
-from bench.harness import Rows, pin_threads  # noqa: E402
-from bench.processes import run_processes  # noqa: E402
-from bench.profiling import profile_rows  # noqa: E402
 
 
 def case_rows(case, args, rows):

@@ -12,10 +12,7 @@ ordering (``ordering='resstage'``, the default of every preset); the output
 says which ordering the result is for.
 """
 import argparse
-import os.path as osp
 import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from mm_iresnet.convert import SOURCES, CheckpointError, convert_file  # noqa
 from mm_iresnet.models.layouts import ORDERINGS  # noqa

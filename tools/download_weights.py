@@ -13,9 +13,7 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mm_iresnet.official import OFFICIAL_MODELS  # noqa: E402
+from mm_iresnet.official import OFFICIAL_MODELS
 from mm_iresnet.weights import (WeightsError, cache_dir, cached_path,  # noqa
                                 load_official)
 

@@ -14,15 +14,12 @@ e.g.
 Inference only; the outputs equal the original model's in eval mode (1e-4).
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mm_iresnet.checkpoint import save_atomic  # noqa: E402
-from mm_iresnet.deploy.build import (build_deploy_model,  # noqa: E402
+from mm_iresnet.checkpoint import save_atomic
+from mm_iresnet.deploy.build import (build_deploy_model,
                                      read_trusted_checkpoint,
                                      switch_to_deploy)
 

@@ -4,12 +4,7 @@
         [--auto-scale-lr] [--compile [backbone] [neck] | model]
         [--cfg-options k=v ...] [--launcher pytorch]
 """
-import os.path as osp
-import sys
-
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-from mm_iresnet.cli import train_main  # noqa: E402
+from mm_iresnet.cli import train_main
 
 if __name__ == '__main__':
     train_main()

@@ -23,17 +23,13 @@ import argparse
 import csv
 import os
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from mm_iresnet.models import PRESETS, IResNet  # noqa: E402
+from mm_iresnet.models import PRESETS, IResNet
 
 VARIANTS = {
     'iresnet': PRESETS['IResNet'],  # ResStage as released (checkpoints)

@@ -41,22 +41,17 @@ import argparse
 import csv
 import os
 import os.path as osp
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+import torch
 
-import torch  # noqa: E402
-
-from depth_csv import (COLUMNS, check_settings, finished_runs,  # noqa: E402
+from depth_csv import (COLUMNS, check_settings, finished_runs,
                        read_rows, run_key, write_rows)
-from depth_report import plot, summarise, summary_markdown  # noqa: E402
+from depth_report import plot, summarise, summary_markdown
 from depth_runs import (STUDY_VARIANTS, calibrate, main_path_relus,  # noqa
                         train_run)
-from depth_study import cifar_arch  # noqa: E402
-from depth_task import largest_shape_image, make_task  # noqa: E402,F401
+from depth_study import cifar_arch
+from depth_task import largest_shape_image, make_task  # noqa: F401
 
 #: the settings a CSV was made with; resuming with others is refused
 SETTING_KEYS = ('width', 'batch', 'steps', 'eval_every', 'lr', 'momentum',

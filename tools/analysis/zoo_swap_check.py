@@ -26,13 +26,10 @@ import tempfile
 import time
 import traceback
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(
-    __file__)))))
+import torch
+from mmengine.registry import init_default_scope
 
-import torch  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-
-from mm_iresnet.zoo import (action_zoo, swap_backbone_type,  # noqa: E402
+from mm_iresnet.zoo import (action_zoo, swap_backbone_type,
                             zoo_backbones, zoo_batch, zoo_loss_step,
                             zoo_model_pair)
 

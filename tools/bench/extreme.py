@@ -1,15 +1,11 @@
 """A train step of iResNet-404 and -1001 (224x224, batch 1, ``with_cp``),
 each in a fresh process: time, peak resident memory, parameters."""
 import json
-import os.path as osp
 import subprocess
 import sys
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
 CODE = '''
 import json, resource, sys, time, torch
-sys.path.insert(0, {root!r})
 from mm_iresnet.models import IResNet
 torch.manual_seed(0)
 model = IResNet(depth={depth}, with_cp=True, norm_eval=False).train()
@@ -30,7 +26,7 @@ print(json.dumps(dict(seconds=took, finite=finite,
 def extreme_rows(args, rows):
     for depth in (404, 1001):
         out = subprocess.run(
-            [sys.executable, '-c', CODE.format(root=ROOT, depth=depth)],
+            [sys.executable, '-c', CODE.format(depth=depth)],
             capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.add(case=f'iResNet-{depth} (with_cp) @224 b1',

@@ -22,16 +22,12 @@ onnxruntime on the example input and the relative error of each output
 against PyTorch is printed (exit status 1 above --tolerance).
 """
 import argparse
-import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+from mmengine.config import DictAction
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mm_iresnet.deploy import (DEFAULT_EXPORTER, EXPORTERS,  # noqa: E402
+from mm_iresnet.deploy import (DEFAULT_EXPORTER, EXPORTERS,
                                OPSET, export_onnx)
 
 

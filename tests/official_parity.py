@@ -1,6 +1,6 @@
 """Print the parity of this package with the official iResNet code.
 
-    python tools/analysis/official_parity.py
+    python -m tests.official_parity    # from the repository's root
 
 For each official model and version in ``tests/fixtures/official/``, the
 largest relative error (||a-b|| / ||b||) over the four stage outputs and the
@@ -8,19 +8,13 @@ logits, as ``tests/test_official_parity.py`` computes it (its functions are
 used here), and the error of the released ordering against the 2022
 outputs. Prints a Markdown table.
 """
-import os.path as osp
-import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-
-from tests.helpers import load_fixture  # noqa: E402
-from tests.test_official_parity import (MODELS, VERSIONS, build,  # noqa: E402
-                                        convert_official,
-                                        stage_and_logit_errors)
+from .helpers import load_fixture
+from .test_official_parity import (MODELS, VERSIONS, build, convert_official,
+                                   stage_and_logit_errors)
 
 
 def max_error(version, name, ordering):
