@@ -130,6 +130,35 @@ def test_tsm_puts_its_shift_on_the_blocks():
                for s, n in zip_strict(shifts, [4] * 3 + [2] * 13))
 
 
+@pytest.mark.parametrize('build,widened', [
+    (lambda: IResNet(depth=18, base_channels=8), [4, 16, 32, 64]),
+    (lambda: IResNetTSM(depth=18, base_channels=8, num_segments=4),
+     [4, 16, 32, 64]),
+    (lambda: IResNet3d(depth=18, base_channels=8), [4, 16, 32, 64]),
+    (lambda: IResNet3dPathway(depth=50, lateral=True, base_channels=8,
+                              channel_ratio=8, lateral_infl=2,
+                              lateral_activate=(1, 0, 1, 1)),
+     [5, 16, 40, 80]),
+])
+def test_adapt_spec_maps_a_spec_and_leaves_the_module_alone(build, widened):
+    """A spec of another width than the module's own: the adapted spec is
+    returned, and no attribute of the module is created, rebound or
+    changed (the pathway derives its lateral widths in its constructor)."""
+    model = build()
+    spec = mmdet_spec(depth=None, stage_blocks=(1, 2, 1, 1),
+                      base_channels=4)
+    before = dict(vars(model))
+    lateral_from = list(getattr(model, 'lateral_from', []))
+    adapted = model.adapt_spec(spec)
+    assert isinstance(adapted, BackboneSpec)
+    assert [s.in_channels for s in adapted.stages] == widened
+    assert adapted.stage_blocks == spec.stage_blocks == (1, 2, 1, 1)
+    assert vars(model).keys() == before.keys()
+    assert all(vars(model)[k] is v for k, v in before.items())
+    assert list(getattr(model, 'lateral_from', [])) == lateral_from
+    assert model.adapt_spec(spec) == adapted
+
+
 def test_the_base_backbone_knows_nothing_of_time_or_laterals():
     params = set(inspect.signature(IResNet).parameters)
     assert not {p for p in params

@@ -292,7 +292,10 @@ class IResNet(BaseModule):
     def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
         """The translated network, which a subclass may change before it is
         built (TSM adds its temporal shift, a SlowFast pathway widens the
-        stages that take lateral features)."""
+        stages that take lateral features). A pure spec transform: it reads
+        the subclass's arguments and sets nothing on the module; what a
+        subclass derives from the spec, its constructor sets from
+        :attr:`spec` once built."""
         return spec
 
     def make_res_layer(self, stage: StageSpec, stride: int,

@@ -12,7 +12,7 @@ lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
 to the slow one, as in mmaction. What two laterally joined pathways share
 (:class:`IResNet3dTwoPathway`) also serves RGBPoseConv3D (:mod:`.rgbpose`).
 """
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -71,6 +71,12 @@ class IResNet3dPathway(IResNet3d):
         #: and ``layer{i}_lateral`` (after stage i, into stage i)
         self.lateral_names = {}
         super().__init__(lateral=lateral, with_pool2=with_pool2, **kwargs)
+        #: this pathway's channels where each lateral joins (the input of
+        #: each stage before widening: the stem's output, then each stage's)
+        self.lateral_from = [self.spec.stem.channels] + \
+            self.stage_channels[:-1]
+        #: channels each stage's input gains from the laterals
+        self.lateral_in_channels = self._lateral_widths(self.lateral_from)
         for i, channels in enumerate(self.lateral_in_channels):
             if channels:
                 name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
@@ -108,18 +114,19 @@ class IResNet3dPathway(IResNet3d):
         """With ``lateral``, each activated stage also takes the other
         pathway's features, brought to this pathway's frame rate and
         ``lateral_infl / channel_ratio`` of its own width."""
-        #: this pathway's channels where each lateral joins (stage inputs)
-        self.lateral_from = [stage.in_channels for stage in spec.stages]
+        return spec.with_stage_inputs(self._lateral_widths(
+            [stage.in_channels for stage in spec.stages]))
+
+    def _lateral_widths(self, joins: Sequence[int]) -> List[int]:
+        """Channels each stage's input gains from the laterals, where this
+        pathway has ``joins`` channels at each stage's input (0: none)."""
         activate = per_stage('lateral_activate', self.lateral_activate,
-                             len(spec.stages), by_index=True)
+                             len(joins), by_index=True)
         scale = (lambda c: c * self.channel_ratio // self.lateral_infl) \
             if self.lateral_inv else \
             (lambda c: c * self.lateral_infl // self.channel_ratio)
-        #: channels each stage's input gains from the laterals
-        self.lateral_in_channels = [
-            scale(c) if self.lateral and activate[i] else 0
-            for i, c in enumerate(self.lateral_from)]
-        return spec.with_stage_inputs(self.lateral_in_channels)
+        return [scale(c) if self.lateral and activate[i] else 0
+                for i, c in enumerate(joins)]
 
     def _lateral_conv(self, channels: int, out_channels: int,
                       norm: bool) -> nn.Module:
