@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 DEMO_CONFIG ?= configs/demo/faster_rcnn_iresnet18_shapes.py
 
-.PHONY: install demo test test-fast check-env
+.PHONY: install demo test test-fast lint check-env
 
 install:
 	bash tools/install.sh
@@ -17,6 +17,13 @@ test: install
 # training and compilation runs); CI runs them all
 test-fast: install
 	$(PY) -m pytest tests -m "not slow"
+
+# the house style (.pre-commit-config.yaml: flake8, isort, yapf, codespell,
+# pre-commit-hooks' fixers), run with the tools of the lint extra; a fixer's
+# change fails the run and shows its diff
+lint: install
+	PATH="$(CURDIR)/.venv/bin:$$PATH" $(PY) -m pre_commit run --all-files \
+		--show-diff-on-failure
 
 # CI: the floor environment (Python 3.9, torch 2.1, the lowest declared
 # OpenMMLab versions): installing into it changes nothing, and the package

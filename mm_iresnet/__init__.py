@@ -19,10 +19,10 @@ from .compat import patch_mmaction, patch_numpy_aliases  # noqa: E402
 patch_mmaction()
 patch_numpy_aliases()
 
-from .models import *  # noqa: E402,F401,F403
-from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401
 from . import weights  # noqa: E402,F401  (registers iresnet:// weights)
 from .checkpoint import allow_training_checkpoints_globally  # noqa: E402
+from .hooks import FiniteLossHook, PlotCurvesHook  # noqa: E402,F401
+from .models import *  # noqa: E402,F401,F403
 
 allow_training_checkpoints_globally()
 

@@ -32,7 +32,6 @@ whatever the caller passes:
   torch 2.6, torch's default is a full unpickle, which this package does
   not change outside its own loads.
 """
-import _compat_pickle
 import contextlib
 import functools
 import os
@@ -44,14 +43,17 @@ import warnings
 from collections import OrderedDict
 from typing import Dict
 
+import _compat_pickle
 import torch
 from torch.nn.modules.utils import consume_prefix_in_state_dict_if_present
 
-__all__ = ['CheckpointError', 'load_state_dict_file', 'check_state_dict',
-           'checkpoint_meta', 'warn_if_other_ordering', 'restricted_load',
-           'restricted_torch_load', 'RestrictedUnpickler',
-           'training_checkpoint_globals',
-           'allow_training_checkpoints_globally', 'save_atomic']
+__all__ = [
+    'CheckpointError', 'load_state_dict_file', 'check_state_dict',
+    'checkpoint_meta', 'warn_if_other_ordering', 'restricted_load',
+    'restricted_torch_load', 'RestrictedUnpickler',
+    'training_checkpoint_globals', 'allow_training_checkpoints_globally',
+    'save_atomic'
+]
 
 #: ``torch.load`` as torch defines it (:func:`restricted_torch_load` swaps
 #: the module attribute within its block)
@@ -98,8 +100,8 @@ def save_atomic(obj, path: str):
     ``path`` is either the whole file or absent, never half-written."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{osp.basename(path)}.',
-                               suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix=f'.{osp.basename(path)}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f:
             torch.save(obj, f)
@@ -165,8 +167,8 @@ def warn_if_other_ordering(meta: dict, ordering: str, where: str) -> bool:
     return True
 
 
-def check_state_dict(model: torch.nn.Module,
-                     state_dict: Dict[str, torch.Tensor]):
+def check_state_dict(model: torch.nn.Module, state_dict: Dict[str,
+                                                              torch.Tensor]):
     """Raise CheckpointError naming every missing, unexpected or mis-shaped
     key of ``state_dict`` for ``model``."""
     own = model.state_dict()
@@ -175,10 +177,12 @@ def check_state_dict(model: torch.nn.Module,
     shapes = sorted(f'{k}: checkpoint {tuple(v.shape)} vs model '
                     f'{tuple(own[k].shape)}' for k, v in state_dict.items()
                     if k in own and own[k].shape != v.shape)
-    problems = [f'{title} ({len(keys)}): {", ".join(keys)}'
-                for title, keys in (('missing keys', missing),
-                                    ('unexpected keys', unexpected),
-                                    ('mis-shaped keys', shapes)) if keys]
+    problems = [
+        f'{title} ({len(keys)}): {", ".join(keys)}'
+        for title, keys in (('missing keys', missing), ('unexpected keys',
+                                                        unexpected),
+                            ('mis-shaped keys', shapes)) if keys
+    ]
     if problems:
         raise CheckpointError('checkpoint does not fit '
                               f'{type(model).__name__}:\n  ' +
@@ -209,14 +213,17 @@ def training_checkpoint_globals() -> list:
         from numpy._core import multiarray
     except ImportError:
         from numpy.core import multiarray
-    dtypes = [type(np.dtype(t)) for t in (
-        np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
-        np.float16, np.float32, np.float64)]
-    return [HistoryBuffer, np.ndarray, np.dtype, *dtypes,
-            (_history_buffer_method, 'builtins.getattr')] + [
-        (getattr(multiarray, name), f'{module}.{name}')
-        for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
-        for name in ('_reconstruct', 'scalar')]
+    dtypes = [
+        type(np.dtype(t))
+        for t in (np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8,
+                  np.float16, np.float32, np.float64)
+    ]
+    return [
+        HistoryBuffer, np.ndarray, np.dtype, *dtypes,
+        (_history_buffer_method, 'builtins.getattr')
+    ] + [(getattr(multiarray, name), f'{module}.{name}')
+         for module in ('numpy.core.multiarray', 'numpy._core.multiarray')
+         for name in ('_reconstruct', 'scalar')]
 
 
 @functools.lru_cache(maxsize=None)
@@ -225,15 +232,15 @@ def _allowed_globals() -> Dict[str, object]:
     allows by default (as of torch 2.6), and
     :func:`training_checkpoint_globals`."""
     import _codecs
-
     from torch import _weights_only_unpickler
     allowed = dict(_weights_only_unpickler._get_allowed_globals())
     # allowed by torch >= 2.6, not before: the bytes of numpy arrays in a
     # protocol-2 pickle, and sets
     allowed.update({'_codecs.encode': _codecs.encode, 'builtins.set': set})
     for entry in training_checkpoint_globals():
-        obj, name = entry if isinstance(entry, tuple) else (
-            entry, f'{entry.__module__}.{entry.__qualname__}')
+        obj, name = entry if isinstance(
+            entry, tuple) else (entry,
+                                f'{entry.__module__}.{entry.__qualname__}')
         allowed[name] = obj
     return allowed
 
@@ -247,8 +254,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         # protocol 2 writes Python 2's names (``__builtin__``), which
         # Python's own find_class maps
         module, name = _compat_pickle.NAME_MAPPING.get(
-            (module, name), (_compat_pickle.IMPORT_MAPPING.get(module, module),
-                             name))
+            (module, name),
+            (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
         obj = _allowed_globals().get(f'{module}.{name}')
         if obj is None:
             raise pickle.UnpicklingError(
@@ -275,13 +282,16 @@ def restricted_load(f, map_location=None, **kwargs):
         # torch's context removes its entries on exit, so it gets only
         # those not allowed process-wide already
         allowed = set(torch.serialization.get_safe_globals())
-        with torch.serialization.safe_globals([
-                g for g in training_checkpoint_globals()
-                if g not in allowed]):
-            return _torch_load(f, map_location=map_location,
-                               weights_only=True, **kwargs)
-    return _torch_load(f, map_location=map_location, weights_only=False,
-                       pickle_module=_restricted_pickle, **kwargs)
+        added = [g for g in training_checkpoint_globals() if g not in allowed]
+        with torch.serialization.safe_globals(added):
+            return _torch_load(
+                f, map_location=map_location, weights_only=True, **kwargs)
+    return _torch_load(
+        f,
+        map_location=map_location,
+        weights_only=False,
+        pickle_module=_restricted_pickle,
+        **kwargs)
 
 
 @contextlib.contextmanager

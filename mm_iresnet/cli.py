@@ -17,9 +17,11 @@ import mm_iresnet  # noqa: F401  (registers models, applies compat fixes)
 from .configs import (load_config, loader_datasets, pretrained_checkpoints,
                       without_pretrained)
 
-__all__ = ['train_main', 'test_main', 'runner_config', 'check_files',
-           'add_dump_metric', 'missing_checkpoint_hint',
-           'official_checkpoints', 'prepare_official_weights']
+__all__ = [
+    'train_main', 'test_main', 'runner_config', 'check_files',
+    'add_dump_metric', 'missing_checkpoint_hint', 'official_checkpoints',
+    'prepare_official_weights'
+]
 
 LAUNCHERS = ['none', 'pytorch', 'slurm', 'mpi']
 #: what --compile may compile: parts of the model, or the whole model
@@ -29,12 +31,17 @@ COMPILE_PARTS = ('backbone', 'neck', 'model')
 def _common_args(parser: argparse.ArgumentParser):
     parser.add_argument('--work-dir', help='directory for logs and models')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config settings, key=value (see mmengine DictAction)')
-    parser.add_argument('--launcher', choices=LAUNCHERS, default='none',
-                        help='job launcher')
     parser.add_argument(
-        '--compile', nargs='*', choices=COMPILE_PARTS, metavar='PART',
+        '--launcher', choices=LAUNCHERS, default='none', help='job launcher')
+    parser.add_argument(
+        '--compile',
+        nargs='*',
+        choices=COMPILE_PARTS,
+        metavar='PART',
         help='torch.compile parts of the model: "backbone" (the default '
         'when --compile is given alone), "neck", or "model" for the whole '
         'model (mmengine\'s cfg.compile when training; slow to compile for '
@@ -50,8 +57,9 @@ def compile_parts(parts: Optional[Sequence[str]]) -> List[str]:
         return []
     parts = list(dict.fromkeys(parts or ['backbone']))
     if 'model' in parts and len(parts) > 1:
-        raise ValueError('--compile model compiles the whole model: do not '
-                         f'combine it with {[p for p in parts if p != "model"]}')
+        raise ValueError(
+            '--compile model compiles the whole model: do not '
+            f'combine it with {[p for p in parts if p != "model"]}')
     return parts
 
 
@@ -107,8 +115,9 @@ def official_checkpoints(cfg: Config) -> List[str]:
     from .official import SCHEME
     paths = pretrained_checkpoints(cfg.get('model', {})) + \
         [cfg.get('load_from')]
-    return list(dict.fromkeys(p[len(SCHEME):] for p in paths
-                              if isinstance(p, str) and p.startswith(SCHEME)))
+    return list(
+        dict.fromkeys(p[len(SCHEME):] for p in paths
+                      if isinstance(p, str) and p.startswith(SCHEME)))
 
 
 def prepare_official_weights(cfg: Config, download: bool = True):
@@ -129,8 +138,9 @@ def check_files(cfg: Config, phases: Sequence[str] = ('train', 'val')):
     """Raise FileNotFoundError naming each missing file the run needs."""
     problems: List[str] = []
     checkpoints = pretrained_checkpoints(cfg.get('model', {}))
-    problems += [hint for hint in map(missing_checkpoint_hint, checkpoints)
-                 if hint]
+    problems += [
+        hint for hint in map(missing_checkpoint_hint, checkpoints) if hint
+    ]
     for phase, dataset in loader_datasets(cfg, phases):
         if 'generate' in dataset:  # a demo set that writes its own files
             continue
@@ -157,8 +167,9 @@ DUMP_METRICS = {'mmdet': 'DumpDetResults', 'mmaction': 'DumpResults'}
 def add_dump_metric(cfg: Config, out: str):
     """Add the dump metric of the config's task to its test_evaluator
     (``out``: a .pkl file), as mmdet's and mmaction2's test tools do."""
-    metric = dict(type=DUMP_METRICS.get(cfg.get('default_scope'),
-                                        'DumpResults'), out_file_path=out)
+    metric = dict(
+        type=DUMP_METRICS.get(cfg.get('default_scope'), 'DumpResults'),
+        out_file_path=out)
     evaluators = cfg.get('test_evaluator') or []
     if not isinstance(evaluators, (list, tuple)):
         evaluators = [evaluators]
@@ -181,12 +192,19 @@ def train_main(argv: Optional[Sequence[str]] = None):
         description='Train a detector or recogniser (mmdet / mmaction2 '
         'config) with an mmengine Runner')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--amp', action='store_true',
-                        help='automatic mixed precision training')
-    parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by total batch / base_batch_size')
     parser.add_argument(
-        '--resume', nargs='?', type=str, const='auto',
+        '--amp',
+        action='store_true',
+        help='automatic mixed precision training')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the lr by total batch / base_batch_size')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
         help='resume from a checkpoint path, or (no value) from the latest '
         'checkpoint in the work directory')
     _common_args(parser)
@@ -214,7 +232,7 @@ def train_main(argv: Optional[Sequence[str]] = None):
     parts = compile_parts(args.compile)
     if parts == ['model']:
         cfg.compile = True  # mmengine compiles the whole train step
-    check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train',))
+    check_files(cfg, ('train', 'val') if cfg.get('val_cfg') else ('train', ))
     prepare_official_weights(cfg, download=args.launcher == 'none')
     runner = _build_runner(cfg)
     compile_model_parts(runner, [p for p in parts if p != 'model'])
@@ -246,4 +264,3 @@ def test_main(argv: Optional[Sequence[str]] = None):
     runner = _build_runner(cfg)
     compile_model_parts(runner, compile_parts(args.compile))
     return runner.test()
-

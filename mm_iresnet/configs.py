@@ -10,8 +10,10 @@ from typing import Iterable, Iterator, List, Optional, Tuple, Union
 
 from mmengine.config import Config
 
-__all__ = ['load_config', 'pretrained_checkpoints', 'without_pretrained',
-           'innermost_dataset', 'loader_datasets']
+__all__ = [
+    'load_config', 'pretrained_checkpoints', 'without_pretrained',
+    'innermost_dataset', 'loader_datasets'
+]
 
 
 def load_config(config: Union[str, Config],
@@ -89,8 +91,8 @@ def innermost_dataset(dataset: Optional[dict]) -> dict:
     return dataset
 
 
-def loader_datasets(cfg: Config, phases: Iterable[str]
-                    ) -> Iterator[Tuple[str, dict]]:
+def loader_datasets(cfg: Config,
+                    phases: Iterable[str]) -> Iterator[Tuple[str, dict]]:
     """(phase, innermost dataset config) of each ``{phase}_dataloader`` the
     config has, in the order of ``phases``."""
     for phase in phases:

@@ -26,9 +26,11 @@ from .checkpoint import (CheckpointError, check_state_dict,
 from .models import IResNet
 from .official import SOURCES
 
-__all__ = ['CheckpointError', 'SOURCES', 'load_state_dict_file',
-           'infer_arch', 'convert_state_dict', 'build_backbone_for',
-           'check_state_dict', 'converted_checkpoint', 'convert_file']
+__all__ = [
+    'CheckpointError', 'SOURCES', 'load_state_dict_file', 'infer_arch',
+    'convert_state_dict', 'build_backbone_for', 'check_state_dict',
+    'converted_checkpoint', 'convert_file'
+]
 
 #: keys of the ImageNet classifier of every source
 CLASSIFIER_PREFIX = 'fc.'
@@ -53,27 +55,33 @@ def infer_arch(state_dict: Dict[str, torch.Tensor]) -> dict:
                   if b == block and tuple(sb) == stage_blocks), None)
     stem = state_dict['conv1.weight']
     planes = state_dict['layer1.0.conv1.weight'].shape[0]
-    arch = dict(depth=depth, stage_blocks=stage_blocks, block=block,
-                num_stages=len(stage_blocks), in_channels=stem.shape[1],
-                stem_channels=stem.shape[0], base_channels=planes,
-                out_indices=tuple(range(len(stage_blocks))))
+    arch = dict(
+        depth=depth,
+        stage_blocks=stage_blocks,
+        block=block,
+        num_stages=len(stage_blocks),
+        in_channels=stem.shape[1],
+        stem_channels=stem.shape[0],
+        base_channels=planes,
+        out_indices=tuple(range(len(stage_blocks))))
     if block == 'bottleneck':
         # grouped 3x3 convs: (out, in / groups, k, k); width = planes
-        groups = tuple(
-            state_dict[f'layer{s}.0.conv2.weight'].shape[0] //
-            state_dict[f'layer{s}.0.conv2.weight'].shape[1]
-            for s in sorted(blocks))
+        groups = tuple(state_dict[f'layer{s}.0.conv2.weight'].shape[0] //
+                       state_dict[f'layer{s}.0.conv2.weight'].shape[1]
+                       for s in sorted(blocks))
         out = state_dict['layer1.0.conv3.weight'].shape[0]
-        arch.update(expansion=out / planes, base_width=None,
-                    groups=groups if len(set(groups)) > 1 else groups[0])
+        arch.update(
+            expansion=out / planes,
+            base_width=None,
+            groups=groups if len(set(groups)) > 1 else groups[0])
     return arch
 
 
-def convert_state_dict(state_dict: Dict[str, torch.Tensor],
-                       src: str,
-                       ordering: Optional[str] = None
-                       ) -> Tuple[Dict[str, torch.Tensor], dict,
-                                  Dict[str, torch.Tensor]]:
+def convert_state_dict(
+    state_dict: Dict[str, torch.Tensor],
+    src: str,
+    ordering: Optional[str] = None
+) -> Tuple[Dict[str, torch.Tensor], dict, Dict[str, torch.Tensor]]:
     """(backbone state dict in this package's naming, backbone arguments,
     classifier tensors ``weight``/``bias``).
 
@@ -85,21 +93,26 @@ def convert_state_dict(state_dict: Dict[str, torch.Tensor],
                          f'{", ".join(SOURCES)}')
     converted = OrderedDict((k, v) for k, v in state_dict.items()
                             if not k.startswith(CLASSIFIER_PREFIX))
-    classifier = {k[len(CLASSIFIER_PREFIX):]: v
-                  for k, v in state_dict.items()
-                  if k.startswith(CLASSIFIER_PREFIX)}
+    classifier = {
+        k[len(CLASSIFIER_PREFIX):]: v
+        for k, v in state_dict.items() if k.startswith(CLASSIFIER_PREFIX)
+    }
     arch = dict(infer_arch(converted), **SOURCES[src])
     if ordering is not None:
-        warn_if_other_ordering(_meta(src, arch), ordering,
-                               f'converting a {src!r} checkpoint')
+        warn_if_other_ordering(
+            _meta(src, arch), ordering, f'converting a {src!r} checkpoint')
         arch['ordering'] = ordering
     return converted, arch, classifier
 
 
 def _meta(src: str, arch: dict) -> dict:
-    return dict(src=src, trained_ordering=SOURCES[src]['ordering'],
-                arch={k: (list(v) if isinstance(v, tuple) else v)
-                      for k, v in arch.items()})
+    return dict(
+        src=src,
+        trained_ordering=SOURCES[src]['ordering'],
+        arch={
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in arch.items()
+        })
 
 
 def build_backbone_for(arch: dict) -> IResNet:
@@ -110,10 +123,10 @@ def build_backbone_for(arch: dict) -> IResNet:
         return IResNet(**arch)
 
 
-def converted_checkpoint(state_dict: Dict[str, torch.Tensor], src: str,
+def converted_checkpoint(state_dict: Dict[str, torch.Tensor],
+                         src: str,
                          ordering: Optional[str] = None,
-                         keep_classifier: bool = False
-                         ) -> Tuple[dict, dict]:
+                         keep_classifier: bool = False) -> Tuple[dict, dict]:
     """(the converted checkpoint, the backbone arguments it fits).
 
     The checkpoint holds ``state_dict`` (the backbone), ``meta`` (``src``,
@@ -134,14 +147,16 @@ def converted_checkpoint(state_dict: Dict[str, torch.Tensor], src: str,
     return out, arch
 
 
-def convert_file(src_path: str, out_path: str, src: str,
+def convert_file(src_path: str,
+                 out_path: str,
+                 src: str,
                  ordering: Optional[str] = None,
                  keep_classifier: bool = False) -> dict:
     """Convert ``src_path`` (see :func:`converted_checkpoint`) and save it to
     ``out_path`` atomically; returns the backbone arguments it fits."""
     try:
-        out, arch = converted_checkpoint(load_state_dict_file(src_path), src,
-                                         ordering, keep_classifier)
+        out, arch = converted_checkpoint(
+            load_state_dict_file(src_path), src, ordering, keep_classifier)
     except CheckpointError as e:
         raise CheckpointError(f'{src_path}: {e}') from e
     save_atomic(out, out_path)

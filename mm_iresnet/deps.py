@@ -27,8 +27,12 @@ RANGES: Dict[str, Tuple[str, str]] = {
 }
 #: import name -> the extra of this package that installs it (for
 #: :data:`WITHOUT_REQUIREMENTS`: what it imports, not itself)
-EXTRAS = {'mmdet': 'det', 'mmaction': 'action', 'mmseg': 'seg',
-          'mmpose': 'pose'}
+EXTRAS = {
+    'mmdet': 'det',
+    'mmaction': 'action',
+    'mmseg': 'seg',
+    'mmpose': 'pose'
+}
 #: codebases installed without their declared requirements (pip install
 #: --no-deps), which would replace the installed torch: not in any extra
 WITHOUT_REQUIREMENTS = ('mmpose', )

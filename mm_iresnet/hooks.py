@@ -47,10 +47,12 @@ class FiniteLossHook(Hook):
     def __init__(self, interval: int = 1):
         self.interval = interval
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None,
+    def after_train_iter(self,
+                         runner,
+                         batch_idx,
+                         data_batch=None,
                          outputs=None) -> None:
-        if not outputs or not self.every_n_train_iters(runner,
-                                                       self.interval):
+        if not outputs or not self.every_n_train_iters(runner, self.interval):
             return
         import math
         bad = {}

@@ -10,8 +10,10 @@ package's family each source's checkpoints were trained as (the converter's
 """
 from typing import Dict, NamedTuple, Optional
 
-__all__ = ['SCHEME', 'SOURCES', 'FAMILIES', 'OFFICIAL_MODELS', 'OfficialModel',
-           'official_model', 'drive_url', 'trained_meta']
+__all__ = [
+    'SCHEME', 'SOURCES', 'FAMILIES', 'OFFICIAL_MODELS', 'OfficialModel',
+    'official_model', 'drive_url', 'trained_meta'
+]
 
 #: the checkpoint scheme that names official weights: ``iresnet://NAME``
 SCHEME = 'iresnet://'
@@ -49,11 +51,11 @@ FAMILIES = {
 
 
 class OfficialModel(NamedTuple):
-    name: str                 # e.g. 'iresnet50'
-    family: str               # key of FAMILIES and SOURCES
+    name: str  # e.g. 'iresnet50'
+    family: str  # key of FAMILIES and SOURCES
     depth: int
-    drive_id: Optional[str]   # None: "Trained model not available yet!!"
-    top1: Optional[float]     # ImageNet top-1 (%) of the official README
+    drive_id: Optional[str]  # None: "Trained model not available yet!!"
+    top1: Optional[float]  # ImageNet top-1 (%) of the official README
 
 
 # (name, Google Drive id or None, top-1 or None), from models/*.py
@@ -110,9 +112,9 @@ _TABLE = {
 
 #: every model name of the official code -> its facts
 OFFICIAL_MODELS: Dict[str, OfficialModel] = {
-    name: OfficialModel(name, family, int(name[len(family):]), drive_id,
-                        top1)
-    for family, rows in _TABLE.items() for name, drive_id, top1 in rows
+    name: OfficialModel(name, family, int(name[len(family):]), drive_id, top1)
+    for family, rows in _TABLE.items()
+    for name, drive_id, top1 in rows
 }
 
 
@@ -121,9 +123,8 @@ def official_model(name: str) -> OfficialModel:
     try:
         return OFFICIAL_MODELS[name]
     except KeyError:
-        raise KeyError(
-            f'unknown official model {name!r}; valid names: '
-            f'{", ".join(OFFICIAL_MODELS)}') from None
+        raise KeyError(f'unknown official model {name!r}; valid names: '
+                       f'{", ".join(OFFICIAL_MODELS)}') from None
 
 
 def drive_url(model: OfficialModel) -> str:
@@ -140,5 +141,5 @@ def trained_meta(checkpoint) -> dict:
     model = OFFICIAL_MODELS.get(checkpoint[len(SCHEME):])
     if model is None:
         return {}
-    return dict(src=model.family,
-                trained_ordering=SOURCES[model.family]['ordering'])
+    return dict(
+        src=model.family, trained_ordering=SOURCES[model.family]['ordering'])

@@ -1,4 +1,5 @@
-"""PNG curves from an mmengine work_dir's scalar log (``vis_data/scalars.json``)."""
+"""PNG curves from an mmengine work_dir's scalar log
+(``vis_data/scalars.json``)."""
 import glob
 import json
 import os.path as osp
@@ -9,8 +10,8 @@ __all__ = ['find_scalar_log', 'read_scalars', 'plot_work_dir']
 
 def find_scalar_log(work_dir: str) -> str:
     """The newest ``<timestamp>/vis_data/scalars.json`` of a work_dir."""
-    logs = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                     'scalars.json')))
+    logs = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not logs:
         raise FileNotFoundError(
             f'no */vis_data/scalars.json under {work_dir!r}: is it the '
@@ -49,10 +50,11 @@ def plot_work_dir(work_dir: str, out_dir: str = None) -> List[str]:
     series = read_scalars(find_scalar_log(work_dir))
     out_dir = out_dir or work_dir
     groups = {
-        'loss': sorted(k for k in series if k.startswith('loss')),
+        'loss':
+        sorted(k for k in series if k.startswith('loss')),
         'lr': [k for k in series if k == 'lr'],
-        'metrics': sorted(k for k in series if '/' in k and not
-                          k.endswith('_precision')),
+        'metrics':
+        sorted(k for k in series if '/' in k and not k.endswith('_precision')),
     }
     written = []
     for name, keys in groups.items():
@@ -61,9 +63,11 @@ def plot_work_dir(work_dir: str, out_dir: str = None) -> List[str]:
         fig, ax = plt.subplots(figsize=(7, 4))
         for key in keys:
             steps, values = zip(*series[key])
-            ax.plot(steps, values,
-                    marker='o' if name == 'metrics' or len(steps) < 5
-                    else None, label=key)
+            ax.plot(
+                steps,
+                values,
+                marker='o' if name == 'metrics' or len(steps) < 5 else None,
+                label=key)
         ax.set_xlabel('iteration')
         ax.set_title(f'{name} — {osp.basename(osp.normpath(work_dir))}')
         if name == 'loss':

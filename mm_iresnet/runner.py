@@ -63,7 +63,8 @@ class PortableRunner(Runner):
                     'launcher pytorch)')
             asked = (env_cfg.get('dist_cfg') or {}).get('backend', 'nccl')
             torch_dist.init_process_group(
-                backend='gloo', rank=int(os.environ['RANK']),
+                backend='gloo',
+                rank=int(os.environ['RANK']),
                 world_size=int(os.environ['WORLD_SIZE']))
             self._cpu_backend_note = (
                 f'no CUDA: distributed over gloo on CPU (the config asked '
@@ -85,8 +86,9 @@ class PortableRunner(Runner):
         return super().wrap_model(model_wrapper_cfg, model)
 
     def _revert_sync_bn(self, model):
-        if not any(isinstance(m, torch.nn.SyncBatchNorm)
-                   for m in model.modules()):
+        if not any(
+                isinstance(m, torch.nn.SyncBatchNorm)
+                for m in model.modules()):
             return model
         self.logger.warning(
             'SyncBN needs CUDA: converted to BN on this CPU-only machine; '
@@ -110,8 +112,7 @@ class PortableRunner(Runner):
         remote = '://' in str(out_dir) or given.get('backend_args') or \
             given.get('file_client_args')
         if remote:
-            return super().save_checkpoint(out_dir, filename, *args,
-                                           **kwargs)
+            return super().save_checkpoint(out_dir, filename, *args, **kwargs)
         partial = f'.partial-{filename}'
         super().save_checkpoint(out_dir, partial, *args, **kwargs)
         os.replace(osp.join(out_dir, partial), osp.join(out_dir, filename))
@@ -131,14 +132,12 @@ class PortableRunner(Runner):
         candidates = [find_latest_checkpoint(self.work_dir)]
         numbered = []
         for path in glob.glob(osp.join(self.work_dir, '*.pth')):
-            m = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth',
-                             osp.basename(path))
+            m = re.fullmatch(r'(?:iter|epoch)_(\d+)\.pth', osp.basename(path))
             if m:
                 numbered.append((int(m.group(1)), path))
         candidates += [p for _, p in sorted(numbered, reverse=True)]
         for path in candidates:
-            if path and osp.isfile(path) and self.is_complete_checkpoint(
-                    path):
+            if path and osp.isfile(path) and self.is_complete_checkpoint(path):
                 return path
             if path:
                 self.logger.warning(f'skipping {path}: missing or incomplete')

@@ -33,8 +33,7 @@ RANK = int(os.environ.get('RANK', '0'))
 REAL_DOWNLOAD = gdown.download
 #: the longest a faulty rank waits for its release (s)
 HOLD_S = 300
-FAULTY = RANK in [int(r) for r in os.environ.get('FAULTY', '').split(',')
-                  if r]
+FAULTY = RANK in [int(r) for r in os.environ.get('FAULTY', '').split(',') if r]
 
 
 def count_download():
@@ -84,8 +83,10 @@ def make_fault(fault):
     elif fault == 'disk_full':
         checkpoint.torch = FullDisk()
     elif fault == 'conversion':
+
         def convert(*args, **kwargs):
             raise KeyError('layer1.0.conv1.weight')
+
         weights.converted_checkpoint = convert
     elif fault == 'no_gdown':
         sys.modules['gdown'] = None  # import gdown raises ImportError
@@ -102,13 +103,14 @@ def main():
     if 'WORLD_SIZE' in os.environ:
         import torch.distributed as dist
         dist.init_process_group('gloo')
-    import mm_iresnet  # noqa: F401 (the iresnet:// scheme)
     from mmengine.runner import CheckpointLoader
+
+    import mm_iresnet  # noqa: F401 (the iresnet:// scheme)
     try:
         ckpt = CheckpointLoader.load_checkpoint(
             f'iresnet://{os.environ["NAME"]}')
-        total = float(sum(v.double().sum()
-                          for v in ckpt['state_dict'].values()))
+        total = float(
+            sum(v.double().sum() for v in ckpt['state_dict'].values()))
         result = dict(ok=total)
     except Exception as e:
         result = dict(error=type(e).__name__, message=str(e))

@@ -25,15 +25,14 @@ def max_error(version, name, ordering):
             Path(tmp), fixture, MODELS[name][0],
             None if ordering == 'resstage' else ordering)
     model = build(name, ordering, arch, converted['state_dict'])
-    return max(stage_and_logit_errors(model, fixture,
-                                      converted['classifier']))
+    return max(stage_and_logit_errors(model, fixture, converted['classifier']))
 
 
 def main():
     versions = sorted(VERSIONS)
-    print('| official model | ' + ' | '.join(
-        f'{v} vs `{VERSIONS[v]}`' for v in versions) +
-        " | pr_310124e vs `resstage` (must differ) |")
+    print('| official model | ' + ' | '.join(f'{v} vs `{VERSIONS[v]}`'
+                                             for v in versions) +
+          ' | pr_310124e vs `resstage` (must differ) |')
     print('|---' * (len(versions) + 2) + '|')
     for name in sorted(MODELS):
         errors = [max_error(v, name, VERSIONS[v]) for v in versions]

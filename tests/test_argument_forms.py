@@ -20,48 +20,64 @@ import torch
 #: and per stage-wise argument a 4-entry value that changes the network and
 #: whether the original reads it by index (so a scalar means every stage)
 PAIRS = {
-    'mmdet ResNet': dict(
-        original='mmdet.ResNet', ours='mmdet.IResNet',
-        fixed=dict(base_channels=4), shape=(1, 3, 64, 64),
-        args=dict(strides=((1, 2, 1, 2), False),
-                  dilations=((1, 1, 2, 2), False),
-                  stage_with_dcn=((False, True, True, False), False)),
-        extra=dict(stage_with_dcn=dict(dcn=dict(
-            type='DCN', deform_groups=1, fallback_on_stride=False)))),
-    'mmaction ResNet3d': dict(
-        original='mmaction.ResNet3d', ours='mmaction.IResNet3d',
+    'mmdet ResNet':
+    dict(
+        original='mmdet.ResNet',
+        ours='mmdet.IResNet',
+        fixed=dict(base_channels=4),
+        shape=(1, 3, 64, 64),
+        args=dict(
+            strides=((1, 2, 1, 2), False),
+            dilations=((1, 1, 2, 2), False),
+            stage_with_dcn=((False, True, True, False), False)),
+        extra=dict(
+            stage_with_dcn=dict(
+                dcn=dict(
+                    type='DCN', deform_groups=1, fallback_on_stride=False)))),
+    'mmaction ResNet3d':
+    dict(
+        original='mmaction.ResNet3d',
+        ours='mmaction.IResNet3d',
         fixed=dict(base_channels=4, pretrained2d=False),
         shape=(1, 3, 4, 32, 32),
-        args=dict(spatial_strides=((1, 2, 1, 2), False),
-                  temporal_strides=((1, 2, 1, 1), False),
-                  dilations=((1, 1, 2, 2), False),
-                  inflate=((1, 0, 1, 1), True),
-                  non_local=((0, 1, 0, 1), True))),
-    'mmaction ResNet3dSlowOnly': dict(
+        args=dict(
+            spatial_strides=((1, 2, 1, 2), False),
+            temporal_strides=((1, 2, 1, 1), False),
+            dilations=((1, 1, 2, 2), False),
+            inflate=((1, 0, 1, 1), True),
+            non_local=((0, 1, 0, 1), True))),
+    'mmaction ResNet3dSlowOnly':
+    dict(
         original='mmaction.ResNet3dSlowOnly',
         ours='mmaction.IResNet3dSlowOnly',
         fixed=dict(base_channels=4, pretrained2d=False),
         shape=(1, 3, 4, 32, 32),
-        args=dict(spatial_strides=((1, 2, 2, 2), False),
-                  inflate=((0, 1, 1, 1), True),
-                  non_local=((0, 0, 1, 1), True))),
-    'mmaction ResNet': dict(
-        original='mmaction.ResNet', ours='mmaction.IResNet',
-        fixed=dict(), shape=(1, 3, 32, 32),  # no base_channels argument
-        args=dict(strides=((1, 2, 1, 2), False),
-                  dilations=((1, 1, 2, 2), False))),
+        args=dict(
+            spatial_strides=((1, 2, 2, 2), False),
+            inflate=((0, 1, 1, 1), True),
+            non_local=((0, 0, 1, 1), True))),
+    'mmaction ResNet':
+    dict(
+        original='mmaction.ResNet',
+        ours='mmaction.IResNet',
+        fixed=dict(),
+        shape=(1, 3, 32, 32),  # no base_channels argument
+        args=dict(
+            strides=((1, 2, 1, 2), False), dilations=((1, 1, 2, 2), False))),
 }
 #: the exact-length arguments' defaults, given for num_stages < 4 while
 #: another argument is varied
-DEFAULTS = dict(strides=(1, 2, 2, 2), spatial_strides=(1, 2, 2, 2),
-                temporal_strides=(1, 1, 1, 1), dilations=(1, 1, 1, 1))
+DEFAULTS = dict(
+    strides=(1, 2, 2, 2),
+    spatial_strides=(1, 2, 2, 2),
+    temporal_strides=(1, 1, 1, 1),
+    dilations=(1, 1, 1, 1))
 
 
 def _forms(value, by_index, n):
     """(name, form) of a 4-entry per-stage ``value`` for ``n`` stages."""
     forms = [('exact', value[:n]), ('four', tuple(value)),
-             ('five', tuple(value) + (value[-1], )),
-             ('list', list(value[:n]))]
+             ('five', tuple(value) + (value[-1], )), ('list', list(value[:n]))]
     if n > 1:
         forms.append(('short', value[:n - 1]))
     if by_index:  # _ntuple broadcasts a scalar
@@ -77,11 +93,19 @@ def _cases():
                     continue  # mmdet's BasicBlock has no DCN (ours has)
                 for form, given in _forms(value, by_index, n):
                     yield pytest.param(
-                        pair, depth, n, arg, given,
+                        pair,
+                        depth,
+                        n,
+                        arg,
+                        given,
                         id=f'{pair.split()[1]}-{depth}-n{n}-{arg}-{form}')
             # the 4-entry out_indices default and the last stage alone
-            yield pytest.param(pair, depth, n, 'out_indices', (0, 1, 2, 3),
-                               id=f'{pair.split()[1]}-{depth}-n{n}-out-four')
+            yield pytest.param(
+                pair,
+                depth,
+                n,
+                'out_indices', (0, 1, 2, 3),
+                id=f'{pair.split()[1]}-{depth}-n{n}-out-four')
 
 
 def _build(kind, kwargs):
@@ -113,8 +137,7 @@ def test_argument_form_as_the_original(pair, depth, n, arg, given):
     import mm_iresnet  # noqa: F401 - registers the counterparts
     spec = PAIRS[pair]
     kwargs = dict(spec['fixed'], depth=depth, num_stages=n)
-    kwargs.update({k: v[:n] for k, v in DEFAULTS.items()
-                   if k in spec['args']})
+    kwargs.update({k: v[:n] for k, v in DEFAULTS.items() if k in spec['args']})
     kwargs['out_indices'] = (n - 1, )
     kwargs.update(spec.get('extra', {}).get(arg, {}))
     kwargs[arg] = given

@@ -68,38 +68,38 @@ CASES = [
     ('per-stage 3D list of the wrong length',
      lambda t, r: IResNet3d(depth=50, inflate=(1, 1)), ValueError,
      r'inflate has 2 entries'),
-    ('out_indices out of range',
-     lambda t, r: IResNet(depth=18, num_stages=3, strides=(1, 2, 2),
-                          dilations=(1, 1, 1), out_indices=(3, )),
-     ValueError, r'out_indices \(3,\) must be in 0..2'),
+    ('out_indices out of range', lambda t, r: IResNet(
+        depth=18,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(3, )), ValueError, r'out_indices \(3,\) must be in 0..2'),
     ('frozen_stages out of range',
      lambda t, r: IResNet(depth=18, frozen_stages=9), ValueError,
      r'frozen_stages must be in -1..4'),
-    ('unknown ordering', lambda t, r: IResNet(ordering='postact'),
-     ValueError, r"unknown ordering 'postact'; valid orderings: bn_after_add"),
-    ('unknown projection shortcut',
-     lambda t, r: IResNet(projection='strided'), ValueError,
+    ('unknown ordering', lambda t, r: IResNet(ordering='postact'), ValueError,
+     r"unknown ordering 'postact'; valid orderings: bn_after_add"),
+    ('unknown projection shortcut', lambda t, r: IResNet(projection='strided'),
+     ValueError,
      r"unknown projection 'strided'; valid: maxpool, conv, avgpool"),
     ('in_channels mismatch at forward',
-     lambda t, r: IResNet(depth=18, base_channels=4).eval()(
-         torch.rand(1, 4, 64, 64)), ValueError,
+     lambda t, r: IResNet(depth=18, base_channels=4).eval()
+     (torch.rand(1, 4, 64, 64)), ValueError,
      r'in_channels=3 but the input has 4 channels'),
     ('4D input to the 3D network',
-     lambda t, r: IResNet3d(depth=18, base_channels=4).eval()(
-         torch.rand(1, 3, 64, 64)), ValueError,
+     lambda t, r: IResNet3d(depth=18, base_channels=4).eval()
+     (torch.rand(1, 3, 64, 64)), ValueError,
      r'expects a 5D input \(N, C, T, H, W\), got shape \(1, 3, 64, 64\)'),
     ('5D input to the 2D network',
-     lambda t, r: IResNet(depth=18, base_channels=4).eval()(
-         torch.rand(1, 3, 4, 64, 64)), ValueError,
+     lambda t, r: IResNet(depth=18, base_channels=4).eval()
+     (torch.rand(1, 3, 4, 64, 64)), ValueError,
      r'expects a 4D input \(N, C, H, W\)'),
-    ('empty input',
-     lambda t, r: IResNet(depth=18, base_channels=4).eval()(
-         torch.rand(1, 3, 0, 16)), ValueError,
+    ('empty input', lambda t, r: IResNet(depth=18, base_channels=4).eval()
+     (torch.rand(1, 3, 0, 16)), ValueError,
      r'empty input, shape \(1, 3, 0, 16\)'),
-    ('clip too short for pool2',
-     lambda t, r: IResNet3d(depth=18, base_channels=4, conv1_stride_t=2,
-                            pool1_stride_t=2).eval()(
-         torch.rand(1, 3, 4, 64, 64)), ValueError,
+    ('clip too short for pool2', lambda t, r: IResNet3d(
+        depth=18, base_channels=4, conv1_stride_t=2, pool1_stride_t=2).eval()
+     (torch.rand(1, 3, 4, 64, 64)), ValueError,
      r'4 frames; it needs at least 5 \(pool2'),
     ('checkpoint with missing / unexpected / mis-shaped keys',
      lambda t, r: _mismatched_keys(t), CheckpointError,
@@ -107,20 +107,21 @@ CASES = [
      r': head.fc.weight(.|\n)*layer1.0.conv2.weight: checkpoint'),
     ('truncated checkpoint', lambda t, r: _truncated(t), CheckpointError,
      r'cut.pth: not a readable PyTorch checkpoint \(truncated'),
-    ('checkpoint carrying a pickle payload',
-     lambda t, r: _pickle_payload(t), CheckpointError,
+    ('checkpoint carrying a pickle payload', lambda t, r: _pickle_payload(t),
+     CheckpointError,
      r'refused to load, it holds Python objects beyond tensors(.|\n)*'
      r'\(weights_only\)'),
     ('dataset path missing', _missing_dataset, FileNotFoundError,
-     r'nowhere/annotations/instances_train2017.json(.|\n)*docs/get_started.md "Datasets"'),
+     r'nowhere/annotations/instances_train2017.json(.|\n)*'
+     r'docs/get_started.md "Datasets"'),
     ('config asking for a pretrained file that does not exist',
      _missing_pretrained, FileNotFoundError,
      r'missing.pth(.|\n)*tools/convert_checkpoint.py'),
 ]
 
 
-@pytest.mark.parametrize('name,action,error,message', CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    'name,action,error,message', CASES, ids=[c[0] for c in CASES])
 def test_bad_input(tmp_path, root, name, action, error, message):
     with pytest.raises(error, match=message):
         action(tmp_path, root)

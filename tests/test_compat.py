@@ -4,13 +4,14 @@ import sys
 import pytest
 
 from mm_iresnet import compat
-
 from .helpers import run_process
 
 
 def _run(code):
-    return run_process([sys.executable, '-c', code], timeout=300,
-                       capture_output=True, text=True)
+    return run_process([sys.executable, '-c', code],
+                       timeout=300,
+                       capture_output=True,
+                       text=True)
 
 
 def test_plain_mmaction_models_import_is_broken_in_this_wheel():
@@ -42,8 +43,8 @@ def test_drn_placeholder_explains():
 
 def test_patch_is_a_no_op_when_drn_exists(monkeypatch):
     monkeypatch.setattr(compat, '_missing_drn_file', lambda: False)
-    monkeypatch.delitem(sys.modules, compat._DRN_MODULE + '.drn',
-                        raising=False)
+    monkeypatch.delitem(
+        sys.modules, compat._DRN_MODULE + '.drn', raising=False)
     monkeypatch.delitem(sys.modules, compat._DRN_MODULE, raising=False)
     assert compat.patch_mmaction() is False
     assert compat._DRN_MODULE not in sys.modules

@@ -13,7 +13,6 @@ import torch._dynamo as dynamo
 
 from mm_iresnet.models import (ORDERINGS, PRESETS, IResNet, IResNet3d,
                                IResNet3dSlowOnly, IResNetTSM)
-
 from .helpers import nonempty
 
 
@@ -21,7 +20,8 @@ def graph_breaks(model, x):
     dynamo.reset()
     explanation = dynamo.explain(model.train())(x)
     return explanation.graph_break_count, [
-        str(r.reason) for r in explanation.break_reasons]
+        str(r.reason) for r in explanation.break_reasons
+    ]
 
 
 def small(preset):
@@ -31,21 +31,25 @@ def small(preset):
     return kwargs
 
 
-CASES = [(f'preset {p}', small(p)) for p in sorted(PRESETS)] + [
-    (f'ordering {o}', dict(ordering=o, base_channels=8))
-    for o in sorted(ORDERINGS)]
+CASES = [(f'preset {p}', small(p)) for p in sorted(PRESETS)
+         ] + [(f'ordering {o}', dict(ordering=o, base_channels=8))
+              for o in sorted(ORDERINGS)]
 
 
-@pytest.mark.parametrize('kwargs', [c[1] for c in CASES],
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    'kwargs', [c[1] for c in CASES], ids=[c[0] for c in CASES])
 def test_2d_backbones_trace_without_graph_breaks(kwargs):
     model = IResNet(depth=50, **kwargs)
     assert graph_breaks(model, torch.rand(2, 3, 64, 64)) == (0, [])
 
 
 @pytest.mark.parametrize('cls,kwargs,shape', [
-    (IResNet3d, dict(depth=50, out_indices=(0, 1, 2, 3), conv1_stride_t=2,
-                     pool1_stride_t=2), (1, 3, 8, 64, 64)),
+    (IResNet3d,
+     dict(
+         depth=50,
+         out_indices=(0, 1, 2, 3),
+         conv1_stride_t=2,
+         pool1_stride_t=2), (1, 3, 8, 64, 64)),
     (IResNet3dSlowOnly, dict(depth=50), (1, 3, 4, 64, 64)),
     (IResNet3d, dict(depth=50, **small('IResGroup')), (1, 3, 4, 64, 64)),
     (IResNetTSM, dict(depth=50, num_segments=2), (4, 3, 64, 64)),
@@ -91,12 +95,14 @@ def test_compiled_video_training_matches_eager(root, tmp_path):
                                    train_cmd, weights)
     overrides = deterministic_video_overrides(tmp_path / 'data', 3, 4, 3)
     for name, extra in (('eager', ()), ('compiled', ('--compile', ))):
-        proc = run([sys.executable] + train_cmd(
-            root, tmp_path / name, overrides, extra), tmp_path)
+        proc = run([sys.executable] +
+                   train_cmd(root, tmp_path / name, overrides, extra),
+                   tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'torch.compile: backbone (IResNet3d)' in proc.stdout + proc.stderr
-    assert_same_weights(weights(tmp_path / 'compiled' / 'iter_3.pth'),
-                        weights(tmp_path / 'eager' / 'iter_3.pth'))
+    assert_same_weights(
+        weights(tmp_path / 'compiled' / 'iter_3.pth'),
+        weights(tmp_path / 'eager' / 'iter_3.pth'))
 
 
 @pytest.mark.slow
@@ -104,22 +110,31 @@ def test_compiled_detection_demo_trains_and_tests(root, tmp_path):
     from .test_tools import run_tool, tiny_overrides
     demo = osp.join(root, 'configs', 'demo', 'faster_rcnn_iresnet18_shapes.py')
     overrides = tiny_overrides(tmp_path / 'shapes', iters=4)
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'train.py'), demo, '--work-dir',
-        str(tmp_path / 'w'), '--compile', 'backbone', 'neck',
-        '--cfg-options'] + overrides, cwd=str(tmp_path))
+    proc = run_tool(
+        root,
+        [
+            osp.join(root, 'tools', 'train.py'), demo, '--work-dir',
+            str(tmp_path / 'w'), '--compile', 'backbone', 'neck',
+            '--cfg-options'
+        ] + overrides,
+        cwd=str(tmp_path))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-3000:]
     assert 'torch.compile: backbone (IResNet)' in out
     assert 'torch.compile: neck (FPN)' in out
     assert 'coco/bbox_mAP' in out
-    keys = torch.load(tmp_path / 'w' / 'iter_4.pth', map_location='cpu',
-                      weights_only=False)['state_dict']
+    keys = torch.load(
+        tmp_path / 'w' / 'iter_4.pth', map_location='cpu',
+        weights_only=False)['state_dict']
     assert 'backbone.layer1.0.conv1.weight' in keys
     assert not any('_orig_mod' in k for k in nonempty(keys))
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'test.py'), demo,
-        str(tmp_path / 'w' / 'iter_4.pth'), '--work-dir', str(tmp_path / 't'),
-        '--compile', '--cfg-options'] + overrides, cwd=str(tmp_path))
+    proc = run_tool(
+        root,
+        [
+            osp.join(root, 'tools', 'test.py'), demo,
+            str(tmp_path / 'w' / 'iter_4.pth'), '--work-dir',
+            str(tmp_path / 't'), '--compile', '--cfg-options'
+        ] + overrides,
+        cwd=str(tmp_path))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr

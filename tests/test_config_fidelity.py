@@ -58,11 +58,17 @@ def resolve(reference, tmp_path):
 
 def flatten(obj, prefix=''):
     if isinstance(obj, dict) and obj:
-        return {k: v for key, value in obj.items()
-                for k, v in flatten(value, f'{prefix}{key}.').items()}
+        return {
+            k: v
+            for key, value in obj.items()
+            for k, v in flatten(value, f'{prefix}{key}.').items()
+        }
     if isinstance(obj, (list, tuple)) and obj:
-        return {k: v for i, value in enumerate(obj)
-                for k, v in flatten(value, f'{prefix}{i}.').items()}
+        return {
+            k: v
+            for i, value in enumerate(obj)
+            for k, v in flatten(value, f'{prefix}{i}.').items()
+        }
     return {prefix[:-1]: obj}
 
 
@@ -71,9 +77,11 @@ MISSING = '<missing>'
 
 def differences(ours, theirs):
     a, b = flatten(ours), flatten(theirs)
-    return {k: (a.get(k, MISSING), b.get(k, MISSING))
-            for k in sorted(set(a) | set(b))
-            if a.get(k, MISSING) != b.get(k, MISSING)}
+    return {
+        k: (a.get(k, MISSING), b.get(k, MISSING))
+        for k in sorted(set(a) | set(b))
+        if a.get(k, MISSING) != b.get(k, MISSING)
+    }
 
 
 def covers(allowed, key):
@@ -89,16 +97,19 @@ def test_config_is_its_base_with_the_backbone_swapped(name, tmp_path):
     path = osp.join(ROOT, name)
     reference, allowed = chain(path)
     assert reference.split('::')[0] in ('mmdet', 'mmaction'), reference
-    diff = differences(Config.fromfile(path).to_dict(),
-                       resolve(reference, tmp_path))
-    unexplained = [f'{k}: ours {a!r}, {reference} {b!r}'
-                   for k, (a, b) in diff.items()
-                   if not any(covers(key, k) for key, _ in allowed)]
+    diff = differences(
+        Config.fromfile(path).to_dict(), resolve(reference, tmp_path))
+    unexplained = [
+        f'{k}: ours {a!r}, {reference} {b!r}' for k, (a, b) in diff.items()
+        if not any(covers(key, k) for key, _ in allowed)
+    ]
     assert not unexplained, (
         f'{name} differs from {reference} where no "# differs:" line allows '
         'it:\n  ' + '\n  '.join(unexplained))
-    stale = [f'{key} ({osp.relpath(where, ROOT)})' for key, where in allowed
-             if not any(covers(key, k) for k in diff)]
+    stale = [
+        f'{key} ({osp.relpath(where, ROOT)})' for key, where in allowed
+        if not any(covers(key, k) for k in diff)
+    ]
     assert not stale, f'{name}: "# differs:" lines that allow nothing: ' \
         f'{stale}'
     # the swap itself is always among the differences

@@ -16,7 +16,8 @@ def test_load_config_copies_and_merges(root):
     cfg = load_config(path, {'model.backbone.depth': 34})
     assert cfg.model.backbone.depth == 34
     copy = load_config(cfg, {'model.neck.out_channels': 8})
-    assert copy.model.neck.out_channels == 8 and copy.model.backbone.depth == 34
+    assert copy.model.neck.out_channels == 8
+    assert copy.model.backbone.depth == 34
     assert cfg.model.neck.out_channels != 8  # the caller's config unchanged
     copy.model.backbone.depth = 50
     assert cfg.model.backbone.depth == 34
@@ -28,20 +29,26 @@ def test_without_pretrained_drops_every_kind_and_keeps_the_rest():
     """Pretrained init_cfg entries (alone or in a list) go, other init
     entries stay, every pretrained= path is None, nested anywhere; the
     caller's config is unchanged."""
-    cfg = Config(dict(model=dict(
-        backbone=dict(
-            type='IResNet3dSlowFast', pretrained='whole.pth',
-            slow_pathway=dict(pretrained='iresnet://iresnet50',
-                              pretrained2d=True),
-            fast_pathway=dict(pretrained=None)),
-        neck=dict(init_cfg=[dict(type='Xavier', layer='Conv2d'),
-                            dict(type='Pretrained', checkpoint='n.pth')]),
-        head=dict(init_cfg=dict(type='Pretrained', checkpoint='h.pth',
-                                prefix='head')),
-        other=dict(init_cfg=dict(type='Normal', std=0.01)))))
+    cfg = Config(
+        dict(
+            model=dict(
+                backbone=dict(
+                    type='IResNet3dSlowFast',
+                    pretrained='whole.pth',
+                    slow_pathway=dict(
+                        pretrained='iresnet://iresnet50', pretrained2d=True),
+                    fast_pathway=dict(pretrained=None)),
+                neck=dict(init_cfg=[
+                    dict(type='Xavier', layer='Conv2d'),
+                    dict(type='Pretrained', checkpoint='n.pth')
+                ]),
+                head=dict(
+                    init_cfg=dict(
+                        type='Pretrained', checkpoint='h.pth', prefix='head')),
+                other=dict(init_cfg=dict(type='Normal', std=0.01)))))
     before = cfg.to_dict()
-    assert sorted(pretrained_checkpoints(cfg.model)) == [
-        'h.pth', 'iresnet://iresnet50', 'n.pth', 'whole.pth']
+    assert sorted(pretrained_checkpoints(
+        cfg.model)) == ['h.pth', 'iresnet://iresnet50', 'n.pth', 'whole.pth']
     out = without_pretrained(cfg)
     assert pretrained_checkpoints(out.model) == []
     assert out.model.backbone.pretrained is None
@@ -53,18 +60,22 @@ def test_without_pretrained_drops_every_kind_and_keeps_the_rest():
     assert cfg.to_dict() == before
 
 
-SLOWFAST_18 = {'model.backbone.slow_pathway.depth': 18,
-               'model.backbone.fast_pathway.depth': 18,
-               'model.cls_head.in_channels': 512 + 64,
-               'model.backbone.slow_pathway.pretrained': 'iresnet://iresnet50',
-               'model.backbone.fast_pathway.pretrained': 'iresnet://iresnet50'}
+SLOWFAST_18 = {
+    'model.backbone.slow_pathway.depth': 18,
+    'model.backbone.fast_pathway.depth': 18,
+    'model.cls_head.in_channels': 512 + 64,
+    'model.backbone.slow_pathway.pretrained': 'iresnet://iresnet50',
+    'model.backbone.fast_pathway.pretrained': 'iresnet://iresnet50'
+}
 
 
-@pytest.mark.parametrize('config,options', [
-    ('coco/faster_rcnn_iresnet50.py', {}),              # init_cfg Pretrained
-    ('kinetics400/i3d_iresnet50_32x2x1_k400.py', {}),   # pretrained=
-    ('kinetics400/slowfast_iresnet50_8x8x1_k400.py', SLOWFAST_18),
-])
+@pytest.mark.parametrize(
+    'config,options',
+    [
+        ('coco/faster_rcnn_iresnet50.py', {}),  # init_cfg Pretrained
+        ('kinetics400/i3d_iresnet50_32x2x1_k400.py', {}),  # pretrained=
+        ('kinetics400/slowfast_iresnet50_8x8x1_k400.py', SLOWFAST_18),
+    ])
 def test_without_pretrained_models_initialise_offline(root, config, options):
     """The oracle is mmengine's own initialisation: the config as written
     asks for official weights (refused offline: none is cached in the
@@ -81,14 +92,21 @@ def test_without_pretrained_models_initialise_offline(root, config, options):
 
 def test_innermost_dataset_and_loaders():
     inner = dict(type='CocoDataset', ann_file='a.json')
-    cfg = Config(dict(
-        train_dataloader=dict(dataset=dict(
-            type='RepeatDataset', times=2,
-            dataset=dict(type='ClassBalancedDataset', oversample_thr=1e-3,
-                         dataset=inner))),
-        val_dataloader=dict(dataset=dict(type='CocoDataset', ann_file='v')),
-        test_dataloader=None))
+    cfg = Config(
+        dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='RepeatDataset',
+                    times=2,
+                    dataset=dict(
+                        type='ClassBalancedDataset',
+                        oversample_thr=1e-3,
+                        dataset=inner))),
+            val_dataloader=dict(
+                dataset=dict(type='CocoDataset', ann_file='v')),
+            test_dataloader=None))
     assert innermost_dataset(cfg.train_dataloader.dataset) == inner
     assert innermost_dataset(None) == {}
-    assert [(p, d['ann_file']) for p, d in loader_datasets(
-        cfg, ('test', 'val', 'train'))] == [('val', 'v'), ('train', 'a.json')]
+    assert [(p, d['ann_file'])
+            for p, d in loader_datasets(cfg, ('test', 'val', 'train'))
+            ] == [('val', 'v'), ('train', 'a.json')]

@@ -37,8 +37,8 @@ def test_same_seed_same_bytes(tmp_path, writer, kwargs):
 def test_shapes_coco_annotations_are_valid(tmp_path):
     from pycocotools import mask as mask_utils
     from pycocotools.coco import COCO
-    root = write_shapes_coco(str(tmp_path / 's'), num_train=20, num_val=5,
-                             image_size=96)
+    root = write_shapes_coco(
+        str(tmp_path / 's'), num_train=20, num_val=5, image_size=96)
     coco = COCO(osp.join(root, 'annotations', 'train.json'))
     assert [c['name'] for c in coco.loadCats(coco.getCatIds())] == \
         list(SHAPE_CLASSES)
@@ -59,24 +59,28 @@ def test_shapes_coco_annotations_are_valid(tmp_path):
         assert osp.exists(osp.join(root, img['file_name']))
     # no two instances of an image overlap
     for image_id in coco.getImgIds():
-        masks = [mask_utils.decode(a['segmentation']) for a in
-                 coco.loadAnns(coco.getAnnIds(imgIds=image_id))]
+        masks = [
+            mask_utils.decode(a['segmentation'])
+            for a in coco.loadAnns(coco.getAnnIds(imgIds=image_id))
+        ]
         assert sum(m.astype(int) for m in masks).max() <= 1
 
 
 def test_moving_shapes_annotations_are_valid(tmp_path):
-    root = write_moving_shapes(str(tmp_path / 'm'), num_train=12,
-                               num_val=6, num_frames=6)
+    root = write_moving_shapes(
+        str(tmp_path / 'm'), num_train=12, num_val=6, num_frames=6)
     for split, count in (('train', 12), ('val', 6)):
         lines = open(osp.join(root, f'{split}_list.txt')).read().split('\n')
-        lines = [l.split() for l in lines if l]
+        lines = [line.split() for line in lines if line]
         assert len(lines) == count
-        labels = [int(l[2]) for l in lines]
+        labels = [int(line[2]) for line in lines]
         assert sorted(set(labels)) == list(range(len(MOTION_CLASSES)))
         for frame_dir, total, _ in lines:
             frames = sorted(os.listdir(osp.join(root, frame_dir)))
-            assert frames == [f'img_{t:05d}.png'
-                              for t in range(1, int(total) + 1)]
+            assert frames == [
+                f'img_{t:05d}.png' for t in range(1,
+                                                  int(total) + 1)
+            ]
 
 
 def _shape_track(frames):
@@ -100,9 +104,14 @@ def test_motion_is_the_label(seed):
     for label, motion in enumerate(MOTION_CLASSES):
         track = _shape_track(draw_moving_clip(seed, label, 8, 64))
         dx, dy, darea = track[-1] - track[0]
-        expected = {'left': dx < -8, 'right': dx > 8, 'up': dy < -8,
-                    'down': dy > 8, 'closer': darea > 50,
-                    'away': darea < -50}[motion]
+        expected = {
+            'left': dx < -8,
+            'right': dx > 8,
+            'up': dy < -8,
+            'down': dy > 8,
+            'closer': darea > 50,
+            'away': darea < -50
+        }[motion]
         assert expected, (motion, dx, dy, darea)
         if motion in ('closer', 'away'):
             assert abs(dx) < 2 and abs(dy) < 2

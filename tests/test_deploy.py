@@ -7,7 +7,6 @@ import torch.nn as nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import ORDERINGS, PRESETS, IResNet, IResNet3d
-
 from .helpers import randomise_bn, run_process, zip_strict
 from .scripts import load_script
 
@@ -17,10 +16,10 @@ from .scripts import load_script
     (IResNet, dict(depth=18), (2, 3, 64, 64)),
     (IResNet, dict(depth=50, deep_stem=True, avg_down=True), (1, 3, 64, 64)),
     (IResNet, dict(depth=50, groups=4, base_width=4), (1, 3, 64, 64)),
-    (IResNet, dict(depth=50, ordering='original', projection='conv',
-                   stem_pool=True), (1, 3, 64, 64)),
-    (IResNet3d, dict(depth=50, out_indices=(0, 1, 2, 3)),
-     (1, 3, 4, 64, 64)),
+    (IResNet,
+     dict(depth=50, ordering='original', projection='conv', stem_pool=True),
+     (1, 3, 64, 64)),
+    (IResNet3d, dict(depth=50, out_indices=(0, 1, 2, 3)), (1, 3, 4, 64, 64)),
 ])
 def test_switch_to_deploy_is_numerically_equal(cls, kwargs, shape):
     torch.manual_seed(0)
@@ -47,8 +46,8 @@ def test_deploy_keeps_the_norms_that_read_sums():
     model = IResNet(depth=50, base_channels=8)
     model.switch_to_deploy()
     mid, end = model.layer2[2], model.layer2[3]
-    assert isinstance(mid.bn0, nn.BatchNorm2d)     # pre-activation
-    assert isinstance(end.bn3, nn.BatchNorm2d)     # after the addition
+    assert isinstance(mid.bn0, nn.BatchNorm2d)  # pre-activation
+    assert isinstance(end.bn3, nn.BatchNorm2d)  # after the addition
     assert isinstance(mid.bn1, nn.Identity) and mid.conv1.bias is not None
     assert isinstance(model.layer2[0].bn3, nn.Identity)  # start: conv3-BN
     assert isinstance(model.layer2[0].downsample[2], nn.Identity)
@@ -72,12 +71,19 @@ def test_deploy_checkpoint_round_trip(tmp_path, root):
     model = MODELS.build(cfg.model)
     model.init_weights()
     randomise_bn(model.backbone)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}},
-               tmp_path / 'trained.pth')
+    torch.save({
+        'state_dict': model.state_dict(),
+        'meta': {}
+    }, tmp_path / 'trained.pth')
     proc = run_process([
-        sys.executable, osp.join(root, 'tools', 'reparameterize_model.py'),
-        config, str(tmp_path / 'trained.pth'), str(tmp_path / 'deploy.pth')
-    ], timeout=600, capture_output=True, text=True)
+        sys.executable,
+        osp.join(root, 'tools', 'reparameterize_model.py'), config,
+        str(tmp_path / 'trained.pth'),
+        str(tmp_path / 'deploy.pth')
+    ],
+                       timeout=600,
+                       capture_output=True,
+                       text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     cfg.model.backbone.deploy = True
     deployed = MODELS.build(cfg.model)
@@ -120,7 +126,6 @@ def test_deploy_form_keeps_official_outputs(tmp_path, name):
     """switch_to_deploy (BN folded, separable shortcut pools) on the
     converted official weights gives the official outputs (master)."""
     from mm_iresnet.models.layers import SeparableMaxPool
-
     from .helpers import load_fixture
     from .test_official_parity import (MODELS, TOLERANCE, build,
                                        convert_official,
@@ -136,9 +141,11 @@ def test_deploy_form_keeps_official_outputs(tmp_path, name):
 
 # ---------------------------------------------------------------------
 # building for deployment (mm_iresnet.deploy.build)
-SLOWFAST_18 = {'model.backbone.slow_pathway.depth': 18,
-               'model.backbone.fast_pathway.depth': 18,
-               'model.cls_head.in_channels': 512 + 64}
+SLOWFAST_18 = {
+    'model.backbone.slow_pathway.depth': 18,
+    'model.backbone.fast_pathway.depth': 18,
+    'model.cls_head.in_channels': 512 + 64
+}
 
 
 def _trained(root, config, options, tmp_path, **extra):
@@ -157,10 +164,13 @@ def _trained(root, config, options, tmp_path, **extra):
     model.init_weights()
     randomise_bn(model, 0.5)
     path = str(tmp_path / 'trained.pth')
-    torch.save(dict(state_dict=model.state_dict(),
-                    meta=dict(seed=np.int64(0), **extra),
-                    message_hub=dict(log_scalars=dict(
-                        loss=HistoryBuffer([1.0, 0.5], [1, 1])))), path)
+    torch.save(
+        dict(
+            state_dict=model.state_dict(),
+            meta=dict(seed=np.int64(0), **extra),
+            message_hub=dict(
+                log_scalars=dict(loss=HistoryBuffer([1.0, 0.5], [1, 1])))),
+        path)
     return model.eval(), str(tmp_path / 'config.py'), path
 
 
@@ -180,8 +190,8 @@ def _same_features(a, b, x):
     ('kinetics400/slowfast_iresnet50_8x8x1_k400.py', SLOWFAST_18,
      (1, 3, 16, 32, 32)),
 ])
-def test_folded_checkpoint_builds_for_export(tmp_path, root, config,
-                                            options, shape):
+def test_folded_checkpoint_builds_for_export(tmp_path, root, config, options,
+                                             shape):
     """A Runner-style checkpoint (trusted: named by the caller) and its
     folded form from tools/reparameterize_model.py build through
     build_deploy_model with the original eval outputs; a SlowFast backbone
@@ -202,14 +212,16 @@ def test_folded_checkpoint_builds_for_export(tmp_path, root, config,
 
 def test_build_deploy_model_names_the_keys_that_do_not_fit(tmp_path, root):
     from mm_iresnet.deploy import build_deploy_model
-    _, cfg_path, ckpt = _trained(
-        root, 'demo/faster_rcnn_iresnet18_shapes.py', {}, tmp_path)
+    _, cfg_path, ckpt = _trained(root, 'demo/faster_rcnn_iresnet18_shapes.py',
+                                 {}, tmp_path)
     state = torch.load(ckpt, weights_only=False)
     state['state_dict'].pop('backbone.layer2.0.conv1.weight')
     state['state_dict']['backbone.extra.weight'] = torch.zeros(1)
     torch.save(state, ckpt)
-    with pytest.raises(RuntimeError, match=r'backbone\.extra\.weight(.|\n)*'
-                       r'backbone\.layer2\.0\.conv1\.weight'):
+    with pytest.raises(
+            RuntimeError,
+            match=r'backbone\.extra\.weight(.|\n)*'
+            r'backbone\.layer2\.0\.conv1\.weight'):
         build_deploy_model(cfg_path, ckpt)
     with pytest.raises(FileNotFoundError, match='nowhere.pth'):
         build_deploy_model(cfg_path, str(tmp_path / 'nowhere.pth'))

@@ -16,9 +16,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mm_iresnet import deps
-
 from .helpers import run_process
-
 
 #: the declared floors the floor environment runs (make check-env)
 FLOORED = ('torch', 'numpy', 'mmcv', 'mmengine', 'mmdet', 'mmaction2')
@@ -73,8 +71,10 @@ def pins(path):
         line = line.split('#')[0].strip()
         if line:
             req = Requirement(line)
-            out.update({canonicalize_name(req.name): s.version
-                        for s in req.specifier if s.operator == '=='})
+            out.update({
+                canonicalize_name(req.name): s.version
+                for s in req.specifier if s.operator == '=='
+            })
     return out
 
 
@@ -97,8 +97,10 @@ def test_the_floor_environment_runs_every_declared_floor(root):
     ranges = declared(root)
     floor_env = pins(osp.join(root, 'tools', 'ci', 'existing_env.txt'))
     for dist in FLOORED:
-        floor = [Version(s.version) for s in SpecifierSet(ranges[dist])
-                 if s.operator == '>=']
+        floor = [
+            Version(s.version) for s in SpecifierSet(ranges[dist])
+            if s.operator == '>='
+        ]
         assert len(floor) == 1, (dist, ranges[dist])
         run = Version(floor_env[canonicalize_name(dist)])
         assert run.release[:len(floor[0].release)] == floor[0].release, \
@@ -113,8 +115,10 @@ def test_out_of_range_version_names_version_range_and_fix():
     assert str(err.value) == (
         'mm_iresnet supports mmcv>=2.1.0,<2.2.0, but mmcv==2.2.0 is '
         'installed: pip install "mmcv>=2.1.0,<2.2.0"')
-    with pytest.raises(ImportError, match=r'mmaction2==1\.0\.0 is installed'
-                       r': pip install "mm_iresnet\[action\]"'):
+    with pytest.raises(
+            ImportError,
+            match=r'mmaction2==1\.0\.0 is installed'
+            r': pip install "mm_iresnet\[action\]"'):
         deps.check_version('mmaction', '1.0.0')
     deps.check_version('mmengine', '0.10.4')  # the floor is inside
 
@@ -124,13 +128,15 @@ def test_missing_codebase_names_the_extra():
 
     def fake(name):
         if name == 'mmaction':
-            raise ModuleNotFoundError("No module named 'mmaction'",
-                                      name='mmaction')
+            raise ModuleNotFoundError(
+                "No module named 'mmaction'", name='mmaction')
         return real(name)
 
     with mock.patch.object(deps.importlib, 'import_module', fake):
-        with pytest.raises(ImportError, match=r'needs mmaction2, which is '
-                           r'not installed: pip install "mm_iresnet\[action'):
+        with pytest.raises(
+                ImportError,
+                match=r'needs mmaction2, which is '
+                r'not installed: pip install "mm_iresnet\[action'):
             deps.require('mmaction')
         with pytest.raises(ImportError, match='mm_iresnet\\[action\\]'):
             from mm_iresnet.models import IResNetTSM
@@ -138,11 +144,12 @@ def test_missing_codebase_names_the_extra():
     assert deps.require('mmdet').__name__ == 'mmdet'
 
 
-@pytest.mark.parametrize('module,fix', [
-    ('mmseg', 'pip install "mm_iresnet[seg]" (or pip install '
-              '"mmsegmentation>=1.2.2,<2.0.0")'),
-    ('mmpose', 'pip install "mm_iresnet[pose]" && pip install --no-deps '
-               '"mmpose>=1.3.2,<2.0.0"')])
+@pytest.mark.parametrize(
+    'module,fix',
+    [('mmseg', 'pip install "mm_iresnet[seg]" (or pip install '
+      '"mmsegmentation>=1.2.2,<2.0.0")'),
+     ('mmpose', 'pip install "mm_iresnet[pose]" && pip install --no-deps '
+      '"mmpose>=1.3.2,<2.0.0"')])
 def test_missing_seg_or_pose_names_the_extra(module, fix):
     real = deps.importlib.import_module
 
@@ -163,10 +170,15 @@ def test_import_refuses_an_mmcv_outside_the_range(tmp_path, root):
     fake = tmp_path / 'mmcv'
     fake.mkdir()
     (fake / '__init__.py').write_text("__version__ = '2.2.0'\n")
-    proc = run_process(
-        [sys.executable, '-c', 'import mm_iresnet'], timeout=300,
-        capture_output=True, text=True, cwd=root,
-        env={'PYTHONPATH': f'{tmp_path}:{root}', 'PATH': '/usr/bin:/bin'})
+    proc = run_process([sys.executable, '-c', 'import mm_iresnet'],
+                       timeout=300,
+                       capture_output=True,
+                       text=True,
+                       cwd=root,
+                       env={
+                           'PYTHONPATH': f'{tmp_path}:{root}',
+                           'PATH': '/usr/bin:/bin'
+                       })
     assert proc.returncode == 1
     assert 'ImportError: mm_iresnet supports mmcv>=2.1.0,<2.2.0, but ' \
         'mmcv==2.2.0 is installed' in proc.stderr

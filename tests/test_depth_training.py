@@ -30,14 +30,18 @@ def test_short_mode_end_to_end_and_resume(tool, tmp_path, capsys):
         assert f.readline().strip().split(',') == list(tool.COLUMNS)
     cfg = tool.SHORT
     runs = {(r['variant'], int(r['depth']), int(r['seed'])) for r in rows}
-    assert runs == {(v, d, s) for v in tool.STUDY_VARIANTS
-                    for d in cfg['depths'] for s in cfg['seeds']}
+    assert runs == {(v, d, s)
+                    for v in tool.STUDY_VARIANTS
+                    for d in cfg['depths']
+                    for s in cfg['seeds']}
     # one row per evaluation point of every run
-    expected_steps = list(range(cfg['eval_every'], cfg['steps'] + 1,
-                                cfg['eval_every']))
+    expected_steps = list(
+        range(cfg['eval_every'], cfg['steps'] + 1, cfg['eval_every']))
     for run in runs:
-        steps = [int(r['step']) for r in rows
-                 if (r['variant'], int(r['depth']), int(r['seed'])) == run]
+        steps = [
+            int(r['step']) for r in rows
+            if (r['variant'], int(r['depth']), int(r['seed'])) == run
+        ]
         assert steps == expected_steps
     for r in rows:
         assert r['finite'] == '1'
@@ -55,8 +59,11 @@ def test_short_mode_end_to_end_and_resume(tool, tmp_path, capsys):
     # pre-activation none
     assert '| iresnet | 14 | 0 |' in summary
     relus = {v: tool.main_path_relus(v, 14) for v in tool.STUDY_VARIANTS}
-    assert relus == dict(iresnet=[2, 2, 2], iresnet_paper=[1, 1, 1],
-                         resnet_v1=[2, 2, 2], preact=[0, 0, 0])
+    assert relus == dict(
+        iresnet=[2, 2, 2],
+        iresnet_paper=[1, 1, 1],
+        resnet_v1=[2, 2, 2],
+        preact=[0, 0, 0])
     assert tool.main_path_relus('resnet_v1', 110) == [18, 18, 18]
     assert tool.main_path_relus('iresnet_paper', 1202) == [1, 1, 1]
 
@@ -68,9 +75,10 @@ def test_short_mode_end_to_end_and_resume(tool, tmp_path, capsys):
     assert capsys.readouterr().out.count('skip ') == len(runs)
 
     # a run cut off half-way is dropped and run again; the others are kept
-    cut = [r for r in rows if not (r['variant'] == 'preact' and
-                                   r['depth'] == '14' and
-                                   int(r['step']) == cfg['steps'])]
+    cut = [
+        r for r in rows if not (r['variant'] == 'preact' and r['depth'] == '14'
+                                and int(r['step']) == cfg['steps'])
+    ]
     with open(path, 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=tool.COLUMNS)
         writer.writeheader()
@@ -81,18 +89,21 @@ def test_short_mode_end_to_end_and_resume(tool, tmp_path, capsys):
     assert log.count('skip ') == len(runs) - 1
     again = read_csv(path)
     assert len(again) == len(rows)
+
     # the rerun is deterministic: same seed, same losses
     def losses(rs):
         return sorted((r['variant'], r['depth'], r['step'],
                        round(float(r['train_loss']), 4)) for r in rs)
+
     assert losses(again) == losses(rows)
 
     # other settings in the same directory are refused
     with pytest.raises(ValueError, match='other settings'):
         tool.main(['--short', '--out-dir', out, '--steps', '6'])
     with pytest.raises(ValueError, match='6n\\+2'):
-        tool.main(['--short', '--out-dir', str(tmp_path / 'x'),
-                   '--depths', '21'])
+        tool.main(
+            ['--short', '--out-dir',
+             str(tmp_path / 'x'), '--depths', '21'])
 
 
 def test_task_balanced_deterministic_not_linear(tool):
@@ -105,7 +116,8 @@ def test_task_balanced_deterministic_not_linear(tool):
     assert torch.bincount(yh, minlength=4).tolist() == [100] * 4
     # disjoint seeds: no held-out image is a training image
     train_images = {image.numpy().tobytes() for image in x}
-    assert not any(image.numpy().tobytes() in train_images for image in nonempty(xh))
+    assert not any(image.numpy().tobytes() in train_images
+                   for image in nonempty(xh))
     with pytest.raises(ValueError, match='evenly'):
         tool.make_task(10, 'train')
     with pytest.raises(ValueError, match='task'):
@@ -117,8 +129,8 @@ def test_task_balanced_deterministic_not_linear(tool):
     mean, std = x.mean(0), x.std(0) + 1e-6
     a, b = ((x - mean) / std).flatten(1), ((xh - mean) / std).flatten(1)
     probe = torch.nn.Linear(a.shape[1], 4)
-    optim = torch.optim.LBFGS(probe.parameters(), max_iter=200,
-                              line_search_fn='strong_wolfe')
+    optim = torch.optim.LBFGS(
+        probe.parameters(), max_iter=200, line_search_fn='strong_wolfe')
 
     def closure():
         optim.zero_grad()
@@ -137,7 +149,7 @@ def test_task_balanced_deterministic_not_linear(tool):
     # ... while the labels are a simple non-linear function of the pixels:
     # Fourier power in four orientation wedges (no learning) gets most right
     img = xh.numpy() - xh.numpy().mean((2, 3), keepdims=True)
-    power = (np.abs(np.fft.fft2(img)) ** 2).sum(1)
+    power = (np.abs(np.fft.fft2(img))**2).sum(1)
     f = np.fft.fftfreq(32)
     fy, fx = np.meshgrid(f, f, indexing='ij')
     wedge = np.round(np.degrees(np.arctan2(fy, fx)) % 180 / 45) % 4

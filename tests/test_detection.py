@@ -8,10 +8,12 @@ from mmengine.registry import init_default_scope
 
 from mm_iresnet.models import IResNet
 
-CONFIGS = ['faster_rcnn_iresnet50.py', 'faster_rcnn_iresnet101.py',
-           'faster_rcnn_iresnet50_2x.py', 'faster_rcnn_iresnet50_syncbn.py',
-           'mask_rcnn_iresnet50.py', 'mask_rcnn_iresnet101.py',
-           'mask_rcnn_iresnet50_2x.py', 'mask_rcnn_iresnet50_syncbn.py']
+CONFIGS = [
+    'faster_rcnn_iresnet50.py', 'faster_rcnn_iresnet101.py',
+    'faster_rcnn_iresnet50_2x.py', 'faster_rcnn_iresnet50_syncbn.py',
+    'mask_rcnn_iresnet50.py', 'mask_rcnn_iresnet101.py',
+    'mask_rcnn_iresnet50_2x.py', 'mask_rcnn_iresnet50_syncbn.py'
+]
 
 
 def load(root, name):
@@ -33,14 +35,17 @@ def test_custom_imports_in_a_fresh_process(root, tmp_path):
     from .helpers import run_process
     cfg = tmp_path / 'cfg.py'
     cfg.write_text("custom_imports = dict(imports=['mm_iresnet'], "
-                   "allow_failed_imports=False)\n"
+                   'allow_failed_imports=False)\n'
                    "backbone = dict(type='IResNet', depth=18)\n")
     code = ('from mmengine.config import Config\n'
             'from mmdet.registry import MODELS\n'
             f'cfg = Config.fromfile({str(cfg)!r})\n'
             'print(type(MODELS.build(cfg.backbone)).__name__)\n')
-    out = run_process([sys.executable, '-c', code], timeout=300,
-                      capture_output=True, text=True, cwd=str(tmp_path),
+    out = run_process([sys.executable, '-c', code],
+                      timeout=300,
+                      capture_output=True,
+                      text=True,
+                      cwd=str(tmp_path),
                       check=True)
     assert out.stdout.strip().endswith('IResNet')
 
@@ -61,12 +66,13 @@ def test_configs_load(root, name):
     if '2x' in name:
         assert cfg.train_cfg.max_epochs == 24
     depth = 101 if '101' in name else 50
-    assert backbone.depth == depth and str(depth) in backbone.init_cfg.checkpoint
+    assert backbone.depth == depth and str(
+        depth) in backbone.init_cfg.checkpoint
 
 
-@pytest.mark.parametrize('name,with_mask', [('faster_rcnn_iresnet50.py',
-                                             False),
-                                            ('mask_rcnn_iresnet50.py', True)])
+@pytest.mark.parametrize('name,with_mask',
+                         [('faster_rcnn_iresnet50.py', False),
+                          ('mask_rcnn_iresnet50.py', True)])
 def test_detector_from_config_trains_and_predicts(root, name, with_mask):
     from mmdet.registry import MODELS
     from mmdet.testing import demo_mm_inputs
@@ -76,8 +82,11 @@ def test_detector_from_config_trains_and_predicts(root, name, with_mask):
     model = MODELS.build(cfg.model)
     model.init_weights()
     assert isinstance(model.backbone, IResNet)
-    data = demo_mm_inputs(batch_size=1, image_shapes=(3, 128, 160),
-                          num_items=[3], with_mask=with_mask)
+    data = demo_mm_inputs(
+        batch_size=1,
+        image_shapes=(3, 128, 160),
+        num_items=[3],
+        with_mask=with_mask)
     batch = model.data_preprocessor(data, training=True)
     model.train()
     losses = model.loss(batch['inputs'], batch['data_samples'])
@@ -116,8 +125,8 @@ def test_missing_pretrained_reported_before_training(root, tmp_path):
         in msg
 
 
-@pytest.mark.parametrize('name', ['faster_rcnn_iresgroup50.py',
-                                  'mask_rcnn_iresgroup50.py'])
+@pytest.mark.parametrize(
+    'name', ['faster_rcnn_iresgroup50.py', 'mask_rcnn_iresgroup50.py'])
 def test_iresgroup_configs_set_the_neck(root, name):
     from mmdet.registry import MODELS
     init_default_scope('mmdet')

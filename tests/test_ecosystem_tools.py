@@ -11,7 +11,6 @@ import pytest
 import torch
 
 from mm_iresnet.checkpoint import NATIVE_ALLOWLIST
-
 from .helpers import moving_shapes_overrides
 from .test_tools import run_tool, tiny_overrides
 
@@ -52,15 +51,20 @@ def _resume_and_test(package, config, overrides, metric, tmp_path):
     first, second = tmp_path / 'first', tmp_path / 'resumed'
     _run(train + ['--work-dir', str(first), '--cfg-options'] + overrides,
          tmp_path)
-    out = _run(train + ['--work-dir', str(second), '--resume',
-                        str(first / 'iter_2.pth'), '--cfg-options'] +
-               overrides, tmp_path)
+    out = _run(
+        train + [
+            '--work-dir',
+            str(second), '--resume',
+            str(first / 'iter_2.pth'), '--cfg-options'
+        ] + overrides, tmp_path)
     assert 'resumed' in out.lower() and 'Iter(train) [4/4]' in out
     assert 'Iter(train) [1/4]' not in out  # it went on from iteration 2
     checkpoint = second / 'iter_4.pth'
-    out = _run([_tool(package, 'test.py'), config, str(checkpoint),
-                '--work-dir', str(tmp_path / 'test'), '--cfg-options'] +
-               overrides, tmp_path)
+    out = _run([
+        _tool(package, 'test.py'), config,
+        str(checkpoint), '--work-dir',
+        str(tmp_path / 'test'), '--cfg-options'
+    ] + overrides, tmp_path)
     assert metric in out
     return checkpoint
 
@@ -72,9 +76,14 @@ def _refused_by_test_tool(package, config, checkpoint, overrides, tmp_path):
     ckpt['payload'] = Payload(marker)
     bad = tmp_path / 'bad.pth'
     torch.save(ckpt, bad)
-    proc = run_tool(None, [_tool(package, 'test.py'), config, str(bad),
-                           '--work-dir', str(tmp_path / 'bad'),
-                           '--cfg-options'] + overrides, cwd=str(tmp_path))
+    proc = run_tool(
+        None,
+        [
+            _tool(package, 'test.py'), config,
+            str(bad), '--work-dir',
+            str(tmp_path / 'bad'), '--cfg-options'
+        ] + overrides,
+        cwd=str(tmp_path))
     assert proc.returncode != 0
     assert 'system' in proc.stderr
     assert not marker.exists()
@@ -85,19 +94,20 @@ def test_mmdet_tools_resume_test_and_infer(root, tmp_path):
     from mmdet.apis import init_detector
     config = osp.join(root, DETECTION)
 
-    overrides = tiny_overrides(tmp_path / 'shapes', iters=4) + [
-        'default_hooks.checkpoint.interval=2',
-        'default_hooks.checkpoint.max_keep_ckpts=-1']
+    overrides = tiny_overrides(
+        tmp_path / 'shapes', iters=4) + [
+            'default_hooks.checkpoint.interval=2',
+            'default_hooks.checkpoint.max_keep_ckpts=-1'
+        ]
 
-    checkpoint = _resume_and_test('mmdet', config, overrides,
-                                  'coco/bbox_mAP', tmp_path)
+    checkpoint = _resume_and_test('mmdet', config, overrides, 'coco/bbox_mAP',
+                                  tmp_path)
     model = init_detector(config, str(checkpoint), device='cpu')
     saved = torch.load(checkpoint)['state_dict']
     assert torch.equal(model.backbone.conv1.weight,
                        saved['backbone.conv1.weight'])
     if NATIVE_ALLOWLIST:
-        _refused_by_test_tool('mmdet', config, checkpoint, overrides,
-                              tmp_path)
+        _refused_by_test_tool('mmdet', config, checkpoint, overrides, tmp_path)
 
 
 @pytest.mark.slow
@@ -108,14 +118,17 @@ def test_mmaction_tools_resume_test_and_infer(root, tmp_path):
     overrides = moving_shapes_overrides(tmp_path / 'clips', 6, 4) + [
         'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
         'default_hooks.checkpoint.interval=2',
-        'default_hooks.checkpoint.max_keep_ckpts=-1']
+        'default_hooks.checkpoint.max_keep_ckpts=-1'
+    ]
 
     checkpoint = _resume_and_test('mmaction', config, overrides, 'acc/top1',
                                   tmp_path)
     from mmengine.config import Config
     cfg = Config.fromfile(config)
-    cfg.merge_from_dict({'model.backbone.base_channels': 8,
-                         'model.cls_head.in_channels': 64})
+    cfg.merge_from_dict({
+        'model.backbone.base_channels': 8,
+        'model.cls_head.in_channels': 64
+    })
     model = init_recognizer(cfg, str(checkpoint), device='cpu')
     saved = torch.load(checkpoint)['state_dict']
     assert torch.equal(model.backbone.conv1.weight,

@@ -33,8 +33,12 @@ def test_run_process_deadline_kills_what_it_started(tmp_path):
     pid = tmp_path / 'pid'
     start = time.monotonic()
     with pytest.raises(subprocess.TimeoutExpired) as err:
-        run_process(['bash', '-c', f'sleep 300 & echo $! > {pid}; '
-                     'echo started; wait'], timeout=2, capture_output=True,
+        run_process([
+            'bash', '-c', f'sleep 300 & echo $! > {pid}; '
+            'echo started; wait'
+        ],
+                    timeout=2,
+                    capture_output=True,
                     text=True)
     assert time.monotonic() - start < 30
     assert 'started' in err.value.stdout
@@ -45,12 +49,15 @@ def test_run_process_deadline_kills_what_it_started(tmp_path):
 def test_run_process_ends_what_a_finished_process_left(tmp_path):
     pid = tmp_path / 'pid'
     proc = run_process(['bash', '-c', f'sleep 300 & echo $! > {pid}; echo ok'],
-                       timeout=60, capture_output=True, text=True)
+                       timeout=60,
+                       capture_output=True,
+                       text=True)
     assert proc.returncode == 0 and proc.stdout == 'ok\n'
     assert wait_ended(int(pid.read_text()))
     with pytest.raises(subprocess.CalledProcessError):
         run_process([sys.executable, '-c', 'raise SystemExit(3)'],
-                    timeout=60, check=True)
+                    timeout=60,
+                    check=True)
 
 
 @pytest.mark.skipif(not os.path.isdir('/proc'), reason='reads /proc')

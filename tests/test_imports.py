@@ -74,8 +74,10 @@ def test_no_import_cycle(root):
 
 def test_layers_import_downwards(root):
     graph = import_graph(root)
-    above_models = {f'{PACKAGE}.{m}' for m in ('convert', 'cli', 'runner',
-                                               'hooks', 'plots', 'zoo')}
+    above_models = {
+        f'{PACKAGE}.{m}'
+        for m in ('convert', 'cli', 'runner', 'hooks', 'plots', 'zoo')
+    }
     for name, edges in graph.items():
         if name.startswith(f'{PACKAGE}.models'):
             assert not edges & above_models, (name, edges & above_models)

@@ -9,7 +9,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mm_iresnet.models import IResNet, IResNet3d, IResNet3dSlowOnly, ResBlock
 from mm_iresnet.models.layers import SeparableMaxPool
-
 from .helpers import nonempty, randomise_bn, zip_strict
 
 I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
@@ -20,10 +19,12 @@ I3D_INFLATE = ((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0))
 @pytest.mark.parametrize('temporal_strides', [(1, 1, 1, 1), (1, 2, 2, 1)])
 def test_shapes(depth, inflate_style, temporal_strides):
     base = 4
-    model = IResNet3d(depth=depth, base_channels=base,
-                      inflate_style=inflate_style,
-                      temporal_strides=temporal_strides,
-                      out_indices=(0, 1, 2, 3)).eval()
+    model = IResNet3d(
+        depth=depth,
+        base_channels=base,
+        inflate_style=inflate_style,
+        temporal_strides=temporal_strides,
+        out_indices=(0, 1, 2, 3)).eval()
     expansion = 1 if depth < 50 else 4
     with torch.no_grad():
         outs = model(torch.rand(1, 3, 8, 64, 64))
@@ -44,8 +45,11 @@ def test_shapes(depth, inflate_style, temporal_strides):
 
 @pytest.mark.parametrize('kwargs', [
     dict(),
-    dict(conv1_kernel=(5, 7, 7), conv1_stride_t=2, pool1_stride_t=2,
-         inflate=I3D_INFLATE),
+    dict(
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
+        pool1_stride_t=2,
+        inflate=I3D_INFLATE),
     dict(conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1), with_pool2=False),
     dict(with_pool1=False),
     dict(spatial_strides=(1, 2, 2, 1), dilations=(1, 1, 1, 2)),
@@ -56,8 +60,7 @@ def test_output_size_and_params_match_mmaction_resnet3d(kwargs):
     and the same parameter count."""
     from mmaction.models import ResNet3d
     ours = IResNet3d(depth=50, base_channels=8, **kwargs).eval()
-    theirs = ResNet3d(depth=50, base_channels=8, pretrained=None,
-                      **kwargs)
+    theirs = ResNet3d(depth=50, base_channels=8, pretrained=None, **kwargs)
     theirs.eval()  # mmaction's train() returns None
     with torch.no_grad():  # small inputs too: not stricter than mmaction
         for shape in [(16, 64, 64), (8, 16, 16), (6, 3, 5), (6, 1, 1)]:
@@ -70,8 +73,12 @@ def test_output_size_and_params_match_mmaction_resnet3d(kwargs):
 def test_stem_pool_spatial_stride_moves_time_stride_stays():
     """The stem pool's spatial stride moves into stage 1; its temporal
     stride (kernel 1 in mmaction: frame subsampling) stays in the stem."""
-    model = IResNet3d(depth=50, base_channels=8, conv1_kernel=(5, 7, 7),
-                      conv1_stride_t=2, pool1_stride_t=2)
+    model = IResNet3d(
+        depth=50,
+        base_channels=8,
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
+        pool1_stride_t=2)
     assert model.conv1.kernel_size == (5, 7, 7)
     assert model.conv1.stride == (2, 2, 2)
     assert isinstance(model.maxpool, nn.MaxPool3d)
@@ -119,13 +126,16 @@ def test_3d_flops_ratio_is_the_2d_one():
         flops(ResNet(depth=50), (1, 3, 96, 96))
     flat_stage1 = ((0, 0, 0), ) + I3D_INFLATE[1:]
     assert abs(ratio3d(inflate=flat_stage1, **i3d) - ratio2d) < 0.002
-    assert abs(ratio3d(conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1),
-                       with_pool2=False) - ratio2d) < 0.003
+    assert abs(
+        ratio3d(
+            conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1), with_pool2=False) -
+        ratio2d) < 0.003
     assert ratio3d(inflate=I3D_INFLATE, **i3d) < 1.03
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(deep_stem=True, conv1_kernel=(3, 5, 5)), 'conv1_kernel=\\(3, 3, 3\\)'),
+    (dict(deep_stem=True,
+          conv1_kernel=(3, 5, 5)), 'conv1_kernel=\\(3, 3, 3\\)'),
     (dict(cifar_stem=True), 'set conv1_stride_s=1 and with_pool1=False'),
     (dict(conv1_kernel=(3, 7, 5)), 'must be square'),
 ])
@@ -135,14 +145,23 @@ def test_3d_stem_variants_reject_what_they_cannot_build(kwargs, match):
 
 
 def test_3d_deep_and_cifar_stems_honour_time_arguments():
-    deep = IResNet3d(depth=18, base_channels=8, deep_stem=True,
-                     conv1_kernel=(5, 7, 7), conv1_stride_t=2)
+    deep = IResNet3d(
+        depth=18,
+        base_channels=8,
+        deep_stem=True,
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2)
     first = deep.stem[0]
     assert first.kernel_size == (5, 3, 3) and first.stride == (2, 2, 2)
     assert deep.stem[3].kernel_size == (1, 3, 3)
-    cifar = IResNet3d(depth=18, base_channels=8, cifar_stem=True,
-                      conv1_kernel=(3, 3, 3), conv1_stride_s=1,
-                      conv1_stride_t=2, with_pool1=False)
+    cifar = IResNet3d(
+        depth=18,
+        base_channels=8,
+        cifar_stem=True,
+        conv1_kernel=(3, 3, 3),
+        conv1_stride_s=1,
+        conv1_stride_t=2,
+        with_pool1=False)
     assert cifar.conv1.kernel_size == (3, 3, 3)
     assert cifar.conv1.stride == (2, 1, 1)
     with torch.no_grad():
@@ -151,14 +170,16 @@ def test_3d_deep_and_cifar_stems_honour_time_arguments():
 
 
 def test_inflate_per_block_and_non_local():
-    model = IResNet3d(depth=50, base_channels=8, inflate=I3D_INFLATE,
-                      non_local=((0, 0, 0), (0, 1, 0, 1), (0, 0, 0, 0, 0, 0),
-                                 (0, 0, 0)),
-                      non_local_cfg=dict(sub_sample=True,
-                                         use_scale=False,
-                                         norm_cfg=dict(type='BN3d',
-                                                       requires_grad=True),
-                                         mode='embedded_gaussian'))
+    model = IResNet3d(
+        depth=50,
+        base_channels=8,
+        inflate=I3D_INFLATE,
+        non_local=((0, 0, 0), (0, 1, 0, 1), (0, 0, 0, 0, 0, 0), (0, 0, 0)),
+        non_local_cfg=dict(
+            sub_sample=True,
+            use_scale=False,
+            norm_cfg=dict(type='BN3d', requires_grad=True),
+            mode='embedded_gaussian'))
     from mmcv.cnn import NonLocal3d
     assert [b.conv1.kernel_size[0] for b in model.layer2] == [3, 1, 3, 1]
     assert [b.non_local_block is not None for b in model.layer2] == \
@@ -176,9 +197,13 @@ def _inflation_pair(tmp_path, depth, conv_cfg):
     randomise_bn(model2d)
     path = str(tmp_path / '2d.pth')
     torch.save({'state_dict': model2d.state_dict()}, path)
-    model3d = IResNet3d(depth=depth, base_channels=8, pretrained=path,
-                        out_indices=(0, 1, 2, 3), conv_cfg=conv_cfg,
-                        with_pool2=False)
+    model3d = IResNet3d(
+        depth=depth,
+        base_channels=8,
+        pretrained=path,
+        out_indices=(0, 1, 2, 3),
+        conv_cfg=conv_cfg,
+        with_pool2=False)
     model3d.init_weights()
     return model2d.eval(), model3d.eval()
 
@@ -197,8 +222,8 @@ def test_inflation_identity_on_a_boring_clip(tmp_path, depth):
     with torch.no_grad():
         for a, b in zip_strict(model2d(frame), model3d(clip)):
             assert b.shape[2] == 6
-            torch.testing.assert_close(b, a[:, :, None].expand_as(b),
-                                       rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(
+                b, a[:, :, None].expand_as(b), rtol=1e-5, atol=1e-5)
 
 
 def test_inflation_with_zero_time_padding_holds_in_the_middle(tmp_path):
@@ -237,8 +262,10 @@ def test_init_cfg_pretrained_also_inflates(tmp_path):
     model2d.init_weights()
     path = str(tmp_path / 'w.pth')
     torch.save(model2d.state_dict(), path)
-    model3d = IResNet3d(depth=18, base_channels=8,
-                        init_cfg=dict(type='Pretrained', checkpoint=path))
+    model3d = IResNet3d(
+        depth=18,
+        base_channels=8,
+        init_cfg=dict(type='Pretrained', checkpoint=path))
     model3d.init_weights()
     w = model3d.layer2[1].conv2.weight
     torch.testing.assert_close(
@@ -250,8 +277,8 @@ def test_pretrained_3d_checkpoint_loads_directly(tmp_path):
     src.init_weights()
     path = str(tmp_path / '3d.pth')
     torch.save({'state_dict': src.state_dict()}, path)
-    model = IResNet3d(depth=18, base_channels=4, pretrained=path,
-                      pretrained2d=False)
+    model = IResNet3d(
+        depth=18, base_channels=4, pretrained=path, pretrained2d=False)
     model.init_weights()
     for k, v in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
@@ -267,21 +294,22 @@ def test_missing_2d_checkpoint_names_the_path(tmp_path):
 
 
 def test_frozen_stages_norm_eval_with_cp():
-    model = IResNet3d(depth=18, base_channels=4, frozen_stages=1,
-                      norm_eval=True)
+    model = IResNet3d(
+        depth=18, base_channels=4, frozen_stages=1, norm_eval=True)
     model.train()
     assert all(not p.requires_grad for p in nonempty(model.conv1.parameters()))
     assert all(not p.requires_grad
                for p in nonempty(model.layer1.parameters()))
     assert all(p.requires_grad for p in nonempty(model.layer2.parameters()))
-    assert all(not m.training for m in nonempty(
-        m for m in model.modules() if isinstance(m, _BatchNorm)))
+    assert all(not m.training for m in nonempty(m for m in model.modules()
+                                                if isinstance(m, _BatchNorm)))
     assert model.layer2[0].conv1.training
     default = IResNet3d(depth=18, base_channels=4)
     default.train()
-    assert all(m.training for m in nonempty(
-        m for m in default.modules()
-        if isinstance(m, _BatchNorm)))  # mmaction default False
+    assert all(
+        m.training for m in nonempty(
+            m for m in default.modules()
+            if isinstance(m, _BatchNorm)))  # mmaction default False
     torch.manual_seed(0)
     cp_model = IResNet3d(depth=18, base_channels=4, with_cp=True)
     cp_model.load_state_dict(default.state_dict())

@@ -16,7 +16,6 @@ from mmcv.cnn import fuse_conv_bn
 from mm_iresnet.convert import convert_file
 from mm_iresnet.models import (PRESETS, IResGroup, IResGroupFix, IResNet,
                                IResNet3d, ResStageNet)
-
 from .fixtures.official.make_fixtures import official_state_dict
 from .helpers import load_fixture, rel_err, zip_strict
 
@@ -39,8 +38,8 @@ def convert_official(tmp_path, fixture, src, ordering=None):
     returns (backbone arguments, converted file contents)."""
     src_path, out = tmp_path / 'official.pth', tmp_path / 'converted.pth'
     torch.save(official_state_dict(fixture['keys']), src_path)
-    arch = convert_file(str(src_path), str(out), src, ordering=ordering,
-                        keep_classifier=True)
+    arch = convert_file(
+        str(src_path), str(out), src, ordering=ordering, keep_classifier=True)
     return arch, torch.load(out, weights_only=True)
 
 
@@ -51,8 +50,10 @@ def build(name, ordering, arch, state_dict):
     if ordering == 'resstage':
         model = preset(depth=arch['depth'], out_indices=(0, 1, 2, 3))
     else:
-        model = IResNet(depth=arch['depth'], out_indices=(0, 1, 2, 3),
-                        **dict(PRESETS[preset.__name__], ordering=ordering))
+        model = IResNet(
+            depth=arch['depth'],
+            out_indices=(0, 1, 2, 3),
+            **dict(PRESETS[preset.__name__], ordering=ordering))
     model.load_state_dict(state_dict, strict=True)
     return model.eval()
 
@@ -76,8 +77,9 @@ def test_matches_official_outputs(tmp_path, version, name):
     if ordering == 'resstage':  # what every official checkpoint is
         arch, converted = convert_official(tmp_path, fixture, src)
     else:
-        with pytest.warns(UserWarning, match="trained with ordering="
-                          "'resstage'"):
+        with pytest.warns(
+                UserWarning, match='trained with ordering='
+                "'resstage'"):
             arch, converted = convert_official(tmp_path, fixture, src,
                                                ordering)
     assert arch['ordering'] == ordering
@@ -102,22 +104,26 @@ def test_default_iresnet_is_the_released_network(tmp_path):
     master's outputs through the converted file and init_cfg."""
     fixture = load_fixture('master_babdc4f', 'iresnet50')
     convert_official(tmp_path, fixture, 'iresnet')
-    model = IResNet(depth=50, init_cfg=dict(
-        type='Pretrained', checkpoint=str(tmp_path / 'converted.pth')))
+    model = IResNet(
+        depth=50,
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(tmp_path / 'converted.pth')))
     model.init_weights()
     model.eval()
     with torch.no_grad():
         stages = model(fixture['input'].clone())
-    errors = [rel_err(a, b)
-              for a, b in zip_strict(stages, fixture['stages'])]
+    errors = [rel_err(a, b) for a, b in zip_strict(stages, fixture['stages'])]
     assert max(errors) <= TOLERANCE, errors
 
 
 def test_paper_ordering_warns_when_loading_official_weights(tmp_path):
     fixture = load_fixture('master_babdc4f', 'iresnet18')
     convert_official(tmp_path, fixture, 'iresnet')
-    model = IResNet(depth=18, ordering='resstage_paper', init_cfg=dict(
-        type='Pretrained', checkpoint=str(tmp_path / 'converted.pth')))
+    model = IResNet(
+        depth=18,
+        ordering='resstage_paper',
+        init_cfg=dict(
+            type='Pretrained', checkpoint=str(tmp_path / 'converted.pth')))
     with pytest.warns(UserWarning, match="trained with ordering='resstage'"):
         model.init_weights()
 
@@ -129,8 +135,8 @@ def test_mmcv_fuse_conv_bn_keeps_official_outputs(tmp_path, name):
     network."""
     fixture = load_fixture('master_babdc4f', name)
     arch, converted = convert_official(tmp_path, fixture, MODELS[name][0])
-    model = fuse_conv_bn(build(name, 'resstage', arch,
-                               converted['state_dict']))
+    model = fuse_conv_bn(
+        build(name, 'resstage', arch, converted['state_dict']))
     assert isinstance(model.bn1, torch.nn.Identity)  # it folded the stem's
     errors = stage_and_logit_errors(model, fixture, converted['classifier'])
     assert max(errors) <= TOLERANCE, errors
@@ -143,15 +149,19 @@ def test_inflated_official_iresnet50_on_a_static_clip(tmp_path):
     fixture = load_fixture('master_babdc4f', 'iresnet50')
     convert_official(tmp_path, fixture, 'iresnet')
     model = IResNet3d(
-        depth=50, pretrained=str(tmp_path / 'converted.pth'),
-        pretrained2d=True, out_indices=(0, 1, 2, 3), conv1_kernel=(5, 7, 7),
-        conv1_stride_t=2, pool1_stride_t=2,
+        depth=50,
+        pretrained=str(tmp_path / 'converted.pth'),
+        pretrained2d=True,
+        out_indices=(0, 1, 2, 3),
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
+        pool1_stride_t=2,
         inflate=((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0)),
         conv_cfg=dict(type='Conv3dReplicateTime'))
     model.init_weights()
-    assert not (model.inflation_report.missing or
-                model.inflation_report.mismatched or
-                model.inflation_report.unused)
+    assert not (model.inflation_report.missing
+                or model.inflation_report.mismatched
+                or model.inflation_report.unused)
     model.eval()
     clip = fixture['input'].unsqueeze(2).repeat(1, 1, 16, 1, 1)
     with torch.no_grad():

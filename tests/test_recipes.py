@@ -92,31 +92,57 @@ def loader_options(pipelines, batch=2):
     options = ['train_cfg.max_epochs=1']
     for phase, changes in pipelines.items():
         loader = f'{phase}_dataloader'
-        options += [f'{loader}.num_workers=0',
-                    f'{loader}.persistent_workers=False',
-                    f'{loader}.batch_size={batch}']
-        options += [f'{loader}.dataset.pipeline.{k}={v}'
-                    for k, v in changes.items()]
+        options += [
+            f'{loader}.num_workers=0', f'{loader}.persistent_workers=False',
+            f'{loader}.batch_size={batch}'
+        ]
+        options += [
+            f'{loader}.dataset.pipeline.{k}={v}' for k, v in changes.items()
+        ]
     return options
 
 
 COCO_OPTIONS = loader_options({
-    'train': {'2.scale': '(128,128)'},
-    'val': {'1.scale': '(128,128)'},
-    'test': {'1.scale': '(128,128)'},
+    'train': {
+        '2.scale': '(128,128)'
+    },
+    'val': {
+        '1.scale': '(128,128)'
+    },
+    'test': {
+        '1.scale': '(128,128)'
+    },
 })
 VIDEO_SIZES = {'3.scale': '(-1,72)'}
 I3D_OPTIONS = loader_options({
-    'train': dict(VIDEO_SIZES, **{'1.clip_len': 8, '4.input_size': 64,
-                                  '5.scale': '(64,64)'}),
-    'val': dict(VIDEO_SIZES, **{'1.clip_len': 8, '4.crop_size': 64}),
-    'test': dict(VIDEO_SIZES, **{'1.clip_len': 8, '1.num_clips': 1,
-                                 '4.crop_size': 72}),  # ThreeCrop: a side
+    'train':
+    dict(VIDEO_SIZES, **{
+        '1.clip_len': 8,
+        '4.input_size': 64,
+        '5.scale': '(64,64)'
+    }),
+    'val':
+    dict(VIDEO_SIZES, **{
+        '1.clip_len': 8,
+        '4.crop_size': 64
+    }),
+    'test':
+    dict(VIDEO_SIZES, **{
+        '1.clip_len': 8,
+        '1.num_clips': 1,
+        '4.crop_size': 72
+    }),  # ThreeCrop: a side
 })
 TSM_OPTIONS = loader_options({
-    'train': dict(VIDEO_SIZES, **{'4.input_size': 64, '5.scale': '(64,64)'}),
-    'val': dict(VIDEO_SIZES, **{'4.crop_size': 64}),
-    'test': dict(VIDEO_SIZES, **{'4.crop_size': 72}),
+    'train':
+    dict(VIDEO_SIZES, **{
+        '4.input_size': 64,
+        '5.scale': '(64,64)'
+    }),
+    'val':
+    dict(VIDEO_SIZES, **{'4.crop_size': 64}),
+    'test':
+    dict(VIDEO_SIZES, **{'4.crop_size': 72}),
 })
 
 # ------------------------------------------------------------ generated data
@@ -154,6 +180,7 @@ def write_clip(path, label, seed):
     """A moving-shapes clip as a video: MPEG-4 in .mp4, VP8 in .webm (as
     SSv2's release), both read by decord."""
     import cv2
+
     from mm_iresnet.datasets.moving_shapes import draw_moving_clip
     os.makedirs(osp.dirname(path), exist_ok=True)
     fourcc = 'VP80' if path.endswith('.webm') else 'mp4v'
@@ -179,11 +206,11 @@ def kinetics_download(prep):
             youtube_id = f'{split}{i}'.ljust(11, 'x')
             rows.append(f'{MOTIONS[label]},{youtube_id},0,10,{split},0')
             if split != 'test':
-                write_clip(str(root / f'videos_{split}' / MOTIONS[label] /
-                               f'{youtube_id}_000000_000010.mp4'), label,
-                           3 + i)
-        (root / 'annotations' / f'kinetics_{split}.csv').write_text(
-            '\n'.join(rows) + '\n')
+                write_clip(
+                    str(root / f'videos_{split}' / MOTIONS[label] /
+                        f'{youtube_id}_000000_000010.mp4'), label, 3 + i)
+        (root / 'annotations' /
+         f'kinetics_{split}.csv').write_text('\n'.join(rows) + '\n')
     return root
 
 
@@ -200,17 +227,22 @@ def sthv2_release(prep):
         split = 'train' if i <= 2 else 'validation'
         label = i % 6
         write_clip(str(release / f'{i}.webm'), label, 11 + i)
-        items[split].append(dict(
-            id=str(i), label=MOTIONS[label].replace('moving', 'moving a box'),
-            template=MOTIONS[label].replace('moving', 'moving [something]'),
-            placeholders=['a box']))
-    labels = {m.replace('moving', 'moving something'): str(k)
-              for k, m in enumerate(MOTIONS)}
+        items[split].append(
+            dict(
+                id=str(i),
+                label=MOTIONS[label].replace('moving', 'moving a box'),
+                template=MOTIONS[label].replace('moving',
+                                                'moving [something]'),
+                placeholders=['a box']))
+    labels = {
+        m.replace('moving', 'moving something'): str(k)
+        for k, m in enumerate(MOTIONS)
+    }
     for name, content in (('labels', labels), ('train', items['train']),
-                          ('validation', items['validation']),
-                          ('test', [dict(id='5')])):
-        with open(root / 'annotations' /
-                  f'something-something-v2-{name}.json', 'w') as f:
+                          ('validation',
+                           items['validation']), ('test', [dict(id='5')])):
+        with open(root / 'annotations' / f'something-something-v2-{name}.json',
+                  'w') as f:
             json.dump(content, f)
     archive = prep / 'release' / 'sthv2.tar.gz'
     with tarfile.open(archive, 'w:gz') as tar:
@@ -238,8 +270,8 @@ def workspace(tmp_path_factory):
     cache = home / 'checkpoints'
     cache.mkdir(parents=True)
     from mm_iresnet.convert import converted_checkpoint
-    raw = official_state_dict(load_fixture('master_babdc4f', 'iresnet50')
-                              ['keys'])
+    raw = official_state_dict(
+        load_fixture('master_babdc4f', 'iresnet50')['keys'])
     out, _ = converted_checkpoint(raw, 'iresnet', keep_classifier=True)
     torch.save(out, cache / 'iresnet50_imagenet_mm.pth')
     bin_dir = tmp / 'bin'
@@ -252,8 +284,8 @@ def workspace(tmp_path_factory):
     no_mmaction = tmp / 'no_mmaction'
     no_mmaction.mkdir()
     (no_mmaction / 'sitecustomize.py').write_text(NO_MMACTION)
-    return dict(tmp=tmp, work=work, home=home, bin=bin_dir,
-                no_mmaction=no_mmaction)
+    return dict(
+        tmp=tmp, work=work, home=home, bin=bin_dir, no_mmaction=no_mmaction)
 
 
 def assignments(block):
@@ -271,15 +303,24 @@ def run_blocks(ws, names, data, extra, hide_mmaction=False, keep=()):
         adapted(assignments(blocks[name]), data, extra) for name in keep) + \
         ''.join(adapted(blocks[name], data, extra) for name in names)
     path = [str(ws['bin']), osp.dirname(sys.executable), os.environ['PATH']]
-    env = dict(os.environ, PATH=os.pathsep.join(path),
-               MM_IRESNET_HOME=str(ws['home']), MM_IRESNET_OFFLINE='1',
-               PORT=str(free_port()), PYTHONWARNINGS='ignore',
-               SRUN_LOG=str(ws['tmp'] / 'srun.log'), OMP_NUM_THREADS='1')
+    env = dict(
+        os.environ,
+        PATH=os.pathsep.join(path),
+        MM_IRESNET_HOME=str(ws['home']),
+        MM_IRESNET_OFFLINE='1',
+        PORT=str(free_port()),
+        PYTHONWARNINGS='ignore',
+        SRUN_LOG=str(ws['tmp'] / 'srun.log'),
+        OMP_NUM_THREADS='1')
     env['PYTHONPATH'] = str(ws['no_mmaction']) if hide_mmaction else ''
     # inside the suite's per-test timeout (pyproject.toml); a block takes
     # about a minute on a 2-core CPU
-    proc = run_process(['bash', '-c', script], timeout=500, cwd=ws['work'],
-                       env=env, capture_output=True, text=True)
+    proc = run_process(['bash', '-c', script],
+                       timeout=500,
+                       cwd=ws['work'],
+                       env=env,
+                       capture_output=True,
+                       text=True)
     return proc, proc.stdout + proc.stderr
 
 
@@ -287,29 +328,29 @@ def test_recipes_parse_and_keep_their_contract():
     """Every tested block is there, holds nothing that needs the network,
     and the COCO data-root options name the keys mmdet's config holds."""
     blocks = recipe_blocks()
-    assert set(blocks) == {'coco-setup', 'coco-link', 'coco-weights',
-                           'coco-train', 'coco-elsewhere', 'slurm',
-                           'mmaction2-tools', 'k400-lists', 'k400',
-                           'sthv2-data', 'sthv2', 'onnx'}
+    assert set(blocks) == {
+        'coco-setup', 'coco-link', 'coco-weights', 'coco-train',
+        'coco-elsewhere', 'slurm', 'mmaction2-tools', 'k400-lists', 'k400',
+        'sthv2-data', 'sthv2', 'onnx'
+    }
     for block in blocks.values():
-        assert not any(line.startswith(NETWORK)
-                       for line in block.splitlines())
+        assert not any(line.startswith(NETWORK) for line in block.splitlines())
     # a work dir per config: WORK follows CONFIG, so two configs never
     # share a work dir and its last_checkpoint
     for name in ('coco-setup', 'k400', 'sthv2'):
         lines = blocks[name].splitlines()
-        config = [i for i, line in enumerate(lines)
-                  if line.startswith('CONFIG=')]
-        work = [i for i, line in enumerate(lines)
-                if line.startswith('WORK=')]
+        config = [
+            i for i, line in enumerate(lines) if line.startswith('CONFIG=')
+        ]
+        work = [i for i, line in enumerate(lines) if line.startswith('WORK=')]
         assert len(config) == len(work) == 1 and config[0] < work[0], name
         assert lines[work[0]].split('#')[0].strip() == \
             'WORK=work_dirs/$(basename $CONFIG .py)', name
     options = re.search(r'DATA="(.*)"', blocks['coco-elsewhere']).group(1)
     keys = sorted(o.split('=')[0] for o in options.split())
-    assert keys == sorted(
-        [f'{p}_dataloader.dataset.data_root' for p in ('train', 'val', 'test')]
-        + ['val_evaluator.ann_file', 'test_evaluator.ann_file'])
+    assert keys == sorted([
+        f'{p}_dataloader.dataset.data_root' for p in ('train', 'val', 'test')
+    ] + ['val_evaluator.ann_file', 'test_evaluator.ann_file'])
 
 
 @pytest.mark.slow
@@ -319,9 +360,13 @@ def test_coco_recipe_without_mmaction(workspace):
     hidden."""
     coco = coco_layout(workspace['tmp'])
     proc, log = run_blocks(
-        workspace, ['coco-setup', 'coco-weights', 'coco-elsewhere',
-                    'coco-link', 'coco-train'],
-        dict(COCO=coco), COCO_OPTIONS, hide_mmaction=True)
+        workspace, [
+            'coco-setup', 'coco-weights', 'coco-elsewhere', 'coco-link',
+            'coco-train'
+        ],
+        dict(COCO=coco),
+        COCO_OPTIONS,
+        hide_mmaction=True)
     assert proc.returncode == 0, log[-4000:]
     assert 'iresnet50_imagenet_mm.pth' in log  # the prefetch found the cache
     # two trainings and two tests, each evaluating against the annotation
@@ -354,12 +399,14 @@ def test_slurm_recipe_gives_srun_the_job(workspace):
     assert '--gres=gpu:8' in train and '--ntasks-per-node=8' in train
     command = train[train.index('python'):]
     assert command[2].endswith('tools/train.py')
-    assert command[3:6] == ['configs/coco/faster_rcnn_iresnet50.py',
-                            '--work-dir=work_dirs/faster_rcnn_iresnet50',
-                            '--launcher=slurm']
+    assert command[3:6] == [
+        'configs/coco/faster_rcnn_iresnet50.py',
+        '--work-dir=work_dirs/faster_rcnn_iresnet50', '--launcher=slurm'
+    ]
     assert set(COCO_OPTIONS) <= set(command)  # train.py's own options pass
     assert test[test.index('bash'):][1:3] == [
-        'tools/dist_test.sh', 'configs/coco/faster_rcnn_iresnet50.py']
+        'tools/dist_test.sh', 'configs/coco/faster_rcnn_iresnet50.py'
+    ]
 
 
 def read_list(path):
@@ -372,18 +419,18 @@ def test_kinetics_recipe(workspace):
     write the lists; then I3D trains and tests on them."""
     prep = workspace['tmp'] / 'k400_mmaction2'
     root = kinetics_download(prep)
-    proc, log = run_blocks(workspace, ['mmaction2-tools', 'k400-lists',
-                                       'k400'],
+    proc, log = run_blocks(workspace,
+                           ['mmaction2-tools', 'k400-lists', 'k400'],
                            dict(MMACTION2=prep), I3D_OPTIONS)
     assert proc.returncode == 0, log[-4000:]
     assert (prep / 'tools' / 'data' / 'kinetics' /
             'generate_videos_filelist.sh').exists()
-    assert sorted(os.listdir(root / 'videos_train')) == ['moving_left',
-                                                         'moving_right']
+    assert sorted(os.listdir(
+        root / 'videos_train')) == ['moving_left', 'moving_right']
     # class indices: the sorted class names of the training annotations
-    assert read_list(root / 'kinetics400_train_list_videos.txt') == [
-        ['moving_left/train0xxxxx_000000_000010.mp4', '0'],
-        ['moving_right/train1xxxxx_000000_000010.mp4', '1']]
+    assert read_list(root / 'kinetics400_train_list_videos.txt') == [[
+        'moving_left/train0xxxxx_000000_000010.mp4', '0'
+    ], ['moving_right/train1xxxxx_000000_000010.mp4', '1']]
     assert 'Epoch(train) [1][1/1]' in log and 'acc/top1' in log
     assert 'Epoch(test) [' in log
     assert osp.realpath(workspace['work'] / 'data' / 'kinetics400') == \
@@ -396,9 +443,9 @@ def test_kinetics_recipe(workspace):
 def sthv2_trained(workspace):
     prep = workspace['tmp'] / 'sthv2_mmaction2'
     root = sthv2_release(prep)
-    return prep, root, run_blocks(
-        workspace, ['mmaction2-tools', 'sthv2-data', 'sthv2'],
-        dict(MMACTION2=prep), TSM_OPTIONS)
+    return prep, root, run_blocks(workspace,
+                                  ['mmaction2-tools', 'sthv2-data', 'sthv2'],
+                                  dict(MMACTION2=prep), TSM_OPTIONS)
 
 
 @pytest.mark.slow
@@ -407,12 +454,13 @@ def test_sthv2_tsm_recipe(sthv2_trained):
     mmaction2's script; TSM trains and tests on the WebM files."""
     _, root, (proc, log) = sthv2_trained
     assert proc.returncode == 0, log[-4000:]
-    assert sorted(os.listdir(root / 'videos')) == [
-        f'{i}.webm' for i in range(1, 5)]
+    assert sorted(os.listdir(root /
+                             'videos')) == [f'{i}.webm' for i in range(1, 5)]
     labels = {str(i): str(i % 6) for i in range(1, 5)}
     for split, ids in (('train', '12'), ('val', '34')):
         assert read_list(root / f'sthv2_{split}_list_videos.txt') == [
-            [f'{i}.webm', labels[i]] for i in ids]
+            [f'{i}.webm', labels[i]] for i in ids
+        ]
     assert 'Epoch(train) [1][1/1]' in log and 'acc/top1' in log
     assert 'Epoch(test) [' in log
 
@@ -422,8 +470,10 @@ def test_onnx_recipe(workspace, sthv2_trained):
     """Export the trained TSM and classify a video with onnxruntime."""
     prep, _, (trained, _) = sthv2_trained
     assert trained.returncode == 0
-    proc, log = run_blocks(workspace, ['onnx'], dict(MMACTION2=prep), [],
-                           keep=['mmaction2-tools', 'sthv2'])
+    proc, log = run_blocks(
+        workspace, ['onnx'],
+        dict(MMACTION2=prep), [],
+        keep=['mmaction2-tools', 'sthv2'])
     assert proc.returncode == 0, log[-4000:]
     assert (workspace['work'] / 'tsm.onnx').exists()
     # the video is the first of the validation list: a WebM, as released

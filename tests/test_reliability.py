@@ -23,36 +23,47 @@ def deterministic_video_overrides(data_root, iters, batch, ckpt_interval):
     return moving_shapes_overrides(data_root, 6, iters) + [
         f'train_dataloader.batch_size={batch}',
         'train_dataloader.dataset.pipeline.0.test_mode=True',
-        'model.backbone.base_channels=8', 'model.cls_head.in_channels=64',
-        'model.backbone.norm_eval=True', 'model.cls_head.dropout_ratio=0',
+        'model.backbone.base_channels=8',
+        'model.cls_head.in_channels=64',
+        'model.backbone.norm_eval=True',
+        'model.cls_head.dropout_ratio=0',
         f'default_hooks.checkpoint.interval={ckpt_interval}',
         'default_hooks.checkpoint.max_keep_ckpts=-1',
-        'optim_wrapper.optimizer.type=SGD', 'optim_wrapper.optimizer.lr=0.05',
+        'optim_wrapper.optimizer.type=SGD',
+        'optim_wrapper.optimizer.lr=0.05',
         'optim_wrapper.optimizer.momentum=0.9',
     ]
 
 
 def train_cmd(root, work_dir, overrides, extra=()):
-    return [osp.join(root, 'tools', 'train.py'), osp.join(root, VIDEO),
-            '--work-dir', str(work_dir), *extra, '--cfg-options', *overrides]
+    return [
+        osp.join(root, 'tools', 'train.py'),
+        osp.join(root, VIDEO), '--work-dir',
+        str(work_dir), *extra, '--cfg-options', *overrides
+    ]
 
 
 def run(args, cwd, timeout=600):
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    return run_process(args, timeout=timeout, cwd=str(cwd), env=env,
-                       capture_output=True, text=True)
+    return run_process(
+        args,
+        timeout=timeout,
+        cwd=str(cwd),
+        env=env,
+        capture_output=True,
+        text=True)
 
 
 def weights(path):
-    return torch.load(path, map_location='cpu',
-                      weights_only=False)['state_dict']
+    return torch.load(
+        path, map_location='cpu', weights_only=False)['state_dict']
 
 
 def assert_same_weights(a, b, rtol=1e-3, atol=1e-5):
     assert a.keys() == b.keys()
     for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=rtol, atol=atol,
-                                   msg=lambda m, k=k: f'{k}: {m}')
+        torch.testing.assert_close(
+            a[k], b[k], rtol=rtol, atol=atol, msg=lambda m, k=k: f'{k}: {m}')
 
 
 @pytest.mark.slow
@@ -63,27 +74,31 @@ def test_two_process_gloo_training_matches_one_process(root, tmp_path):
     converted to BN on CPU with a warning."""
     data = tmp_path / 'clips'
     single = run([sys.executable] + train_cmd(
-        root, tmp_path / 'one',
-        deterministic_video_overrides(data, 3, 4, 3)), tmp_path)
+        root, tmp_path / 'one', deterministic_video_overrides(data, 3, 4, 3)),
+                 tmp_path)
     assert single.returncode == 0, single.stderr[-3000:]
     dist = run([
         sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
         f'--master_port={free_port()}'
-    ] + train_cmd(root, tmp_path / 'two',
-                  deterministic_video_overrides(data, 3, 2, 3) +
-                  ['model.backbone.norm_cfg.type=SyncBN'],
-                  extra=['--launcher', 'pytorch']), tmp_path)
+    ] + train_cmd(
+        root,
+        tmp_path / 'two',
+        deterministic_video_overrides(data, 3, 2, 3) +
+        ['model.backbone.norm_cfg.type=SyncBN'],
+        extra=['--launcher', 'pytorch']), tmp_path)
     log = dist.stdout + dist.stderr
     assert dist.returncode == 0, log[-3000:]
     assert 'distributed over gloo on CPU' in log
     assert 'SyncBN needs CUDA: converted to BN' in log
     assert 'Iter(train) [3/3]' in log
-    assert_same_weights(weights(tmp_path / 'one' / 'iter_3.pth'),
-                        weights(tmp_path / 'two' / 'iter_3.pth'))
+    assert_same_weights(
+        weights(tmp_path / 'one' / 'iter_3.pth'),
+        weights(tmp_path / 'two' / 'iter_3.pth'))
 
     def accuracy(text):
-        line = [l for l in text.splitlines() if 'acc/top1:' in l][-1]
+        line = [t for t in text.splitlines() if 'acc/top1:' in t][-1]
         return float(line.split('acc/top1:')[1].split()[0])
+
     assert accuracy(single.stdout + single.stderr) == accuracy(log)
 
 
@@ -94,15 +109,18 @@ def test_resume_after_sigkill_continues_exactly(root, tmp_path):
     and ends with the weights of an uninterrupted run."""
     data = tmp_path / 'clips'
     over = deterministic_video_overrides(data, 40, 4, 4)
-    reference = run([sys.executable] + train_cmd(root, tmp_path / 'ref',
-                                                 over), tmp_path)
+    reference = run([sys.executable] + train_cmd(root, tmp_path / 'ref', over),
+                    tmp_path)
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     work = tmp_path / 'work'
     env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS='1')
-    proc = popen_group([sys.executable] + train_cmd(root, work, over),
-                       cwd=str(tmp_path), env=env, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
+    proc = popen_group(
+        [sys.executable] + train_cmd(root, work, over),
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 300
         while not (work / 'iter_8.pth').exists():
@@ -113,12 +131,13 @@ def test_resume_after_sigkill_continues_exactly(root, tmp_path):
         kill_group(proc)
     assert proc.returncode == -9  # killed, not ended
     assert not (work / 'iter_40.pth').exists()
-    saved = sorted(int(osp.basename(p)[5:-4])
-                   for p in glob.glob(str(work / 'iter_*.pth')))
+    saved = sorted(
+        int(osp.basename(p)[5:-4])
+        for p in glob.glob(str(work / 'iter_*.pth')))
     assert saved and saved[-1] < 40
 
-    resumed = run([sys.executable] + train_cmd(root, work, over,
-                                               extra=['--resume']), tmp_path)
+    resumed = run([sys.executable] +
+                  train_cmd(root, work, over, extra=['--resume']), tmp_path)
     log = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, log[-3000:]
     last = saved[-1]
@@ -129,8 +148,8 @@ def test_resume_after_sigkill_continues_exactly(root, tmp_path):
     final = torch.load(work / 'iter_40.pth', weights_only=False)
     assert final['meta']['iter'] == 40
     assert final['optimizer']['state'], 'optimizer state was saved'
-    assert_same_weights(weights(tmp_path / 'ref' / 'iter_40.pth'),
-                        final['state_dict'])
+    assert_same_weights(
+        weights(tmp_path / 'ref' / 'iter_40.pth'), final['state_dict'])
 
 
 def test_crash_safe_checkpoints(tmp_path):
@@ -175,13 +194,21 @@ def test_finite_loss_hook_names_iteration():
         iter, epoch = 41, 0
 
     hook = FiniteLossHook()
-    hook.after_train_iter(FakeRunner(), 0, outputs={
-        'loss': torch.tensor(1.), 'acc': 0.5})
-    with pytest.raises(FloatingPointError,
-                       match=r'iteration 42 .*loss_cls=nan'):
-        hook.after_train_iter(FakeRunner(), 0, outputs={
-            'loss': torch.tensor(float('nan')),
-            'loss_cls': torch.tensor(float('nan')), 'acc': 0.5})
+    hook.after_train_iter(
+        FakeRunner(), 0, outputs={
+            'loss': torch.tensor(1.),
+            'acc': 0.5
+        })
+    with pytest.raises(
+            FloatingPointError, match=r'iteration 42 .*loss_cls=nan'):
+        hook.after_train_iter(
+            FakeRunner(),
+            0,
+            outputs={
+                'loss': torch.tensor(float('nan')),
+                'loss_cls': torch.tensor(float('nan')),
+                'acc': 0.5
+            })
 
 
 @pytest.mark.slow

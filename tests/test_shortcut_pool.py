@@ -107,8 +107,11 @@ def test_each_row_of_the_path_table():
     taken = []
     for name in ('separable', 'native'):  # record each call's path
         method = getattr(fast, name)
-        setattr(fast, name, lambda x, name=name, method=method:
-                taken.append(name) or method(x))
+        setattr(
+            fast,
+            name,
+            lambda x, name=name, method=method: taken.append(name) or method(x)
+        )
 
     def path(run):
         taken.clear()
@@ -138,10 +141,11 @@ def test_each_row_of_the_path_table():
     assert taken_ == 'native'
     for a, b in zip(out, jvp(pool, (x, ), (v, ))):
         assert same_bits(a, b)
-    taken_, out = path(lambda: grad(lambda t: (fast(t) * v[..., ::2, ::2]
-                                               ).sum())(x))
-    assert taken_ == 'native' and same_bits(out, grad(
-        lambda t: (pool(t) * v[..., ::2, ::2]).sum())(x))
+    taken_, out = path(lambda: grad(lambda t:
+                                    (fast(t) * v[..., ::2, ::2]).sum())(x))
+    assert taken_ == 'native' and same_bits(
+        out,
+        grad(lambda t: (pool(t) * v[..., ::2, ::2]).sum())(x))
     with forward_ad.dual_level():
         taken_, out = path(lambda: fast(forward_ad.make_dual(x, v)))
         assert taken_ == 'native' and same_bits(
@@ -151,8 +155,7 @@ def test_each_row_of_the_path_table():
     taken.clear()
     graph = torch.fx.symbolic_trace(fast)
     assert taken == ['native']  # traced once, with a proxy
-    targets = [n.target for n in graph.graph.nodes
-               if n.op == 'call_function']
+    targets = [n.target for n in graph.graph.nodes if n.op == 'call_function']
     assert targets == [F.max_pool2d], targets
     assert same_bits(graph(x), pool(x))
     # the function itself, as the table reads
@@ -182,8 +185,9 @@ def test_graph_capture_before_torch_compiler_is_compiling(monkeypatch):
     ``torch._dynamo``: a torch.compile graph still records PyTorch's pool."""
     monkeypatch.setattr(torch.compiler, 'is_compiling', None, raising=False)
     pool = nn.MaxPool2d(3, 2, 1)
-    assert_compiled_native(SeparableMaxPool.from_pool(pool), pool,
-                           inputs((1, 2, 9, 11))['ties'])
+    assert_compiled_native(
+        SeparableMaxPool.from_pool(pool), pool,
+        inputs((1, 2, 9, 11))['ties'])
 
 
 def assert_compiled_native(fast, pool, x):
@@ -216,15 +220,18 @@ def test_network_eval_equals_native_pools(build, shape):
     model = build()
     native = build()
     native.load_state_dict(model.state_dict())
-    names = [name for name, m in native.named_modules()
-             if isinstance(m, SeparableMaxPool)]
+    names = [
+        name for name, m in native.named_modules()
+        if isinstance(m, SeparableMaxPool)
+    ]
     assert len(names) == 4  # every stage starts with a strided shortcut
     for name in names:  # (nn.Module.set_submodule is newer than torch 2.1)
         parent, _, child = name.rpartition('.')
-        setattr(native.get_submodule(parent), child,
-                native.get_submodule(name).to_native())
-        assert isinstance(native.get_submodule(name),
-                          (nn.MaxPool2d, nn.MaxPool3d))
+        setattr(
+            native.get_submodule(parent), child,
+            native.get_submodule(name).to_native())
+        assert isinstance(
+            native.get_submodule(name), (nn.MaxPool2d, nn.MaxPool3d))
     x = torch.randn(*shape)
     model.eval(), native.eval()
     with torch.no_grad():
@@ -245,6 +252,7 @@ def test_no_grad_forward_adds_in_place_and_pads_nothing():
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Ops(TorchDispatchMode):
+
         def __init__(self):
             super().__init__()
             self.names = []
@@ -261,8 +269,8 @@ def test_no_grad_forward_adds_in_place_and_pads_nothing():
     assert 'aten.add' not in ops.names
     assert 'aten.constant_pad_nd' not in ops.names
     assert 'aten.max_pool2d_with_indices' not in ops.names
-    assert ops.names.count('aten.empty') - ops.names.count('aten.convolution') \
-        == 4 * 2  # 4 pools, 2 axes (no other tensor is made)
+    made = ops.names.count('aten.empty') - ops.names.count('aten.convolution')
+    assert made == 4 * 2  # 4 pools, 2 axes (no other tensor is made)
     model.train()
     with Ops() as ops:
         model(x)
@@ -273,8 +281,8 @@ def test_no_grad_forward_adds_in_place_and_pads_nothing():
     assert ops.names.count('aten.max_pool2d_with_indices') == 4
     # a branch ending in an activation (ReLU reads its output in backward)
     # and a sum under autocast (half + float is float) make new tensors
-    relu_last = IResNet(depth=18, base_channels=8,
-                        ordering='relu_before_add').train()
+    relu_last = IResNet(
+        depth=18, base_channels=8, ordering='relu_before_add').train()
     with Ops() as ops:
         loss = sum(o.sum() for o in relu_last(x))
     assert ops.names.count('aten.add') == 8 + 4  # 8 blocks, 4 in sum()
@@ -289,8 +297,8 @@ def test_no_grad_forward_adds_in_place_and_pads_nothing():
         assert not block._adds_in_place(full[:1], full)
 
 
-@pytest.mark.parametrize('ordering', ['resstage', 'relu_before_add',
-                                     'original', 'preact'])
+@pytest.mark.parametrize('ordering',
+                         ['resstage', 'relu_before_add', 'original', 'preact'])
 def test_sums_in_place_change_no_value_or_gradient(ordering):
     """Outputs and gradients in training, and outputs under autocast, are
     those of the same network with every sum out of place."""

@@ -20,8 +20,8 @@ RGBPOSE = 'posec3d/rgbpose_conv3d/'
 def test_annotation_file_is_mmaction_pose_format(tmp_path):
     """mmaction2's own PoseDataset reads the file, split by split."""
     from mmaction.datasets import PoseDataset
-    root = write_moving_skeletons(str(tmp_path), num_train=12, num_val=6,
-                                  num_frames=10, image_size=48)
+    root = write_moving_skeletons(
+        str(tmp_path), num_train=12, num_val=6, num_frames=10, image_size=48)
     with open(osp.join(root, ANN_FILE), 'rb') as f:
         data = pickle.load(f)
     assert sorted(data['split']) == ['train', 'val']
@@ -50,9 +50,14 @@ def test_skeleton_motion_is_the_label(seed):
         spread = kp[0, :, :, 1].max(1) - kp[0, :, :, 1].min(1)  # height
         dx, dy = centre[-1] - centre[0]
         grow = spread[-1] - spread[0]
-        expected = {'left': dx < -8, 'right': dx > 8, 'up': dy < -8,
-                    'down': dy > 8, 'closer': grow > 4,
-                    'away': grow < -4}[motion]
+        expected = {
+            'left': dx < -8,
+            'right': dx > 8,
+            'up': dy < -8,
+            'down': dy > 8,
+            'closer': grow > 4,
+            'away': grow < -4
+        }[motion]
         assert expected, (motion, dx, dy, grow)
         still = kp[1].mean(1)
         assert np.abs(still - still[0]).max() < 2
@@ -62,8 +67,8 @@ def _demo_cfg(root, data_root):
     cfg = Config.fromfile(osp.join(root, DEMO))
     for loader in ('train_dataloader', 'val_dataloader'):
         cfg[loader].dataset.data_root = str(data_root)
-        cfg[loader].dataset.generate = dict(num_train=8, num_val=6,
-                                            num_frames=12, seed=2)
+        cfg[loader].dataset.generate = dict(
+            num_train=8, num_val=6, num_frames=12, seed=2)
     return cfg
 
 
@@ -83,8 +88,9 @@ def test_posec3d_demo_trains_and_predicts_on_heatmap_volumes(root, tmp_path):
     # mmaction2's own PoseDataset and transforms make the heatmaps
     from mmaction.datasets import PoseDataset
     assert isinstance(train, PoseDataset)
-    assert all(type(t).__module__.startswith('mmaction.')
-               for t in train.pipeline.transforms)
+    assert all(
+        type(t).__module__.startswith('mmaction.')
+        for t in train.pipeline.transforms)
     sample = train[0]
     clip_len, size = cfg.clip_len, cfg.heatmap
     assert sample['inputs'].shape == (1, 17, clip_len, size, size)
@@ -143,11 +149,14 @@ def test_skeleton_configs_are_mmactions_with_the_backbone_swapped(
     initialisation) is mmaction2's own."""
     ours = Config.fromfile(osp.join(root, 'configs', 'skeleton', name))
     import mmaction
-    theirs = Config.fromfile(osp.join(
-        osp.dirname(mmaction.__file__), '.mim', 'configs', 'skeleton', base))
+    theirs = Config.fromfile(
+        osp.join(
+            osp.dirname(mmaction.__file__), '.mim', 'configs', 'skeleton',
+            base))
     assert ours.model.backbone.type == backbone
-    skip = ['model.backbone.type', 'custom_imports', 'auto_scale_lr',
-            'load_from']
+    skip = [
+        'model.backbone.type', 'custom_imports', 'auto_scale_lr', 'load_from'
+    ]
     assert _without(ours, *skip) == _without(theirs, *skip)
     assert ours.get('load_from') is None
 
@@ -169,14 +178,17 @@ def test_skeleton_config_builds_and_takes_a_loss_step(root, name, shape):
     # parameter count and output size
     args = dict(cfg.model.backbone, type='ResNet3dSlowOnly')
     resnet = MODELS.build(args)
-    count = [sum(p.numel() for p in m.parameters())
-             for m in (model.backbone, resnet)]
+    count = [
+        sum(p.numel() for p in m.parameters())
+        for m in (model.backbone, resnet)
+    ]
     assert count[0] == count[1]
     with torch.no_grad():
         x = torch.rand(shape)
         assert model.backbone(x).shape == resnet(x).shape
-    data = dict(inputs=[torch.rand(shape)],
-                data_samples=[ActionDataSample().set_gt_label(7)])
+    data = dict(
+        inputs=[torch.rand(shape)],
+        data_samples=[ActionDataSample().set_gt_label(7)])
     batch = model.data_preprocessor(data, training=True)
     losses = model(**batch, mode='loss')
     assert torch.isfinite(losses['loss_cls'])
@@ -189,8 +201,9 @@ def test_rgbpose_config_builds_as_mmactions(root):
     count and both pathways' output sizes of mmaction2's RGBPoseConv3D."""
     from mmaction.registry import MODELS
     init_default_scope('mmaction')
-    cfg = Config.fromfile(osp.join(root, 'configs', 'skeleton',
-                                   'rgbpose_conv3d_iresnet50_ntu60_xsub.py'))
+    cfg = Config.fromfile(
+        osp.join(root, 'configs', 'skeleton',
+                 'rgbpose_conv3d_iresnet50_ntu60_xsub.py'))
     ours = MODELS.build(cfg.model.backbone)
     theirs = MODELS.build(dict(cfg.model.backbone, type='RGBPoseConv3D'))
     assert type(ours).__name__ == 'IRGBPoseConv3D'

@@ -36,10 +36,11 @@ def test_long_functions_counts_def_to_last_line(tmp_path):
     (package / 'short.py').write_text(f'def fits():\n{body}\n')
     (package / 'long.py').write_text(f'def over():\n{body}\n    x = 0\n')
     assert long_functions(str(tmp_path)) == [
-        f'{osp.join(PACKAGE, "long.py")}:1 over (81 lines)']
+        f'{osp.join(PACKAGE, "long.py")}:1 over (81 lines)'
+    ]
 
 
 def test_no_function_over_80_lines(root):
     offenders = long_functions(root)
-    assert not offenders, (
-        f'functions over {MAX_FUNCTION_LINES} lines:\n' + '\n'.join(offenders))
+    assert not offenders, (f'functions over {MAX_FUNCTION_LINES} lines:\n' +
+                           '\n'.join(offenders))

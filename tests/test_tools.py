@@ -26,31 +26,42 @@ def tiny_overrides(data_root, iters=4):
         f'test_dataloader.dataset.data_root={data_root}',
         f'val_evaluator.ann_file={data_root}annotations/val.json',
         f'test_evaluator.ann_file={data_root}annotations/val.json',
-        'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
+        'train_dataloader.batch_size=4',
+        'val_dataloader.batch_size=4',
         'test_dataloader.batch_size=4',
         f'train_cfg.max_iters={iters}',
         f'train_cfg.val_interval={iters // 2}',
         f'default_hooks.checkpoint.interval={iters}',
         'default_hooks.logger.interval=1',
-        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
+        'param_scheduler.0.end=2',
+        'param_scheduler.1.begin=2',
         f'param_scheduler.1.end={iters}',
     ]
 
 
 def run_tool(root, args, cwd):
     env = dict(os.environ, PYTHONWARNINGS='ignore')
-    return run_process([sys.executable] + args, timeout=600, cwd=cwd,
-                       env=env, capture_output=True, text=True)
+    return run_process(
+        [sys.executable] + args,
+        timeout=600,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True)
 
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, root):
     tmp = tmp_path_factory.mktemp('demo')
     work = tmp / 'work'
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'train.py'), osp.join(root, DEMO),
-        '--work-dir', str(work), '--cfg-options'
-    ] + tiny_overrides(tmp / 'shapes'), cwd=str(tmp))
+    proc = run_tool(
+        root,
+        [
+            osp.join(root, 'tools', 'train.py'),
+            osp.join(root, DEMO), '--work-dir',
+            str(work), '--cfg-options'
+        ] + tiny_overrides(tmp / 'shapes'),
+        cwd=str(tmp))
     return tmp, work, proc
 
 
@@ -62,20 +73,20 @@ def test_train_tool_runs_demo_with_eval_and_checkpoint(trained):
     assert 'Iter(train) [4/4]' in out
     assert 'coco/bbox_mAP' in out
     assert osp.exists(work / 'iter_4.pth')
-    assert (work / 'last_checkpoint').read_text().strip().endswith(
-        'iter_4.pth')
+    assert (work /
+            'last_checkpoint').read_text().strip().endswith('iter_4.pth')
     scalars = glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))
     assert scalars
-    lines = [json.loads(l) for l in open(scalars[0])]
-    assert any('loss' in l for l in lines)
+    lines = [json.loads(row) for row in open(scalars[0])]
+    assert any('loss' in row for row in lines)
     # every validation at its training iteration (not at 'epoch' 0)
-    assert [l['step'] for l in lines if 'coco/bbox_mAP' in l] == [2, 4]
+    assert [row['step'] for row in lines if 'coco/bbox_mAP' in row] == [2, 4]
     # the curves: metrics without COCO's -1 "no objects of this size"
     from mm_iresnet.plots import read_scalars
-    assert any(l.get('coco/bbox_mAP_l') == -1 for l in lines)
+    assert any(row.get('coco/bbox_mAP_l') == -1 for row in lines)
     series = read_scalars(scalars[0])
-    assert all(v != -1 for v in nonempty(
-        v for k, points in series.items() if '/' in k for _, v in points))
+    assert all(v != -1 for v in nonempty(v for k, points in series.items()
+                                         if '/' in k for _, v in points))
     assert [s for s, _ in series['coco/bbox_mAP']] == [2, 4]
     for png in ('loss.png', 'lr.png', 'metrics.png'):
         assert (work / png).stat().st_size > 0
@@ -87,11 +98,16 @@ def test_train_tool_runs_demo_with_eval_and_checkpoint(trained):
 def test_test_tool_evaluates_checkpoint(trained, root):
     tmp, work, _ = trained
     out_pkl = tmp / 'preds.pkl'
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'test.py'), osp.join(root, DEMO),
-        str(work / 'iter_4.pth'), '--work-dir', str(tmp / 'test'), '--out',
-        str(out_pkl), '--cfg-options'
-    ] + tiny_overrides(tmp / 'shapes'), cwd=str(tmp))
+    proc = run_tool(
+        root,
+        [
+            osp.join(root, 'tools', 'test.py'),
+            osp.join(root, DEMO),
+            str(work / 'iter_4.pth'), '--work-dir',
+            str(tmp / 'test'), '--out',
+            str(out_pkl), '--cfg-options'
+        ] + tiny_overrides(tmp / 'shapes'),
+        cwd=str(tmp))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'coco/bbox_mAP' in proc.stdout + proc.stderr
     import pickle
@@ -116,14 +132,19 @@ def test_test_tool_dumps_rle_masks(root, tmp_path):
     torch.manual_seed(0)
     model = MODELS.build(Config.fromfile(config).model)
     model.init_weights()
-    torch.save(dict(state_dict=model.state_dict(), meta={}),
-               tmp_path / 'mask_rcnn.pth')
+    torch.save(
+        dict(state_dict=model.state_dict(), meta={}),
+        tmp_path / 'mask_rcnn.pth')
     out_pkl = tmp_path / 'preds.pkl'
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'test.py'), config,
-        str(tmp_path / 'mask_rcnn.pth'), '--work-dir', str(tmp_path / 'test'),
-        '--out', str(out_pkl), '--cfg-options'
-    ] + tiny_overrides(tmp_path / 'shapes'), cwd=str(tmp_path))
+    proc = run_tool(
+        root,
+        [
+            osp.join(root, 'tools', 'test.py'), config,
+            str(tmp_path / 'mask_rcnn.pth'), '--work-dir',
+            str(tmp_path / 'test'), '--out',
+            str(out_pkl), '--cfg-options'
+        ] + tiny_overrides(tmp_path / 'shapes'),
+        cwd=str(tmp_path))
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert 'coco/segm_mAP' in output
@@ -164,11 +185,14 @@ def test_out_adds_the_dump_metric_of_the_task(root, tmp_path, config, metric):
 
 
 def test_missing_data_is_reported_before_training(root, tmp_path):
-    proc = run_tool(root, [
-        osp.join(root, 'tools', 'train.py'),
-        osp.join(root, 'configs', 'coco', 'faster_rcnn_iresnet50.py'),
-        '--work-dir', str(tmp_path / 'w')
-    ], cwd=str(tmp_path))
+    proc = run_tool(
+        root, [
+            osp.join(root, 'tools', 'train.py'),
+            osp.join(root, 'configs', 'coco', 'faster_rcnn_iresnet50.py'),
+            '--work-dir',
+            str(tmp_path / 'w')
+        ],
+        cwd=str(tmp_path))
     assert proc.returncode != 0
     assert 'data/coco/annotations/instances_train2017.json' in proc.stderr
     assert 'downloading' not in proc.stderr  # stopped before the weights
@@ -183,11 +207,16 @@ def test_checkpoint_load_rule(tmp_path):
 
     import torch
     from mmengine.logging import HistoryBuffer
+
     from mm_iresnet.runner import PortableRunner
 
     runner = PortableRunner(model=TinyModel(), work_dir=str(tmp_path / 'w'))
-    state = {'state_dict': TinyModel().state_dict(),
-             'message_hub': {'loss': HistoryBuffer([1.0, 2.0], [1, 1])}}
+    state = {
+        'state_dict': TinyModel().state_dict(),
+        'message_hub': {
+            'loss': HistoryBuffer([1.0, 2.0], [1, 1])
+        }
+    }
     outside = str(tmp_path / 'elsewhere.pth')
     torch.save(state, outside)
     ckpt = runner.load_checkpoint(outside)
@@ -204,8 +233,11 @@ def test_benchmark_tool_writes_its_table(root, tmp_path):
     (no timing is asserted; the params ratio is exact)."""
     import csv
     tool = load_script(root, 'tools', 'benchmark.py')
-    tool.main(['--depths', '18', '--size', '64', '--repeats', '1',
-               '--no-video', '--no-detector', '--out-dir', str(tmp_path)])
+    tool.main([
+        '--depths', '18', '--size', '64', '--repeats', '1', '--no-video',
+        '--no-detector', '--out-dir',
+        str(tmp_path)
+    ])
     rows = list(csv.DictReader(open(tmp_path / 'benchmark.csv')))
     metrics = {r['metric'] for r in rows}
     for needle in ('params', 'GFLOPs@64', 'train step s (fp32)',

@@ -28,7 +28,6 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3d,
                                IResNet3dCSN, IResNet3dSlowFast, IResNetTSM,
                                ITANet)
-
 from .helpers import randomise_bn, rel_err
 
 
@@ -51,27 +50,41 @@ def _mmaction(name):
 
 def _slowfast(cls):
     pathway = dict(type='resnet3d', depth=18, pretrained=None)
-    return cls(resample_rate=4, speed_ratio=4, channel_ratio=4,
-               slow_pathway=dict(pathway, lateral=True, base_channels=8,
-                                 conv1_kernel=(1, 7, 7),
-                                 inflate=(0, 0, 1, 1)),
-               fast_pathway=dict(pathway, lateral=False, base_channels=2,
-                                 conv1_kernel=(5, 7, 7)))
+    return cls(
+        resample_rate=4,
+        speed_ratio=4,
+        channel_ratio=4,
+        slow_pathway=dict(
+            pathway,
+            lateral=True,
+            base_channels=8,
+            conv1_kernel=(1, 7, 7),
+            inflate=(0, 0, 1, 1)),
+        fast_pathway=dict(
+            pathway, lateral=False, base_channels=2, conv1_kernel=(5, 7, 7)))
 
 
 def _r2plus1d(cls, **extra):
     init_default_scope('mmaction')  # where mmaction finds Conv2plus1d
-    return cls(depth=18, base_channels=8, conv1_kernel=(3, 7, 7),
-               inflate=(1, 1, 1, 1), temporal_strides=(1, 2, 2, 2),
-               norm_eval=False, **extra)
+    return cls(
+        depth=18,
+        base_channels=8,
+        conv1_kernel=(3, 7, 7),
+        inflate=(1, 1, 1, 1),
+        temporal_strides=(1, 2, 2, 2),
+        norm_eval=False,
+        **extra)
 
 
 #: two stages of the networks built of bottlenecks (TANet's 64 wide)
-TWO_STAGES = dict(num_stages=2, strides=(1, 2), dilations=(1, 1),
-                  out_indices=(1, ))
-CSN_TWO_STAGES = dict(num_stages=2, spatial_strides=(1, 2),
-                      temporal_strides=(1, 2), dilations=(1, 1),
-                      out_indices=(1, ))
+TWO_STAGES = dict(
+    num_stages=2, strides=(1, 2), dilations=(1, 1), out_indices=(1, ))
+CSN_TWO_STAGES = dict(
+    num_stages=2,
+    spatial_strides=(1, 2),
+    temporal_strides=(1, 2),
+    dilations=(1, 1),
+    out_indices=(1, ))
 
 #: our backbone and its control, each small: depth 18 and 8 wide where the
 #: class takes ``base_channels`` (mmaction's 2D classes are 64 wide), the
@@ -80,48 +93,53 @@ CSN_TWO_STAGES = dict(num_stages=2, spatial_strides=(1, 2),
 #: frames; BN trains (norm_eval off) so that training's derivatives go
 #: through batch statistics
 PAIRS = {
-    '2d': Pair(
-        lambda: IResNet(depth=18, base_channels=8, norm_eval=False),
-        lambda: _mmdet('ResNet')(depth=18, base_channels=8,
-                                 norm_eval=False),
-        (2, 3, 64, 48)),
-    '3d': Pair(
+    '2d':
+    Pair(lambda: IResNet(depth=18, base_channels=8, norm_eval=False),
+         lambda: _mmdet('ResNet')(depth=18, base_channels=8, norm_eval=False),
+         (2, 3, 64, 48)),
+    '3d':
+    Pair(
         lambda: IResNet3d(depth=18, base_channels=8),
-        lambda: _mmaction('ResNet3d')(depth=18, base_channels=8,
-                                      pretrained=None, pretrained2d=False),
+        lambda: _mmaction('ResNet3d')
+        (depth=18, base_channels=8, pretrained=None, pretrained2d=False),
         (1, 3, 4, 32, 32)),
-    'tsm': Pair(
+    'tsm':
+    Pair(
         lambda: IResNetTSM(depth=18, num_segments=4),
-        lambda: _mmaction('ResNetTSM')(depth=18, num_segments=4,
-                                       pretrained=None, pretrained2d=False),
+        lambda: _mmaction('ResNetTSM')
+        (depth=18, num_segments=4, pretrained=None, pretrained2d=False),
         (4, 3, 32, 32)),
-    'tanet': Pair(
+    'tanet':
+    Pair(
         lambda: ITANet(depth=50, num_segments=4, **TWO_STAGES),
-        lambda: _mmaction('TANet')(depth=50, num_segments=4,
-                                   pretrained=None, **TWO_STAGES),
+        lambda: _mmaction('TANet')
+        (depth=50, num_segments=4, pretrained=None, **TWO_STAGES),
         (4, 3, 32, 32)),
-    'c2d': Pair(
-        lambda: IC2D(depth=18),
-        lambda: _mmaction('C2D')(depth=18, pretrained=None,
-                                 torchvision_pretrain=False),
+    'c2d':
+    Pair(
+        lambda: IC2D(depth=18), lambda: _mmaction('C2D')
+        (depth=18, pretrained=None, torchvision_pretrain=False),
         (1, 3, 4, 32, 32)),
-    'slowfast': Pair(
-        lambda: _slowfast(IResNet3dSlowFast),
-        lambda: _slowfast(_mmaction('ResNet3dSlowFast')),
-        (1, 3, 8, 32, 32)),
-    'csn': Pair(
-        lambda: IResNet3dCSN(depth=50, base_channels=8, with_pool2=False,
-                             **CSN_TWO_STAGES),
-        lambda: _mmaction('ResNet3dCSN')(depth=50, base_channels=8,
-                                         with_pool2=False, pretrained=None,
-                                         **CSN_TWO_STAGES),
-        (1, 3, 4, 32, 32)),
-    'r2plus1d': Pair(
-        lambda: _r2plus1d(IResNet2Plus1d),
-        lambda: _r2plus1d(_mmaction('ResNet2Plus1d'), pretrained=None,
-                          pretrained2d=False,
-                          conv_cfg=dict(type='Conv2plus1d')),
-        (1, 3, 4, 32, 32)),
+    'slowfast':
+    Pair(lambda: _slowfast(IResNet3dSlowFast),
+         lambda: _slowfast(_mmaction('ResNet3dSlowFast')), (1, 3, 8, 32, 32)),
+    'csn':
+    Pair(
+        lambda: IResNet3dCSN(
+            depth=50, base_channels=8, with_pool2=False, **CSN_TWO_STAGES),
+        lambda: _mmaction('ResNet3dCSN')
+        (depth=50,
+         base_channels=8,
+         with_pool2=False,
+         pretrained=None,
+         **CSN_TWO_STAGES), (1, 3, 4, 32, 32)),
+    'r2plus1d':
+    Pair(
+        lambda: _r2plus1d(IResNet2Plus1d), lambda: _r2plus1d(
+            _mmaction('ResNet2Plus1d'),
+            pretrained=None,
+            pretrained2d=False,
+            conv_cfg=dict(type='Conv2plus1d')), (1, 3, 4, 32, 32)),
 }
 
 
@@ -159,8 +177,9 @@ def loss_of(model, x):
     """A scalar of every output, weighted so that no derivative is a sum
     of ones (fixed weights, not random ones: vmap refuses random ops)."""
     out = flat(model(x))
-    return sum((o * torch.arange(o.numel(), dtype=o.dtype).cos().view(
-        o.shape)).sum() for o in out)
+    return sum(
+        (o * torch.arange(o.numel(), dtype=o.dtype).cos().view(o.shape)).sum()
+        for o in out)
 
 
 # -------------------------------------------------------------- transforms
@@ -183,8 +202,8 @@ QUANT_REL_ERR = 0.15
 def int8_fx(model, x, calibration):
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-    prepared = prepare_fx(copy.deepcopy(model),
-                          get_default_qconfig_mapping('x86'), (x, ))
+    prepared = prepare_fx(
+        copy.deepcopy(model), get_default_qconfig_mapping('x86'), (x, ))
     with torch.no_grad():
         for batch in calibration:
             prepared(batch)
@@ -220,14 +239,16 @@ class ExtractFeat(nn.Module):
 def detector_with(backbone):
     """mmdet's Faster R-CNN (its config, through ours, which inherits it;
     the FPN and heads narrowed to 16 channels) with ``backbone`` in it."""
-    from mmengine.config import Config
     from mmdet.registry import MODELS
+    from mmengine.config import Config
     init_default_scope('mmdet')
-    cfg = Config.fromfile(osp.join(osp.dirname(osp.dirname(__file__)),
-                                   'configs', 'coco',
-                                   'faster_rcnn_iresnet50.py'))
-    cfg.model.backbone = dict(type='IResNet', depth=18, base_channels=8,
-                              init_cfg=None)  # replaced by ``backbone``
+    cfg = Config.fromfile(
+        osp.join(
+            osp.dirname(osp.dirname(__file__)), 'configs', 'coco',
+            'faster_rcnn_iresnet50.py'))
+    cfg.model.backbone = dict(
+        type='IResNet', depth=18, base_channels=8,
+        init_cfg=None)  # replaced by ``backbone``
     # the stage widths of both 2D backbones (depth 18, width 8)
     cfg.model.neck.update(in_channels=[8, 16, 32, 64], out_channels=16)
     cfg.model.rpn_head.update(in_channels=16, feat_channels=16)
@@ -268,12 +289,13 @@ def t_jvp(model, x):
     assert_same(out, reference(model, x))
     x_ = x.clone().requires_grad_()
     outs = flat(model(x_))
-    us = [torch.randn(o.shape, generator=torch.Generator().manual_seed(5 + i))
-          for i, o in enumerate(outs)]
+    us = [
+        torch.randn(o.shape, generator=torch.Generator().manual_seed(5 + i))
+        for i, o in enumerate(outs)
+    ]
     grad, = torch.autograd.grad(outs, x_, us)
     forward = sum((t * u).sum() for t, u in zip(flat(tangent), us))
-    torch.testing.assert_close(forward, (grad * v).sum(), rtol=1e-4,
-                               atol=1e-4)
+    torch.testing.assert_close(forward, (grad * v).sum(), rtol=1e-4, atol=1e-4)
 
 
 def t_vmap_grad(model, x):
@@ -356,15 +378,15 @@ def t_train_backward(model, x):
     loss = loss_of(model, x_)
     loss.backward()
     with torch.no_grad():
-        torch.testing.assert_close(loss, loss_of(model, x), rtol=1e-10,
-                                   atol=1e-10)
+        torch.testing.assert_close(
+            loss, loss_of(model, x), rtol=1e-10, atol=1e-10)
     with forward_ad.dual_level():
         along = forward_ad.unpack_dual(
             loss_of(model, forward_ad.make_dual(x, v))).tangent
     # float64 rounding, relative to the magnitude of the terms summed
     scale = (x_.grad * v).abs().sum().item()
-    torch.testing.assert_close((x_.grad * v).sum(), along, rtol=1e-8,
-                               atol=1e-10 * scale)
+    torch.testing.assert_close(
+        (x_.grad * v).sum(), along, rtol=1e-8, atol=1e-10 * scale)
 
 
 def t_double_backward(model, x):
@@ -375,10 +397,10 @@ def t_double_backward(model, x):
     x_ = x.clone().requires_grad_()
     grad, = torch.autograd.grad(loss_of(model, x_), x_, create_graph=True)
     hvp, = torch.autograd.grad((grad * v).sum(), x_)
-    _, along = torch.func.jvp(torch.func.grad(lambda t: loss_of(model, t)),
-                              (x, ), (v, ))
-    torch.testing.assert_close(hvp, along, rtol=1e-8,
-                               atol=1e-10 * along.abs().max().item())
+    _, along = torch.func.jvp(
+        torch.func.grad(lambda t: loss_of(model, t)), (x, ), (v, ))
+    torch.testing.assert_close(
+        hvp, along, rtol=1e-8, atol=1e-10 * along.abs().max().item())
 
 
 def t_inference_mode(model, x):
@@ -418,9 +440,10 @@ class ScopeTracer(torch.fx.Tracer):
 
 
 def stage_names(model):
-    return [name for name, _ in model.named_modules()
-            if name.rpartition('.')[2] in ('layer1', 'layer2', 'layer3',
-                                            'layer4')]
+    return [
+        name for name, _ in model.named_modules()
+        if name.rpartition('.')[2] in ('layer1', 'layer2', 'layer3', 'layer4')
+    ]
 
 
 def feature_extractor(model, names):
@@ -457,9 +480,11 @@ def t_feature_extraction(model, x):
     assert names
     extractor = feature_extractor(model, names)
     stages = {}
-    hooks = [model.get_submodule(n).register_forward_hook(
-        lambda m, i, o, n=n: stages.__setitem__(n, o.clone()))
-        for n in names]
+    hooks = [
+        model.get_submodule(n).register_forward_hook(
+            lambda m, i, o, n=n: stages.__setitem__(n, o.clone()))
+        for n in names
+    ]
     with torch.no_grad():
         model(x)
         for hook in hooks:
@@ -488,8 +513,7 @@ TRANSFORMS = {
 #: transforms that apply to some backbones only (a detector takes images)
 ONLY = {'fx_int8_detector': ('2d', )}
 
-CELLS = [(t, b) for t in TRANSFORMS for b in PAIRS
-         if b in ONLY.get(t, PAIRS)]
+CELLS = [(t, b) for t in TRANSFORMS for b in PAIRS if b in ONLY.get(t, PAIRS)]
 
 #: (transform, backbone) cells where the control fails: the error it
 #: raises, and why. Ours may fail there too (our TANet uses mmaction's TAM).
@@ -503,8 +527,8 @@ CONTROL_FAILS = {
 }
 
 
-@pytest.mark.parametrize('transform,backbone', CELLS,
-                         ids=[f'{t}-{b}' for t, b in CELLS])
+@pytest.mark.parametrize(
+    'transform,backbone', CELLS, ids=[f'{t}-{b}' for t, b in CELLS])
 def test_transform(transform, backbone):
     """The control works and ours works with the same agreement; or, in
     a listed cell, the control still fails, and ours may fail, but never
@@ -531,8 +555,10 @@ def _capture(how, model, x):
     if how == 'symbolic_trace':
         graph = torch.fx.symbolic_trace(model)
         # nothing of the checks in the graph: no rank or size is read
-        assert not [n for n in graph.graph.nodes
-                    if n.target in ('dim', 'size', 'shape')]
+        assert not [
+            n
+            for n in graph.graph.nodes if n.target in ('dim', 'size', 'shape')
+        ]
     elif how == 'jit_trace':
         with torch.no_grad():
             torch.jit.trace(model, x, check_trace=False)
@@ -544,8 +570,8 @@ def _capture(how, model, x):
             torch.compile(model, backend='eager', fullgraph=True)(x)
 
 
-@pytest.mark.parametrize('how', ['symbolic_trace', 'jit_trace', 'export',
-                                 'compile'])
+@pytest.mark.parametrize('how',
+                         ['symbolic_trace', 'jit_trace', 'export', 'compile'])
 def test_input_checks_stay_out_of_captured_graphs(how):
     """While a graph is captured the input checks do not run (they would be
     control flow on traced values: FX refuses it, export and compile would
@@ -562,8 +588,9 @@ def test_input_checks_stay_out_of_captured_graphs(how):
         model(x)
     assert len(calls) == 1
     for shape, message in [
-            ((1, 4, 4, 32, 32), 'in_channels=3 but the input has 4'),
-            ((1, 3, 32, 32), r'expects a 5D input \(N, C, T, H, W\)'),
-            ((1, 3, 1, 32, 32), 'input has 1 frames; it needs at least')]:
+        ((1, 4, 4, 32, 32), 'in_channels=3 but the input has 4'),
+        ((1, 3, 32, 32), r'expects a 5D input \(N, C, T, H, W\)'),
+        ((1, 3, 1, 32, 32), 'input has 1 frames; it needs at least')
+    ]:
         with pytest.raises(ValueError, match=message):
             model(example(shape))

@@ -10,7 +10,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-
 from mmengine.runner import CheckpointLoader
 
 from mm_iresnet import checkpoint as ckpt_module
@@ -18,7 +17,6 @@ from mm_iresnet.checkpoint import (NATIVE_ALLOWLIST, restricted_load,
                                    restricted_torch_load)
 from mm_iresnet.models import IResNet
 from mm_iresnet.runner import PortableRunner
-
 from .helpers import TinyModel
 from .test_reliability import deterministic_video_overrides, run, train_cmd
 
@@ -46,17 +44,21 @@ def training_checkpoint(tmp_path_factory, root):
     """The checkpoint a real mmengine training run (tools/train.py, the
     moving-shapes demo, 3 iterations) writes."""
     tmp = tmp_path_factory.mktemp('trained')
-    proc = run([sys.executable] + train_cmd(
-        root, tmp / 'work', deterministic_video_overrides(tmp / 'clips', 3,
-                                                          2, 3)), tmp)
+    proc = run(
+        [sys.executable] +
+        train_cmd(root, tmp / 'work',
+                  deterministic_video_overrides(tmp / 'clips', 3, 2, 3)), tmp)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / 'work' / 'iter_3.pth'
 
 
 def _fallback_load(path, **kwargs):
     """torch.load through the unpickler used before torch 2.6."""
-    return torch.load(path, weights_only=False,
-                      pickle_module=ckpt_module._restricted_pickle, **kwargs)
+    return torch.load(
+        path,
+        weights_only=False,
+        pickle_module=ckpt_module._restricted_pickle,
+        **kwargs)
 
 
 @pytest.mark.slow
@@ -68,12 +70,12 @@ def test_a_training_checkpoint_loads_under_the_rule(training_checkpoint,
         ckpt = load(training_checkpoint)
         assert ckpt['meta']['iter'] == 3 and ckpt['optimizer']['state']
         buffers = ckpt['message_hub']['log_scalars']
-        assert buffers and all(isinstance(b, HistoryBuffer)
-                               for b in buffers.values())
+        assert buffers and all(
+            isinstance(b, HistoryBuffer) for b in buffers.values())
     with restricted_torch_load():
         assert torch.load is restricted_load
-        assert torch.load(training_checkpoint,
-                          weights_only=False)['meta']['iter'] == 3
+        assert torch.load(
+            training_checkpoint, weights_only=False)['meta']['iter'] == 3
     assert torch.load is original  # put back
     if NATIVE_ALLOWLIST:
         # import mm_iresnet allowed the types process-wide: torch's default
@@ -92,14 +94,14 @@ def _weights_only_false(filename, map_location=None):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('forced', [False, True])
-def test_a_checkpoint_with_a_pickle_payload_is_refused(
-        training_checkpoint, tmp_path, monkeypatch, forced):
+def test_a_checkpoint_with_a_pickle_payload_is_refused(training_checkpoint,
+                                                       tmp_path, monkeypatch,
+                                                       forced):
     """The training checkpoint plus one object whose unpickling runs a
     command: refused by the runner and by a backbone's init, nothing run,
     also when mmengine's loader passes ``weights_only=False``."""
     if forced:
-        monkeypatch.setitem(CheckpointLoader._schemes, '',
-                            _weights_only_false)
+        monkeypatch.setitem(CheckpointLoader._schemes, '', _weights_only_false)
     work = tmp_path / 'work'
     runner = PortableRunner(model=TinyModel(), work_dir=str(work))
     ckpt = restricted_load(training_checkpoint)
@@ -107,8 +109,8 @@ def test_a_checkpoint_with_a_pickle_payload_is_refused(
     ckpt['payload'] = Payload(marker)
     inside = work / 'iter_4.pth'
     torch.save(ckpt, inside)
-    backbone = IResNet(depth=18, init_cfg=dict(type='Pretrained',
-                                               checkpoint=str(inside)))
+    backbone = IResNet(
+        depth=18, init_cfg=dict(type='Pretrained', checkpoint=str(inside)))
     for load in (lambda: runner.load_checkpoint(str(inside)),
                  lambda: _fallback_load(inside), backbone.init_weights):
         with pytest.raises(pickle.UnpicklingError, match='system'):
@@ -127,10 +129,14 @@ def test_the_rule_without_a_training_run(tmp_path, load):
     HistoryBuffer, sets) loads through the running torch's path and through
     the unpickler used before torch 2.6; any other object is refused."""
     from mmengine.logging import HistoryBuffer
-    state = {'array': np.arange(6, dtype=np.float32).reshape(2, 3),
-             'scalar': np.float64(0.5), 'dtype': np.dtype('int64'),
-             'buffer': HistoryBuffer([1.0, 3.0], [1, 1]), 'keys': {'a'},
-             'tensor': torch.ones(2)}
+    state = {
+        'array': np.arange(6, dtype=np.float32).reshape(2, 3),
+        'scalar': np.float64(0.5),
+        'dtype': np.dtype('int64'),
+        'buffer': HistoryBuffer([1.0, 3.0], [1, 1]),
+        'keys': {'a'},
+        'tensor': torch.ones(2)
+    }
     path = tmp_path / 'c.pth'
     torch.save(state, path)
     loaded = load(path)
@@ -179,14 +185,15 @@ def test_save_checkpoint_reads_its_arguments_by_name(tmp_path, how):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(Runner, 'save_checkpoint', fake_save)
         if how == 'keywords':
-            runner.save_checkpoint(str(work), 'iter_1.pth',
-                                   backend_args=backend, by_epoch=False)
+            runner.save_checkpoint(
+                str(work), 'iter_1.pth', backend_args=backend, by_epoch=False)
             runner.save_checkpoint(str(work), 'iter_2.pth', by_epoch=False)
         else:  # mmengine 0.10.7's order of parameters
-            runner.save_checkpoint(str(work), 'iter_1.pth', None, True, True,
-                                   None, False, backend)
-            runner.save_checkpoint(str(work), 'iter_2.pth', None, True, True,
-                                   None, False)
+            runner.save_checkpoint(
+                str(work), 'iter_1.pth', None, True, True, None, False,
+                backend)
+            runner.save_checkpoint(
+                str(work), 'iter_2.pth', None, True, True, None, False)
     assert calls == ['iter_1.pth', '.partial-iter_2.pth']
     assert (work / 'iter_2.pth').exists()
     with pytest.raises(TypeError):  # an argument mmengine does not take

@@ -21,5 +21,6 @@ def test_pyproject_reads_the_version_from_the_package(root):
     config = read_configuration(osp.join(root, 'pyproject.toml'))
     assert 'version' in config['project']['dynamic']
     assert config['tool']['setuptools']['dynamic']['version'] == {
-        'attr': 'mm_iresnet.version.__version__'}
+        'attr': 'mm_iresnet.version.__version__'
+    }
     assert config['project']['version'] == mm_iresnet.__version__

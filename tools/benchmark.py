@@ -46,9 +46,6 @@ import sys
 import time
 
 import torch
-from mmengine.logging import MMLogger
-
-import mm_iresnet  # noqa: F401
 from bench.compiled import compiled_rows
 from bench.contenders import cases
 from bench.deployed import deployed_rows
@@ -58,6 +55,9 @@ from bench.extreme import extreme_rows
 from bench.harness import Rows, pin_threads
 from bench.processes import run_processes
 from bench.profiling import profile_rows
+from mmengine.logging import MMLogger
+
+import mm_iresnet  # noqa: F401
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -90,48 +90,74 @@ def run(args):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--depths', nargs='*', type=int,
-                        default=[18, 50, 101])
+    parser.add_argument('--depths', nargs='*', type=int, default=[18, 50, 101])
     parser.add_argument('--size', type=int, default=160)
     parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=5,
-                        help='shuffled rounds of the eager, compiled and '
-                        'detector rows')
-    parser.add_argument('--threads', type=int, default=None,
-                        help='intra-op threads (PyTorch and onnxruntime), '
-                        'pinned to as many cores; default: all')
+    parser.add_argument(
+        '--repeats',
+        type=int,
+        default=5,
+        help='shuffled rounds of the eager, compiled and '
+        'detector rows')
+    parser.add_argument(
+        '--threads',
+        type=int,
+        default=None,
+        help='intra-op threads (PyTorch and onnxruntime), '
+        'pinned to as many cores; default: all')
     parser.add_argument('--no-video', dest='video', action='store_false')
-    parser.add_argument('--no-detector', dest='detector',
-                        action='store_false')
-    parser.add_argument('--no-eager', dest='eager', action='store_false',
-                        help='leave out the eager rows')
-    parser.add_argument('--extreme', action='store_true',
-                        help='also train a step of iResNet-404 and -1001 at '
-                        '224x224 with with_cp (time and peak memory on a '
-                        '2-core CPU: docs/benchmarks.md)')
-    parser.add_argument('--compile', action='store_true',
-                        help='also time the networks under torch.compile '
-                        '(minutes of compilation)')
-    parser.add_argument('--deploy', action='store_true',
-                        help='also time inference as deployed: eager deploy '
-                        'form and onnxruntime')
-    parser.add_argument('--deploy-only', action='store_true',
-                        help='only the --deploy rows')
-    parser.add_argument('--deploy-repeats', type=int, default=30,
-                        help='shuffled rounds of the --deploy rows')
-    parser.add_argument('--exporters', nargs='+',
-                        choices=['torchscript', 'dynamo'],
-                        default=['torchscript'],
-                        help='ONNX exporters timed by --deploy')
-    parser.add_argument('--profile', action='store_true',
-                        help='also print the train step per op')
-    parser.add_argument('--device', default='cuda'
-                        if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--processes', type=int, default=1,
-                        help='run everything in this many fresh processes '
-                        'and report the median ratio and the range')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the rounds\' shuffled order')
+    parser.add_argument('--no-detector', dest='detector', action='store_false')
+    parser.add_argument(
+        '--no-eager',
+        dest='eager',
+        action='store_false',
+        help='leave out the eager rows')
+    parser.add_argument(
+        '--extreme',
+        action='store_true',
+        help='also train a step of iResNet-404 and -1001 at '
+        '224x224 with with_cp (time and peak memory on a '
+        '2-core CPU: docs/benchmarks.md)')
+    parser.add_argument(
+        '--compile',
+        action='store_true',
+        help='also time the networks under torch.compile '
+        '(minutes of compilation)')
+    parser.add_argument(
+        '--deploy',
+        action='store_true',
+        help='also time inference as deployed: eager deploy '
+        'form and onnxruntime')
+    parser.add_argument(
+        '--deploy-only', action='store_true', help='only the --deploy rows')
+    parser.add_argument(
+        '--deploy-repeats',
+        type=int,
+        default=30,
+        help='shuffled rounds of the --deploy rows')
+    parser.add_argument(
+        '--exporters',
+        nargs='+',
+        choices=['torchscript', 'dynamo'],
+        default=['torchscript'],
+        help='ONNX exporters timed by --deploy')
+    parser.add_argument(
+        '--profile',
+        action='store_true',
+        help='also print the train step per op')
+    parser.add_argument(
+        '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument(
+        '--processes',
+        type=int,
+        default=1,
+        help='run everything in this many fresh processes '
+        'and report the median ratio and the range')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='seed of the rounds\' shuffled order')
     parser.add_argument('--out-dir', default='work_dirs/benchmark')
     args = parser.parse_args(argv)
     if args.deploy_only:
@@ -141,31 +167,37 @@ def parse_args(argv):
 
 
 def table(rows, args):
-    machine = (torch.cuda.get_device_name() if args.device == 'cuda' else
-               f'CPU, {args.threads or torch.get_num_threads()} threads')
-    lines = [f'Machine: {machine}; torch {torch.__version__}; batch '
-             f'{args.batch}, {args.size}x{args.size} (3D: 8 frames at '
-             f'{args.size // 2}x{args.size // 2}); medians of '
-             f'{args.repeats} shuffled rounds' + (
-                 f'; deploy rows: {args.deploy_repeats} rounds, denormals '
-                 'flushed' if args.deploy else '') + (
-                 f'; each row the median over {args.processes} processes, '
-                 'their ratios\' range beside it' if args.processes > 1
-                 else '') + '.', '']
+    machine = (
+        torch.cuda.get_device_name() if args.device == 'cuda' else
+        f'CPU, {args.threads or torch.get_num_threads()} threads')
+    lines = [
+        f'Machine: {machine}; torch {torch.__version__}; batch '
+        f'{args.batch}, {args.size}x{args.size} (3D: 8 frames at '
+        f'{args.size // 2}x{args.size // 2}); medians of '
+        f'{args.repeats} shuffled rounds' +
+        (f'; deploy rows: {args.deploy_repeats} rounds, denormals '
+         'flushed' if args.deploy else '') +
+        (f'; each row the median over {args.processes} processes, '
+         'their ratios\' range beside it' if args.processes > 1 else '') + '.',
+        ''
+    ]
     spread = args.processes > 1
-    lines += ['| case | metric | IResNet | ResNet | ratio |' +
-              (' range |' if spread else ''),
-              '|---|---|---|---|---|' + ('---|' if spread else '')]
-    lines += [f"| {r['case']} | {r['metric']} | {r['iresnet']} | "
-              f"{r['resnet']} | {r['ratio']} |" +
-              (f" {r.get('range', '')} |" if spread else '') for r in rows]
+    lines += [
+        '| case | metric | IResNet | ResNet | ratio |' +
+        (' range |' if spread else ''),
+        '|---|---|---|---|---|' + ('---|' if spread else '')
+    ]
+    lines += [
+        f"| {r['case']} | {r['metric']} | {r['iresnet']} | "
+        f"{r['resnet']} | {r['ratio']} |" +
+        (f" {r.get('range', '')} |" if spread else '') for r in rows
+    ]
     return '\n'.join(lines)
 
 
 def write(rows, args):
     os.makedirs(args.out_dir, exist_ok=True)
-    with open(osp.join(args.out_dir, 'benchmark.csv'), 'w',
-              newline='') as f:
+    with open(osp.join(args.out_dir, 'benchmark.csv'), 'w', newline='') as f:
         fields = list(dict.fromkeys(k for row in rows for k in row))
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()

@@ -22,20 +22,29 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('src_path', help='checkpoint to convert')
     parser.add_argument('out_path', help='where to write the result')
-    parser.add_argument('--src', choices=sorted(SOURCES), required=True,
-                        help='where the checkpoint comes from')
     parser.add_argument(
-        '--ordering', choices=sorted(ORDERINGS),
+        '--src',
+        choices=sorted(SOURCES),
+        required=True,
+        help='where the checkpoint comes from')
+    parser.add_argument(
+        '--ordering',
+        choices=sorted(ORDERINGS),
         help='block ordering of the network the result is for (default: '
-             'the one the source was trained with; another one warns)')
-    parser.add_argument('--keep-classifier', action='store_true',
-                        help="keep the source's fc weights under "
-                             "'classifier' in the output")
+        'the one the source was trained with; another one warns)')
+    parser.add_argument(
+        '--keep-classifier',
+        action='store_true',
+        help="keep the source's fc weights under "
+        "'classifier' in the output")
     args = parser.parse_args(argv)
     try:
-        arch = convert_file(args.src_path, args.out_path, args.src,
-                            ordering=args.ordering,
-                            keep_classifier=args.keep_classifier)
+        arch = convert_file(
+            args.src_path,
+            args.out_path,
+            args.src,
+            ordering=args.ordering,
+            keep_classifier=args.keep_classifier)
     except (CheckpointError, FileNotFoundError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1

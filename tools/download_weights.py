@@ -14,13 +14,15 @@ import os.path as osp
 import sys
 
 from mm_iresnet.official import OFFICIAL_MODELS
-from mm_iresnet.weights import (WeightsError, cache_dir, cached_path,  # noqa
-                                load_official)
+from mm_iresnet.weights import cached_path  # noqa
+from mm_iresnet.weights import WeightsError, cache_dir, load_official
 
 
 def list_models() -> str:
-    rows = [f'{"name":<16} {"top-1":>6}  {"checkpoint":<13} cached',
-            f'{"-" * 16} {"-" * 6}  {"-" * 13} ------']
+    rows = [
+        f'{"name":<16} {"top-1":>6}  {"checkpoint":<13} cached',
+        f'{"-" * 16} {"-" * 6}  {"-" * 13} ------'
+    ]
     for name, model in OFFICIAL_MODELS.items():
         top1 = f'{model.top1:.2f}' if model.top1 is not None else '-'
         released = 'released' if model.drive_id else 'not available'
@@ -33,11 +35,16 @@ def list_models() -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('names', nargs='*', metavar='NAME',
-                        help='official model names, e.g. iresnet50')
-    parser.add_argument('--list', action='store_true',
-                        help='list every official name, its top-1, whether '
-                        'a checkpoint was released and whether it is cached')
+    parser.add_argument(
+        'names',
+        nargs='*',
+        metavar='NAME',
+        help='official model names, e.g. iresnet50')
+    parser.add_argument(
+        '--list',
+        action='store_true',
+        help='list every official name, its top-1, whether '
+        'a checkpoint was released and whether it is cached')
     args = parser.parse_args(argv)
     if args.list:
         print(list_models())

@@ -7,7 +7,7 @@
 # virtualenv -> build tools -> CPU torch -> mmcv built from source with ops
 # (tools/mmcv_wheel.sh: the built wheel is kept in a cache keyed by python,
 # torch and mmcv versions, so it is compiled once per machine) -> this package
-# with its det, action, test and deploy extras.
+# with its det, action, test, deploy, seg, pose and lint extras.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,8 +63,8 @@ if ! "$PY" -c "import xtcocotools.mask" >/dev/null 2>&1; then
         --no-binary xtcocotools xtcocotools
 fi
 
-log "mm_iresnet with its det, action, test, deploy, seg and pose extras (versions of $LOCK)"
-"${PIPC[@]}" -e "$ROOT[det,action,test,deploy,seg,pose]"
+log "mm_iresnet with its det, action, test, deploy, seg, pose and lint extras (versions of $LOCK)"
+"${PIPC[@]}" -e "$ROOT[det,action,test,deploy,seg,pose,lint]"
 
 # mmpose without its declared requirements, which would replace the CPU torch
 # with a CUDA one plus torchvision (and chumpy does not build); the pose

@@ -9,7 +9,8 @@ SlowFast pathway: every BN that directly follows a conv is folded into it)
 and saves the result. Use it with ``--cfg-options model.backbone.deploy=True``,
 e.g.
 
-    python tools/test.py CONFIG OUT.pth --cfg-options model.backbone.deploy=True
+    python tools/test.py CONFIG OUT.pth \
+        --cfg-options model.backbone.deploy=True
 
 Inference only; the outputs equal the original model's in eval mode (1e-4).
 """
@@ -20,8 +21,7 @@ from mmengine.config import DictAction
 
 from mm_iresnet.checkpoint import save_atomic
 from mm_iresnet.deploy.build import (build_deploy_model,
-                                     read_trusted_checkpoint,
-                                     switch_to_deploy)
+                                     read_trusted_checkpoint, switch_to_deploy)
 
 
 def main(argv=None):
@@ -29,17 +29,21 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('checkpoint', help='a checkpoint you trust')
     parser.add_argument('out')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     args = parser.parse_args(argv)
     checkpoint = read_trusted_checkpoint(args.checkpoint)
-    model, _ = build_deploy_model(args.config, checkpoint, args.cfg_options,
-                                  deploy=False)
+    model, _ = build_deploy_model(
+        args.config, checkpoint, args.cfg_options, deploy=False)
     folded = switch_to_deploy(model)
     if not folded:
-        print('error: nothing to fold: no module of this model has '
-              'switch_to_deploy(), or the checkpoint is folded already',
-              file=sys.stderr)
+        print(
+            'error: nothing to fold: no module of this model has '
+            'switch_to_deploy(), or the checkpoint is folded already',
+            file=sys.stderr)
         return 1
     meta = dict(checkpoint.get('meta') or {}, deploy=True)
     save_atomic(dict(state_dict=model.state_dict(), meta=meta), args.out)

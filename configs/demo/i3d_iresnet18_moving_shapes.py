@@ -42,15 +42,19 @@ model = dict(
 
 dataset_type = 'MovingShapesDataset'
 train_pipeline = [
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
-         num_clips=1),
+    dict(
+        type='SampleFrames', clip_len=clip_len, frame_interval=1, num_clips=1),
     dict(type='RawFrameDecode'),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1,
-         num_clips=1, test_mode=True),
+    dict(
+        type='SampleFrames',
+        clip_len=clip_len,
+        frame_interval=1,
+        num_clips=1,
+        test_mode=True),
     dict(type='RawFrameDecode'),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
@@ -86,7 +90,8 @@ test_evaluator = val_evaluator
 
 max_iters = 1200
 train_cfg = dict(
-    type='IterBasedTrainLoop', max_iters=max_iters,
+    type='IterBasedTrainLoop',
+    max_iters=max_iters,
     val_interval=max_iters // 4)  # four validations: the curve shows learning
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
@@ -94,10 +99,13 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
-         end=30),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=30, end=max_iters,
-         eta_min=2e-5)
+    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0, end=30),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=False,
+        begin=30,
+        end=max_iters,
+        eta_min=2e-5)
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
@@ -105,7 +113,9 @@ default_hooks = dict(
     # validation metrics logged at their training iteration
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
         max_keep_ckpts=1))
 custom_hooks = [
     dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration

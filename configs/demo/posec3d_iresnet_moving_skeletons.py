@@ -30,20 +30,31 @@ train_pipeline = [
     dict(type='Resize', scale=(-1, heatmap * 8 // 7)),
     dict(type='RandomResizedCrop', area_range=(0.56, 1.0)),
     dict(type='Resize', scale=(heatmap, heatmap), keep_ratio=False),
-    dict(type='GeneratePoseTarget', sigma=0.6, use_score=True, with_kp=True,
-         with_limb=False),
+    dict(
+        type='GeneratePoseTarget',
+        sigma=0.6,
+        use_score=True,
+        with_kp=True,
+        with_limb=False),
     dict(type='FormatShape', input_format='NCTHW_Heatmap'),
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='UniformSampleFrames', clip_len=clip_len, num_clips=1,
-         test_mode=True),
+    dict(
+        type='UniformSampleFrames',
+        clip_len=clip_len,
+        num_clips=1,
+        test_mode=True),
     dict(type='PoseDecode'),
     dict(type='PoseCompact', hw_ratio=1., allow_imgpad=True),
     dict(type='Resize', scale=(-1, heatmap)),
     dict(type='CenterCrop', crop_size=heatmap),
-    dict(type='GeneratePoseTarget', sigma=0.6, use_score=True, with_kp=True,
-         with_limb=False),
+    dict(
+        type='GeneratePoseTarget',
+        sigma=0.6,
+        use_score=True,
+        with_kp=True,
+        with_limb=False),
     dict(type='FormatShape', input_format='NCTHW_Heatmap'),
     dict(type='PackActionInputs')
 ]
@@ -74,23 +85,29 @@ test_dataloader = val_dataloader
 max_iters = 120
 train_cfg = dict(
     _delete_=True,
-    type='IterBasedTrainLoop', max_iters=max_iters,
+    type='IterBasedTrainLoop',
+    max_iters=max_iters,
     val_interval=max_iters // 4)  # four validations: the curve shows learning
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
     clip_grad=dict(max_norm=10, norm_type=2))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0,
-         end=30),
-    dict(type='CosineAnnealingLR', by_epoch=False, begin=30, end=max_iters,
-         eta_min=2e-5)
+    dict(type='LinearLR', start_factor=0.05, by_epoch=False, begin=0, end=30),
+    dict(
+        type='CosineAnnealingLR',
+        by_epoch=False,
+        begin=30,
+        end=max_iters,
+        eta_min=2e-5)
 ]
 auto_scale_lr = dict(enable=False, base_batch_size=16)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=False, interval=max_iters,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=max_iters,
         max_keep_ckpts=1))
 custom_hooks = [
     dict(type='FiniteLossHook'),  # stop at a NaN loss, naming the iteration

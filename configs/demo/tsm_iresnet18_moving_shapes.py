@@ -33,15 +33,22 @@ model = dict(
     data_preprocessor=dict(format_shape='NCHW'))
 
 train_pipeline = [
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips=num_segments),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=num_segments),
     dict(type='RawFrameDecode'),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips=num_segments, test_mode=True),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=num_segments,
+        test_mode=True),
     dict(type='RawFrameDecode'),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')

@@ -11,5 +11,4 @@ _base_ = ('mmaction::recognition/i3d/'
 # differs: model.backbone.type  (the swap: ResNet3d -> IResNet3d)
 # differs: model.backbone.pretrained  (ImageNet iResNet-50, inflated to 3D)
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
-model = dict(
-    backbone=dict(type='IResNet3d', pretrained='iresnet://iresnet50'))
+model = dict(backbone=dict(type='IResNet3d', pretrained='iresnet://iresnet50'))

@@ -5,5 +5,4 @@ _base_ = 'mmaction::skeleton/posec3d/rgbpose_conv3d/pose_only.py'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-model = dict(
-    backbone=dict(type='IResNet3dSlowOnly'))
+model = dict(backbone=dict(type='IResNet3dSlowOnly'))

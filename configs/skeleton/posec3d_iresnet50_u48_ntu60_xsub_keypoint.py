@@ -6,8 +6,7 @@ _base_ = ('mmaction::skeleton/posec3d/'
 
 custom_imports = dict(imports=['mm_iresnet'], allow_failed_imports=False)
 
-model = dict(
-    backbone=dict(type='IResNet3dSlowOnly'))
+model = dict(backbone=dict(type='IResNet3dSlowOnly'))
 
 # Batch: 8 GPUs x 16 clips.
 auto_scale_lr = dict(enable=False, base_batch_size=128)

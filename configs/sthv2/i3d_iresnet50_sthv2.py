@@ -33,7 +33,14 @@ train_pipeline = [
     dict(
         type='Flip',
         flip_ratio=0.5,
-        flip_label_map={86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}),
+        flip_label_map={
+            86: 87,
+            87: 86,
+            93: 94,
+            94: 93,
+            166: 167,
+            167: 166
+        }),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]

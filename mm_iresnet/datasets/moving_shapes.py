@@ -19,12 +19,14 @@ import numpy as np
 from .shapes import (SHAPE_CLASSES, _shape_mask, ensure_generated,
                      textured_background)
 
-__all__ = ['MOTION_CLASSES', 'motion_path', 'draw_moving_clip',
-           'write_moving_shapes', 'ensure_moving_shapes']
+__all__ = [
+    'MOTION_CLASSES', 'motion_path', 'draw_moving_clip', 'write_moving_shapes',
+    'ensure_moving_shapes'
+]
 
 MOTION_CLASSES = ('left', 'right', 'up', 'down', 'closer', 'away')
-DEFAULTS = dict(num_train=480, num_val=120, num_frames=12, image_size=64,
-                seed=0)
+DEFAULTS = dict(
+    num_train=480, num_val=120, num_frames=12, image_size=64, seed=0)
 
 
 def _colour_for(rng, img, mask):
@@ -48,8 +50,7 @@ def motion_path(rng: np.random.RandomState, motion: str, num_frames: int,
     step = {'left': (-1, 0), 'right': (1, 0), 'up': (0, -1), 'down': (0, 1)}
     if motion in step:
         direction = np.array(step[motion], float)
-        start = np.clip(centre - direction * travel / 2, radius,
-                        size - radius)
+        start = np.clip(centre - direction * travel / 2, radius, size - radius)
         end = np.clip(start + direction * travel, radius, size - radius)
         radii = np.full(num_frames, radius)
     else:
@@ -61,7 +62,9 @@ def motion_path(rng: np.random.RandomState, motion: str, num_frames: int,
     return start + (end - start) * alpha, radii
 
 
-def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
+def draw_moving_clip(seed: int,
+                     label: int,
+                     num_frames: int = 12,
                      image_size: int = 64) -> List[np.ndarray]:
     """Frames (HxWx3 uint8, BGR) of one clip whose motion is ``label``."""
     rng = np.random.RandomState(seed)
@@ -79,8 +82,9 @@ def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
     colour = None
     frames = []
     for t in range(num_frames):
-        mask = _shape_mask(np.random.RandomState(shape_seed), kind, size,
-                           centres[t], radii[t])
+        mask = _shape_mask(
+            np.random.RandomState(shape_seed), kind, size, centres[t],
+            radii[t])
         if colour is None:
             colour = _colour_for(rng, base, mask)
         frame = base + rng.normal(0, 4, size=base.shape)
@@ -89,7 +93,8 @@ def draw_moving_clip(seed: int, label: int, num_frames: int = 12,
     return frames
 
 
-def write_moving_shapes(root: str, num_train: int = DEFAULTS['num_train'],
+def write_moving_shapes(root: str,
+                        num_train: int = DEFAULTS['num_train'],
                         num_val: int = DEFAULTS['num_val'],
                         num_frames: int = DEFAULTS['num_frames'],
                         image_size: int = DEFAULTS['image_size'],
@@ -108,8 +113,7 @@ def write_moving_shapes(root: str, num_train: int = DEFAULTS['num_train'],
             for t, frame in enumerate(frames, start=1):
                 ok, buf = cv2.imencode('.png', frame)
                 assert ok
-                with open(osp.join(root, clip, f'img_{t:05d}.png'),
-                          'wb') as f:
+                with open(osp.join(root, clip, f'img_{t:05d}.png'), 'wb') as f:
                     f.write(buf.tobytes())
             lines.append(f'{clip} {num_frames} {label}')
         offset += count
@@ -122,4 +126,3 @@ def ensure_moving_shapes(root: str, **kwargs) -> str:
     """Generate the set under ``root`` unless it is already there."""
     return ensure_generated(root, 'val_list.txt', write_moving_shapes,
                             **kwargs)
-

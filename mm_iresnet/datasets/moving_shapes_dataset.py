@@ -23,11 +23,15 @@ class MovingShapesDataset(RawframeDataset):
 
     METAINFO = dict(classes=MOTION_CLASSES)
 
-    def __init__(self, *args, data_root: str = None, generate: dict = None,
-                 filename_tmpl: str = 'img_{:05d}.png', **kwargs):
+    def __init__(self,
+                 *args,
+                 data_root: str = None,
+                 generate: dict = None,
+                 filename_tmpl: str = 'img_{:05d}.png',
+                 **kwargs):
         if not data_root:
             raise ValueError('MovingShapesDataset needs data_root: the '
                              'folder the set is generated into')
         ensure_moving_shapes(data_root, **dict(DEFAULTS, **(generate or {})))
-        super().__init__(*args, data_root=data_root,
-                         filename_tmpl=filename_tmpl, **kwargs)
+        super().__init__(
+            *args, data_root=data_root, filename_tmpl=filename_tmpl, **kwargs)

@@ -23,12 +23,14 @@ import numpy as np
 from .moving_shapes import MOTION_CLASSES, motion_path
 from .shapes import ensure_generated
 
-__all__ = ['ANN_FILE', 'draw_skeleton_clip', 'write_moving_skeletons',
-           'ensure_moving_skeletons']
+__all__ = [
+    'ANN_FILE', 'draw_skeleton_clip', 'write_moving_skeletons',
+    'ensure_moving_skeletons'
+]
 
 ANN_FILE = 'moving_skeletons.pkl'
-DEFAULTS = dict(num_train=480, num_val=120, num_frames=16, image_size=64,
-                seed=0)
+DEFAULTS = dict(
+    num_train=480, num_val=120, num_frames=16, image_size=64, seed=0)
 
 # COCO-17 keypoints of a figure facing the camera (its left on the image's
 # right), in units of the figure's half-height, y down, centred on the body;
@@ -60,7 +62,9 @@ def _figure(rng) -> np.ndarray:
         [_HEAD, _SHOULDERS, elbows, wrists, _HIPS, knees, ankles])
 
 
-def draw_skeleton_clip(seed: int, label: int, num_frames: int = 16,
+def draw_skeleton_clip(seed: int,
+                       label: int,
+                       num_frames: int = 16,
                        image_size: int = 64):
     """Keypoints (2 x T x 17 x 2, pixels) and scores (2 x T x 17) of one
     clip whose motion is ``label``: the moving figure, then the still one."""
@@ -76,7 +80,8 @@ def draw_skeleton_clip(seed: int, label: int, num_frames: int = 16,
     return keypoint.astype(np.float32), score.astype(np.float32)
 
 
-def write_moving_skeletons(root: str, num_train: int = DEFAULTS['num_train'],
+def write_moving_skeletons(root: str,
+                           num_train: int = DEFAULTS['num_train'],
                            num_val: int = DEFAULTS['num_val'],
                            num_frames: int = DEFAULTS['num_frames'],
                            image_size: int = DEFAULTS['image_size'],
@@ -88,16 +93,19 @@ def write_moving_skeletons(root: str, num_train: int = DEFAULTS['num_train'],
         split[name] = []
         for i in range(count):
             label = i % len(MOTION_CLASSES)
-            keypoint, score = draw_skeleton_clip(
-                seed * 1_000_003 + offset + i, label, num_frames, image_size)
+            keypoint, score = draw_skeleton_clip(seed * 1_000_003 + offset + i,
+                                                 label, num_frames, image_size)
             frame_dir = f'{name}/{i:05d}'
             split[name].append(frame_dir)
-            annotations.append(dict(
-                frame_dir=frame_dir, label=label,
-                img_shape=(image_size, image_size),
-                original_shape=(image_size, image_size),
-                total_frames=num_frames, keypoint=keypoint,
-                keypoint_score=score))
+            annotations.append(
+                dict(
+                    frame_dir=frame_dir,
+                    label=label,
+                    img_shape=(image_size, image_size),
+                    original_shape=(image_size, image_size),
+                    total_frames=num_frames,
+                    keypoint=keypoint,
+                    keypoint_score=score))
         offset += count
     os.makedirs(root, exist_ok=True)
     with open(osp.join(root, ANN_FILE), 'wb') as f:

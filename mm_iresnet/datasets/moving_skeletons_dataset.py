@@ -6,8 +6,8 @@ require('mmaction')
 from mmaction.datasets import PoseDataset
 from mmaction.registry import DATASETS
 
-from .moving_skeletons import ANN_FILE, DEFAULTS, ensure_moving_skeletons
 from .moving_shapes import MOTION_CLASSES
+from .moving_skeletons import ANN_FILE, DEFAULTS, ensure_moving_skeletons
 
 
 @DATASETS.register_module()
@@ -27,11 +27,15 @@ class MovingSkeletonsDataset(PoseDataset):
 
     METAINFO = dict(classes=MOTION_CLASSES)
 
-    def __init__(self, *args, data_root: str = None, generate: dict = None,
-                 ann_file: str = ANN_FILE, **kwargs):
+    def __init__(self,
+                 *args,
+                 data_root: str = None,
+                 generate: dict = None,
+                 ann_file: str = ANN_FILE,
+                 **kwargs):
         if not data_root:
             raise ValueError('MovingSkeletonsDataset needs data_root: the '
                              'folder the set is generated into')
-        ensure_moving_skeletons(data_root,
-                                **dict(DEFAULTS, **(generate or {})))
+        ensure_moving_skeletons(data_root, **dict(DEFAULTS, **(generate
+                                                               or {})))
         super().__init__(ann_file, *args, data_root=data_root, **kwargs)

@@ -15,13 +15,15 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-__all__ = ['SHAPE_CLASSES', 'draw_shapes_image', 'textured_background',
-           'write_shapes_coco', 'ensure_shapes_coco', 'ensure_generated']
+__all__ = [
+    'SHAPE_CLASSES', 'draw_shapes_image', 'textured_background',
+    'write_shapes_coco', 'ensure_shapes_coco', 'ensure_generated'
+]
 
 SHAPE_CLASSES = ('rectangle', 'ellipse', 'triangle', 'ring')
 #: default sizes of the demo set
-DEFAULTS = dict(num_train=1200, num_val=200, image_size=128, seed=0,
-                max_objects=3)
+DEFAULTS = dict(
+    num_train=1200, num_val=200, image_size=128, seed=0, max_objects=3)
 
 
 def textured_background(rng: np.random.RandomState, size: int) -> np.ndarray:
@@ -64,9 +66,11 @@ def _shape_mask(rng, kind: str, size: int, center, radius) -> np.ndarray:
     return mask.astype(bool)
 
 
-def draw_shapes_image(seed: int, image_size: int = 128,
-                      max_objects: int = 3
-                      ) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
+def draw_shapes_image(
+        seed: int,
+        image_size: int = 128,
+        max_objects: int = 3
+) -> Tuple[np.ndarray, List[Tuple[int, np.ndarray]]]:
     """One image (HxWx3 uint8, BGR) and its (class index, mask) instances.
 
     Shapes never overlap, so every mask is whole.
@@ -106,20 +110,29 @@ def _coco_annotation(ann_id, image_id, kind, mask) -> Dict:
     x0, y0, x1, y1 = xs.min(), ys.min(), xs.max() + 1, ys.max() + 1
     rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
     rle['counts'] = rle['counts'].decode('ascii')
-    return dict(id=ann_id, image_id=image_id, category_id=kind + 1,
-                bbox=[int(x0), int(y0), int(x1 - x0), int(y1 - y0)],
-                area=int(mask.sum()), segmentation=rle, iscrowd=0)
+    return dict(
+        id=ann_id,
+        image_id=image_id,
+        category_id=kind + 1,
+        bbox=[int(x0), int(y0), int(x1 - x0),
+              int(y1 - y0)],
+        area=int(mask.sum()),
+        segmentation=rle,
+        iscrowd=0)
 
 
-def write_shapes_coco(root: str, num_train: int = DEFAULTS['num_train'],
+def write_shapes_coco(root: str,
+                      num_train: int = DEFAULTS['num_train'],
                       num_val: int = DEFAULTS['num_val'],
                       image_size: int = DEFAULTS['image_size'],
                       seed: int = DEFAULTS['seed'],
                       max_objects: int = DEFAULTS['max_objects']) -> str:
     """Write the set under ``root``: ``{train,val}/*.png`` and
     ``annotations/{train,val}.json``. Returns ``root``."""
-    categories = [dict(id=i + 1, name=n, supercategory='shape')
-                  for i, n in enumerate(SHAPE_CLASSES)]
+    categories = [
+        dict(id=i + 1, name=n, supercategory='shape')
+        for i, n in enumerate(SHAPE_CLASSES)
+    ]
     os.makedirs(osp.join(root, 'annotations'), exist_ok=True)
     offset = 0
     for split, count in (('train', num_train), ('val', num_val)):
@@ -134,15 +147,24 @@ def write_shapes_coco(root: str, num_train: int = DEFAULTS['num_train'],
             assert ok
             with open(osp.join(root, name), 'wb') as f:
                 f.write(buf.tobytes())
-            images.append(dict(id=i + 1, file_name=name, width=image_size,
-                               height=image_size))
+            images.append(
+                dict(
+                    id=i + 1,
+                    file_name=name,
+                    width=image_size,
+                    height=image_size))
             for kind, mask in instances:
                 annotations.append(
                     _coco_annotation(len(annotations) + 1, i + 1, kind, mask))
         offset += count
         with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
-            json.dump(dict(images=images, annotations=annotations,
-                           categories=categories), f, sort_keys=True)
+            json.dump(
+                dict(
+                    images=images,
+                    annotations=annotations,
+                    categories=categories),
+                f,
+                sort_keys=True)
     return root
 
 

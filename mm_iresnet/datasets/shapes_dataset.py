@@ -22,8 +22,7 @@ class ShapesDataset(CocoDataset):
 
     METAINFO = dict(
         classes=SHAPE_CLASSES,
-        palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30),
-                 (0, 170, 90)])
+        palette=[(220, 20, 60), (0, 130, 230), (250, 170, 30), (0, 170, 90)])
 
     def __init__(self, *args, generate: dict = None, **kwargs):
         root = kwargs.get('data_root')

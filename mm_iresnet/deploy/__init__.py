@@ -29,15 +29,16 @@ exported for each kind of model), :mod:`.export` (the exporters and
 from .build import build_deploy_model, switch_to_deploy
 from .export import (DEFAULT_EXPORTER, EXPORTERS, OPSET, export_module,
                      export_onnx)
-from .runtime import (OnnxFeatures, make_session, rel_errors,
-                      run_onnxruntime, use_onnx_features)
+from .runtime import (OnnxFeatures, make_session, rel_errors, run_onnxruntime,
+                      use_onnx_features)
 from .shapes import AXES, default_shape, resolve_dynamic
 from .wrappers import (DetectorFeatures, ExportWrapper, RecognizerScores,
                        export_wrapper)
 
-__all__ = ['AXES', 'DEFAULT_EXPORTER', 'EXPORTERS', 'OPSET',
-           'DetectorFeatures', 'ExportWrapper', 'OnnxFeatures',
-           'RecognizerScores', 'build_deploy_model', 'default_shape',
-           'export_module', 'export_onnx', 'export_wrapper', 'make_session',
-           'rel_errors', 'resolve_dynamic', 'run_onnxruntime',
-           'switch_to_deploy', 'use_onnx_features']
+__all__ = [
+    'AXES', 'DEFAULT_EXPORTER', 'EXPORTERS', 'OPSET', 'DetectorFeatures',
+    'ExportWrapper', 'OnnxFeatures', 'RecognizerScores', 'build_deploy_model',
+    'default_shape', 'export_module', 'export_onnx', 'export_wrapper',
+    'make_session', 'rel_errors', 'resolve_dynamic', 'run_onnxruntime',
+    'switch_to_deploy', 'use_onnx_features'
+]

@@ -10,8 +10,10 @@ from mmengine.config import Config
 from ..checkpoint import restricted_torch_load
 from ..configs import load_config, without_pretrained
 
-__all__ = ['switch_to_deploy', 'build_model', 'read_trusted_checkpoint',
-           'load_weights', 'build_deploy_model']
+__all__ = [
+    'switch_to_deploy', 'build_model', 'read_trusted_checkpoint',
+    'load_weights', 'build_deploy_model'
+]
 
 
 def switch_to_deploy(model: nn.Module) -> List[str]:
@@ -22,8 +24,10 @@ def switch_to_deploy(model: nn.Module) -> List[str]:
     def walk(module, prefix):
         if hasattr(module, 'switch_to_deploy'):
             return [f'{prefix}{n}' for n in module.switch_to_deploy()]
-        return [name for child_name, child in module.named_children()
-                for name in walk(child, f'{prefix}{child_name}.')]
+        return [
+            name for child_name, child in module.named_children()
+            for name in walk(child, f'{prefix}{child_name}.')
+        ]
 
     return walk(model, '')
 
@@ -75,7 +79,8 @@ def build_deploy_model(config: Union[str, Config],
     built from.
 
     ``checkpoint`` is a file the caller names, loaded with the types of
-    mmengine's training checkpoints allowed (:func:`read_trusted_checkpoint`), or a checkpoint read so already; one
+    mmengine's training checkpoints allowed (:func:`read_trusted_checkpoint`),
+    or a checkpoint read so already; one
     written by ``tools/reparameterize_model.py`` (already folded) loads too.
     Without a checkpoint the model keeps its initialisation. Pretrained
     weights named in the config are not loaded

@@ -26,8 +26,10 @@ from .runtime import rel_errors, run_onnxruntime
 from .shapes import AXES, default_shape, resolve_dynamic
 from .wrappers import export_wrapper
 
-__all__ = ['EXPORTERS', 'DEFAULT_EXPORTER', 'OPSET', 'export_module',
-           'export_onnx']
+__all__ = [
+    'EXPORTERS', 'DEFAULT_EXPORTER', 'OPSET', 'export_module', 'export_onnx'
+]
+
 
 def _torchscript_max_opset() -> int:
     """The highest opset the installed torch's TorchScript exporter writes
@@ -68,10 +70,9 @@ def _torchscript_export(module: nn.Module, example: torch.Tensor, out: str,
     """``torch.onnx.export(dynamo=False)``: the dynamic input axes, the
     batch of every output and, for feature maps, their time and space."""
     if opset > _torchscript_max_opset():
-        raise ValueError(
-            f'opset {opset}: the TorchScript exporter of torch '
-            f'{torch.__version__} writes opsets up to '
-            f'{_torchscript_max_opset()}')
+        raise ValueError(f'opset {opset}: the TorchScript exporter of torch '
+                         f'{torch.__version__} writes opsets up to '
+                         f'{_torchscript_max_opset()}')
     kind_axes = AXES[kind]
     dynamic_axes = None
     if dynamic:
@@ -81,20 +82,26 @@ def _torchscript_export(module: nn.Module, example: torch.Tensor, out: str,
             dynamic_axes[name] = {0: 'batch'} if 'batch' in dynamic else {}
             if kind in ('detector', 'backbone3d'):  # (N, C, [T,] H, W)
                 dynamic_axes[name].update({
-                    2 + k: f'{name}_{a}' for k, a in
-                    enumerate(kind_axes[2:]) if a in spatial})
+                    2 + k: f'{name}_{a}'
+                    for k, a in enumerate(kind_axes[2:]) if a in spatial
+                })
     with torch.no_grad(), warnings.catch_warnings():
         # the backbones' input checks read shapes in Python: expected
         warnings.simplefilter('ignore', torch.jit.TracerWarning)
-        torch.onnx.export(module, (example, ), out, **_dynamo_keyword(),
-                          input_names=['inputs'], output_names=output_names,
-                          opset_version=opset, dynamic_axes=dynamic_axes,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            module, (example, ),
+            out,
+            **_dynamo_keyword(),
+            input_names=['inputs'],
+            output_names=output_names,
+            opset_version=opset,
+            dynamic_axes=dynamic_axes,
+            do_constant_folding=True)
 
 
 def _dynamo_export(module: nn.Module, example: torch.Tensor, out: str,
-                   dynamic: Dict[str, int], kind: str,
-                   output_names: List[str], opset: int):
+                   dynamic: Dict[str, int], kind: str, output_names: List[str],
+                   opset: int):
     """``torch.onnx.export(dynamo=True)`` with the dynamic input axes as
     ``torch.export`` dims (the outputs' follow), optimised."""
     _check_dynamo_exporter()
@@ -108,8 +115,12 @@ def _dynamo_export(module: nn.Module, example: torch.Tensor, out: str,
     dynamic_shapes = (dims, ) if dims else None
     with torch.no_grad():
         program = torch.onnx.export(
-            module, (example, ), dynamo=True, dynamic_shapes=dynamic_shapes,
-            optimize=True, input_names=['inputs'], output_names=output_names,
+            module, (example, ),
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            optimize=True,
+            input_names=['inputs'],
+            output_names=output_names,
             opset_version=opset)
     program.save(out)
 
@@ -120,8 +131,11 @@ EXPORTERS = {'torchscript': _torchscript_export, 'dynamo': _dynamo_export}
 DEFAULT_EXPORTER = 'torchscript'
 
 
-def export_module(module: nn.Module, example: torch.Tensor, out: str,
-                  axes: Sequence[str] = (), kind: str = 'detector',
+def export_module(module: nn.Module,
+                  example: torch.Tensor,
+                  out: str,
+                  axes: Sequence[str] = (),
+                  kind: str = 'detector',
                   output_names: Optional[Sequence[str]] = None,
                   exporter: str = DEFAULT_EXPORTER,
                   opset: int = OPSET) -> List[str]:
@@ -215,9 +229,15 @@ def export_onnx(config: Union[str, Config],
     start = time.perf_counter()
     export_module(wrapper, example, out, axes, wrapper.kind, names, exporter,
                   opset)
-    info = dict(out=out, kind=wrapper.kind, shape=tuple(example.shape),
-                dynamic=axes, fixed=wrapper.fixed_axes(), outputs=names,
-                exporter=exporter, seconds=time.perf_counter() - start)
+    info = dict(
+        out=out,
+        kind=wrapper.kind,
+        shape=tuple(example.shape),
+        dynamic=axes,
+        fixed=wrapper.fixed_axes(),
+        outputs=names,
+        exporter=exporter,
+        seconds=time.perf_counter() - start)
     if verify:
         info['rel_err'] = rel_errors(
             run_onnxruntime(out, example.numpy()), reference)

@@ -6,8 +6,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-__all__ = ['make_session', 'run_onnxruntime', 'rel_errors', 'OnnxFeatures',
-           'use_onnx_features']
+__all__ = [
+    'make_session', 'run_onnxruntime', 'rel_errors', 'OnnxFeatures',
+    'use_onnx_features'
+]
 
 
 def make_session(path: str, threads: Optional[int] = None):
@@ -20,11 +22,12 @@ def make_session(path: str, threads: Optional[int] = None):
     options.add_session_config_entry('session.set_denormal_as_zero', '1')
     if threads:
         options.intra_op_num_threads = threads
-    return ort.InferenceSession(path, options,
-                                providers=['CPUExecutionProvider'])
+    return ort.InferenceSession(
+        path, options, providers=['CPUExecutionProvider'])
 
 
-def run_onnxruntime(path: str, inputs: np.ndarray,
+def run_onnxruntime(path: str,
+                    inputs: np.ndarray,
                     threads: Optional[int] = None) -> List[np.ndarray]:
     """Outputs of the ONNX file at ``path`` for ``inputs`` in onnxruntime
     (:func:`make_session`)."""
@@ -40,8 +43,8 @@ def rel_errors(outputs: Sequence[np.ndarray],
     errs = []
     for out, ref in zip(outputs, reference):
         ref = ref.detach().cpu().numpy()
-        errs.append(float(np.linalg.norm(out - ref) /
-                          max(np.linalg.norm(ref), 1e-30)))
+        errs.append(
+            float(np.linalg.norm(out - ref) / max(np.linalg.norm(ref), 1e-30)))
     return errs
 
 
@@ -56,12 +59,14 @@ class OnnxFeatures(nn.Module):
         self.session = make_session(path, threads)
 
     def forward(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, ...]:
-        outs = self.session.run(None, {
-            'inputs': inputs.detach().float().cpu().contiguous().numpy()})
+        outs = self.session.run(
+            None,
+            {'inputs': inputs.detach().float().cpu().contiguous().numpy()})
         return tuple(torch.from_numpy(o).to(inputs.device) for o in outs)
 
 
-def use_onnx_features(detector: nn.Module, path: str,
+def use_onnx_features(detector: nn.Module,
+                      path: str,
                       threads: Optional[int] = None) -> nn.Module:
     """Make ``detector`` (mmdet) compute its backbone + neck with the ONNX
     file at ``path`` (written by :func:`~mm_iresnet.deploy.export_onnx` for

@@ -13,8 +13,7 @@ __all__ = ['AXES', 'default_shape', 'resolve_dynamic']
 AXES = {
     'detector': ('batch', 'channels', 'height', 'width'),
     'recognizer2d': ('batch', 'frames', 'channels', 'height', 'width'),
-    'recognizer3d': ('batch', 'views', 'channels', 'time', 'height',
-                     'width'),
+    'recognizer3d': ('batch', 'views', 'channels', 'time', 'height', 'width'),
     # bare backbones (tests, benchmarks): a detector's input is a 2D one's
     'backbone3d': ('batch', 'channels', 'time', 'height', 'width'),
 }
@@ -22,8 +21,8 @@ AXES = {
 
 def _test_pipeline(cfg: Config) -> list:
     """The pipeline of the test (else the validation) dataset."""
-    return next((list(dataset['pipeline']) for _, dataset in
-                 loader_datasets(cfg, ('test', 'val'))
+    return next((list(dataset['pipeline'])
+                 for _, dataset in loader_datasets(cfg, ('test', 'val'))
                  if dataset.get('pipeline')), [])
 
 
@@ -48,8 +47,8 @@ def _detector_shape(steps: Dict[str, dict], cfg: Config,
     h, w = _size(scale, default_size)
     if resize.get('keep_ratio') and isinstance(scale, (list, tuple)):
         h = w = min(scale)  # a square image fits any keep_ratio scale
-    div = cfg.model.get('data_preprocessor', {}).get(
-        'pad_size_divisor', 1) or 1
+    div = cfg.model.get('data_preprocessor', {}).get('pad_size_divisor',
+                                                     1) or 1
     return (1, 3, -(-h // div) * div, -(-w // div) * div)
 
 
@@ -60,24 +59,28 @@ def _recognizer_shape(steps: Dict[str, dict], kind: str,
     sample = steps.get('SampleFrames') or steps.get('UniformSample') or {}
     clip_len = sample.get('clip_len', 1)
     num_clips = sample.get('num_clips', 1)
-    crop = next((steps[t] for t in ('CenterCrop', 'ThreeCrop', 'TenCrop')
-                 if t in steps), None)
-    crops = {'ThreeCrop': 3, 'TenCrop': 10}.get(
-        crop.get('type') if crop else None, 1)
+    crop = next(
+        (steps[t]
+         for t in ('CenterCrop', 'ThreeCrop', 'TenCrop') if t in steps), None)
+    crops = {
+        'ThreeCrop': 3,
+        'TenCrop': 10
+    }.get(crop.get('type') if crop else None, 1)
     if crop:
         h, w = _size(crop.get('crop_size'), default_size)
     else:
         resize = steps.get('Resize', {})
-        h, w = _size(resize.get('scale') if isinstance(
-            resize.get('scale'), int) or resize.get('keep_ratio') is False
-            else None, default_size)
+        h, w = _size(
+            resize.get('scale') if isinstance(resize.get('scale'), int)
+            or resize.get('keep_ratio') is False else None, default_size)
     if kind == 'recognizer3d':
         return (1, num_clips * crops, 3, clip_len, h, w)
     return (1, num_clips * clip_len * crops, 3, h, w)
 
 
-def default_shape(cfg: Config, kind: str, default_size: int = 224
-                  ) -> Tuple[int, ...]:
+def default_shape(cfg: Config,
+                  kind: str,
+                  default_size: int = 224) -> Tuple[int, ...]:
     """An input shape for ``kind`` read from the config's test pipeline:
     detectors the Resize scale padded to ``pad_size_divisor``; recognisers
     ``SampleFrames`` (clip_len x num_clips), the crop size and the number of
@@ -88,8 +91,8 @@ def default_shape(cfg: Config, kind: str, default_size: int = 224
     return _recognizer_shape(steps, kind, default_size)
 
 
-def resolve_dynamic(wrapper,
-                    dynamic: Union[None, bool, Sequence[str]]) -> List[str]:
+def resolve_dynamic(wrapper, dynamic: Union[None, bool,
+                                            Sequence[str]]) -> List[str]:
     """The dynamic axes of the export of ``wrapper`` (an
     :class:`~mm_iresnet.deploy.wrappers.ExportWrapper`): none
     (``None``/``False``), all the model allows (``True`` or an empty list),

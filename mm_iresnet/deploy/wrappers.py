@@ -7,8 +7,9 @@ from typing import Dict, List, Tuple
 import torch
 import torch.nn as nn
 
-__all__ = ['ExportWrapper', 'DetectorFeatures', 'RecognizerScores',
-           'export_wrapper']
+__all__ = [
+    'ExportWrapper', 'DetectorFeatures', 'RecognizerScores', 'export_wrapper'
+]
 
 
 class ExportWrapper(nn.Module):
@@ -65,20 +66,21 @@ class RecognizerScores(ExportWrapper):
         head = self.model.cls_head
         feats, kwargs = self.model.extract_feat(inputs, test_mode=True)
         scores = head(feats, **kwargs)
-        return head.average_clip(scores,
-                                 num_segs=scores.shape[0] // inputs.shape[0])
+        return head.average_clip(
+            scores, num_segs=scores.shape[0] // inputs.shape[0])
 
     def _regroups_frames(self) -> bool:
         """Whether the head's or the backbone's temporal modules (shift,
         temporal pool, TAM, non-local over segments) regroup the frames
         into clips; TSN (no shift) does not."""
         backbone, head = self.model.backbone, self.model.cls_head
-        return bool(getattr(head, 'num_segments', None) or (
-            getattr(backbone, 'num_segments', None) and (
-                getattr(backbone, 'is_shift', True)
-                or getattr(backbone, 'temporal_pool', False)
-                or any(getattr(m, 'num_segments', None)
-                       for m in backbone.modules() if m is not backbone))))
+        return bool(
+            getattr(head, 'num_segments', None)
+            or (getattr(backbone, 'num_segments', None) and
+                (getattr(backbone, 'is_shift', True)
+                 or getattr(backbone, 'temporal_pool', False) or any(
+                     getattr(m, 'num_segments', None)
+                     for m in backbone.modules() if m is not backbone))))
 
     def fixed_axes(self) -> Dict[str, str]:
         backbone, head = self.model.backbone, self.model.cls_head

@@ -17,7 +17,11 @@ from typing import Any, Sequence, Tuple
 __all__ = ['per_stage', 'per_block']
 
 
-def _expand(name: str, value: Any, count: int, unit: str, total: str,
+def _expand(name: str,
+            value: Any,
+            count: int,
+            unit: str,
+            total: str,
             by_index: bool = False) -> tuple:
     if not isinstance(value, (list, tuple)):
         return (value, ) * count
@@ -30,7 +34,9 @@ def _expand(name: str, value: Any, count: int, unit: str, total: str,
     return tuple(value)
 
 
-def per_stage(name: str, value: Any, num_stages: int,
+def per_stage(name: str,
+              value: Any,
+              num_stages: int,
               by_index: bool = False) -> tuple:
     """``value`` for each of ``num_stages`` stages (a scalar is broadcast);
     with ``by_index`` a longer sequence is read by index (its first
@@ -39,7 +45,9 @@ def per_stage(name: str, value: Any, num_stages: int,
                    f'num_stages={num_stages}', by_index)
 
 
-def per_block(name: str, value: Any, stage_blocks: Sequence[int],
+def per_block(name: str,
+              value: Any,
+              stage_blocks: Sequence[int],
               by_index: bool = False) -> Tuple[tuple, ...]:
     """``value`` for each block of each stage: a scalar, or one entry per
     stage (``by_index``: at least one, read by index), each a scalar or one

@@ -43,5 +43,7 @@ def fold_named(parent: nn.Module, conv_name: str, norm_name: str) -> bool:
 def fold_sequential(seq: nn.Sequential, prefix: str) -> list:
     """Fold every BN that directly follows a conv inside ``seq``; returns the
     folded names under ``prefix``."""
-    return [f'{prefix}.{k + 1}' for k in range(len(seq) - 1)
-            if fold_named(seq, str(k), str(k + 1))]
+    return [
+        f'{prefix}.{k + 1}' for k in range(len(seq) - 1)
+        if fold_named(seq, str(k), str(k + 1))
+    ]

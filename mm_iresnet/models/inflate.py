@@ -14,11 +14,11 @@ __all__ = ['InflationReport', 'inflate_state_dict']
 
 
 class InflationReport(NamedTuple):
-    inflated: List[str]      # conv kernels repeated over time
-    copied: List[str]        # same shape in 2D and 3D
-    missing: List[str]       # 3D keys absent from the 2D checkpoint
-    mismatched: List[str]    # present but of incompatible shape
-    unused: List[str]        # 2D keys no 3D parameter took (fc, ...)
+    inflated: List[str]  # conv kernels repeated over time
+    copied: List[str]  # same shape in 2D and 3D
+    missing: List[str]  # 3D keys absent from the 2D checkpoint
+    mismatched: List[str]  # present but of incompatible shape
+    unused: List[str]  # 2D keys no 3D parameter took (fc, ...)
 
 
 def _strip_prefix(state_dict: Dict[str, torch.Tensor],
@@ -28,8 +28,10 @@ def _strip_prefix(state_dict: Dict[str, torch.Tensor],
     for prefix in ('module.', 'backbone.', 'module.backbone.'):
         if not any(k in state_dict for k in own_keys) and any(
                 k.startswith(prefix) for k in state_dict):
-            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()
-                          if k.startswith(prefix)}
+            state_dict = {
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }
     return state_dict
 
 
@@ -49,13 +51,16 @@ def inflate_state_dict(model3d: torch.nn.Module,
     """
     own = model3d.state_dict()
     state_dict_2d = _strip_prefix(state_dict_2d, own.keys())
-    plan = {key: _inflated(target, state_dict_2d.get(key), pad_inputs)
-            for key, target in own.items()}
+    plan = {
+        key: _inflated(target, state_dict_2d.get(key), pad_inputs)
+        for key, target in own.items()
+    }
     if check is not None:
         check(model3d, state_dict_2d, [
-            k for k, source in plan.items() if not isinstance(
-                source, torch.Tensor) and not k.endswith(
-                    'num_batches_tracked')])
+            k for k, source in plan.items()
+            if not isinstance(source, torch.Tensor)
+            and not k.endswith('num_batches_tracked')
+        ])
     inflated, copied, missing, mismatched = [], [], [], []
     with torch.no_grad():
         for key, source in plan.items():
@@ -64,8 +69,8 @@ def inflate_state_dict(model3d: torch.nn.Module,
             elif isinstance(source, str):
                 mismatched.append(f'{key}: {source}')
             else:
-                (copied if source.shape == state_dict_2d[key].shape
-                 else inflated).append(key)
+                (copied if source.shape == state_dict_2d[key].shape else
+                 inflated).append(key)
                 own[key].copy_(source)
     unused = sorted(set(state_dict_2d) - set(own))
     return InflationReport(inflated, copied, missing, mismatched, unused)
@@ -80,9 +85,12 @@ def _inflated(target: torch.Tensor, source: Optional[torch.Tensor],
     if pad_inputs and target.dim() == source.dim() + 1 and \
             target.shape[1] > source.shape[1] and \
             target.shape[0] == source.shape[0]:
-        source = torch.cat([source, source.new_zeros(
-            source.shape[0], target.shape[1] - source.shape[1],
-            *source.shape[2:])], dim=1)
+        source = torch.cat([
+            source,
+            source.new_zeros(source.shape[0], target.shape[1] -
+                             source.shape[1], *source.shape[2:])
+        ],
+                           dim=1)
     if source.shape == target.shape:
         return source
     if target.dim() == source.dim() + 1 and \

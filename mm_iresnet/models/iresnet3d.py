@@ -12,13 +12,15 @@ from ..checkpoint import load_state_dict_file
 from ..deps import require
 from .args import per_block, per_stage
 from .inflate import inflate_state_dict
-from .resnet_weights import check_not_resnet_weights
 from .iresnet import IResNet, split_pretrained
+from .resnet_weights import check_not_resnet_weights
 from .spec import BackboneSpec, mmdet_spec, stages_of
 from .stem import StemSpec
 
-__all__ = ['IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS',
-           'IResNet3dCSN', 'IResNet2Plus1d']
+__all__ = [
+    'IResNet3d', 'IResNet3dSlowOnly', 'SLOWONLY_DEFAULTS', 'IResNet3dCSN',
+    'IResNet2Plus1d'
+]
 
 #: the arguments mmdet_spec translates that IResNet3d passes through
 _SPEC_ARGS = set(inspect.signature(mmdet_spec).parameters)
@@ -128,24 +130,35 @@ class IResNet3d(IResNet):
         self.with_pool2 = with_pool2
         shape = {k: kwargs.pop(k) for k in list(kwargs) if k in _SPEC_ARGS}
         spec = mmdet_spec(
-            depth=depth, base_channels=base_channels, num_stages=num_stages,
-            strides=spatial_strides, dilations=dilations, style=style,
+            depth=depth,
+            base_channels=base_channels,
+            num_stages=num_stages,
+            strides=spatial_strides,
+            dilations=dilations,
+            style=style,
             stage_blocks=stage_blocks,
-            stem=self.translate_stem(
-                conv1_kernel, conv1_stride_s, conv1_stride_t,
-                pool1_stride_s, pool1_stride_t, with_pool1, deep_stem,
-                cifar_stem, stem_pool, stem_channels or base_channels),
+            stem=self.translate_stem(conv1_kernel, conv1_stride_s,
+                                     conv1_stride_t, pool1_stride_s,
+                                     pool1_stride_t, with_pool1, deep_stem,
+                                     cifar_stem, stem_pool, stem_channels
+                                     or base_channels),
             **shape)
-        self.temporal_strides = per_stage('temporal_strides',
-                                          temporal_strides, num_stages)
+        self.temporal_strides = per_stage('temporal_strides', temporal_strides,
+                                          num_stages)
         super().__init__(
-            depth=depth, in_channels=in_channels, out_indices=out_indices,
-            frozen_stages=frozen_stages, conv_cfg=conv_cfg,
-            norm_cfg=norm_cfg, act_cfg=act_cfg, norm_eval=norm_eval,
-            with_cp=with_cp, zero_init_residual=zero_init_residual,
-            init_cfg=init_cfg, spec=self.translate_time(
-                spec, self.temporal_strides, inflate, inflate_style,
-                non_local, non_local_cfg),
+            depth=depth,
+            in_channels=in_channels,
+            out_indices=out_indices,
+            frozen_stages=frozen_stages,
+            conv_cfg=conv_cfg,
+            norm_cfg=norm_cfg,
+            act_cfg=act_cfg,
+            norm_eval=norm_eval,
+            with_cp=with_cp,
+            zero_init_residual=zero_init_residual,
+            init_cfg=init_cfg,
+            spec=self.translate_time(spec, self.temporal_strides, inflate,
+                                     inflate_style, non_local, non_local_cfg),
             **kwargs)
         if with_pool2:
             self.pool2 = nn.MaxPool3d(kernel_size=(2, 1, 1), stride=(2, 1, 1))
@@ -159,15 +172,15 @@ class IResNet3d(IResNet):
     @staticmethod
     def translate_time(spec: BackboneSpec, temporal_strides: Sequence[int],
                        inflate: Sequence, inflate_style: str,
-                       non_local: Sequence, non_local_cfg: dict
-                       ) -> BackboneSpec:
+                       non_local: Sequence,
+                       non_local_cfg: dict) -> BackboneSpec:
         """mmaction's per-stage / per-block temporal arguments as each
         block's extra arguments: its inflation, its temporal stride (the
         start block's) and its non-local block."""
         blocks = spec.stage_blocks
         inflated = per_block('inflate', inflate, blocks, by_index=True)
-        with_non_local = per_block('non_local', non_local, blocks,
-                                   by_index=True)
+        with_non_local = per_block(
+            'non_local', non_local, blocks, by_index=True)
         return spec.with_block_args(lambda i, j: dict(
             inflate_style=inflate_style if inflated[i][j] == 1 else None,
             temporal_stride=temporal_strides[i] if j == 0 else 1,
@@ -176,9 +189,8 @@ class IResNet3d(IResNet):
 
     @staticmethod
     def translate_stem(conv1_kernel, conv1_stride_s, conv1_stride_t,
-                       pool1_stride_s, pool1_stride_t, with_pool1,
-                       deep_stem, cifar_stem, stem_pool,
-                       channels) -> StemSpec:
+                       pool1_stride_s, pool1_stride_t, with_pool1, deep_stem,
+                       cifar_stem, stem_pool, channels) -> StemSpec:
         """mmaction's stem arguments as a :class:`StemSpec`.
 
         The stem pool's spatial stride moves into stage 1 (``stem_pool=True``
@@ -215,9 +227,14 @@ class IResNet3d(IResNet):
         pool = 'none' if cifar_stem or not with_pool1 else \
             'kept' if stem_pool else 'moved'
         return StemSpec(
-            kind=kind, channels=channels, kernel=kh if kind == 'conv' else 3,
-            stride=conv1_stride_s, pool=pool, pool_stride=pool1_stride_s,
-            time_kernel=kt, time_stride=conv1_stride_t,
+            kind=kind,
+            channels=channels,
+            kernel=kh if kind == 'conv' else 3,
+            stride=conv1_stride_s,
+            pool=pool,
+            pool_stride=pool1_stride_s,
+            time_kernel=kt,
+            time_stride=conv1_stride_t,
             time_pool_stride=pool1_stride_t if with_pool1 else 1)
 
     def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
@@ -237,8 +254,8 @@ class IResNet3d(IResNet):
         spec = self.stem_spec
         frames = 1
         while True:
-            t = (frames - spec.time_kernel + 2 * (
-                (spec.time_kernel - 1) // 2)) // spec.time_stride + 1
+            t = (frames - spec.time_kernel + 2 *
+                 ((spec.time_kernel - 1) // 2)) // spec.time_stride + 1
             t = (t - 1) // spec.time_pool_stride + 1
             t = (t - 1) // self.temporal_strides[0] + 1
             if t >= 2:
@@ -272,29 +289,35 @@ class IResNet3d(IResNet):
         if not self.pretrained2d:
             from mmengine.runner import load_checkpoint
             logger.info(f'load 3D weights from {path}')
-            load_checkpoint(self, path, map_location='cpu', strict=False,
-                            logger=logger)
+            load_checkpoint(
+                self, path, map_location='cpu', strict=False, logger=logger)
             return
         state_dict = load_state_dict_file(path)
-        report = inflate_state_dict(self, state_dict, pad_inputs=self.lateral,
-                                    check=check_not_resnet_weights)
+        report = inflate_state_dict(
+            self,
+            state_dict,
+            pad_inputs=self.lateral,
+            check=check_not_resnet_weights)
         logger.info(f'inflated 2D weights from {path}: '
                     f'{len(report.inflated)} conv kernels inflated, '
                     f'{len(report.copied)} tensors copied')
         for title, keys in (('3D keys not in the 2D checkpoint (kept their '
                              'initialisation)', report.missing),
                             ('keys of mismatched shape (not loaded)',
-                             report.mismatched),
-                            ('2D keys not used', report.unused)):
+                             report.mismatched), ('2D keys not used',
+                                                  report.unused)):
             if keys:
                 logger.warning(f'{title}: {", ".join(keys)}')
         self.inflation_report = report
 
 
 #: what mmaction's ResNet3dSlowOnly changes in ResNet3d's defaults
-SLOWONLY_DEFAULTS = dict(conv1_kernel=(1, 7, 7), conv1_stride_t=1,
-                         pool1_stride_t=1, inflate=(0, 0, 1, 1),
-                         with_pool2=False)
+SLOWONLY_DEFAULTS = dict(
+    conv1_kernel=(1, 7, 7),
+    conv1_stride_t=1,
+    pool1_stride_t=1,
+    inflate=(0, 0, 1, 1),
+    with_pool2=False)
 
 
 @MODELS.register_module()
@@ -332,8 +355,8 @@ class IResNet3dCSN(IResNet3d):
                  conv1_kernel: Sequence[int] = (3, 7, 7),
                  conv1_stride_t: int = 1,
                  pool1_stride_t: int = 1,
-                 norm_cfg: dict = dict(type='BN3d', requires_grad=True,
-                                       eps=1e-3),
+                 norm_cfg: dict = dict(
+                     type='BN3d', requires_grad=True, eps=1e-3),
                  inflate_style: str = '3x3x3',
                  bottleneck_mode: str = 'ir',
                  bn_frozen: bool = False,
@@ -350,15 +373,20 @@ class IResNet3dCSN(IResNet3d):
         self.bottleneck_mode = bottleneck_mode
         self.bn_frozen = bn_frozen
         super().__init__(
-            depth=depth, pretrained=pretrained,
-            temporal_strides=temporal_strides, conv1_kernel=conv1_kernel,
-            conv1_stride_t=conv1_stride_t, pool1_stride_t=pool1_stride_t,
-            norm_cfg=norm_cfg, inflate_style=inflate_style,
+            depth=depth,
+            pretrained=pretrained,
+            temporal_strides=temporal_strides,
+            conv1_kernel=conv1_kernel,
+            conv1_stride_t=conv1_stride_t,
+            pool1_stride_t=pool1_stride_t,
+            norm_cfg=norm_cfg,
+            inflate_style=inflate_style,
             base_channels=base,
             block='bottleneck_ip' if bottleneck_mode == 'ip' else block,
             groups=tuple(base * 2**i
                          for i in range(kwargs.get('num_stages', 4))),
-            base_width=None, **kwargs)
+            base_width=None,
+            **kwargs)
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -391,5 +419,8 @@ class IResNet2Plus1d(IResNet3d):
             require('mmaction')
             from mmaction.models.common import Conv2plus1d
             conv_cfg['type'] = Conv2plus1d  # found whatever the scope
-        super().__init__(conv_cfg=conv_cfg, pretrained2d=pretrained2d,
-                         with_pool2=with_pool2, **kwargs)
+        super().__init__(
+            conv_cfg=conv_cfg,
+            pretrained2d=pretrained2d,
+            with_pool2=with_pool2,
+            **kwargs)

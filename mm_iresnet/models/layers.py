@@ -8,11 +8,14 @@ from mmengine.registry import MODELS
 from torch._C import _functorch
 from torch.autograd import forward_ad
 
-__all__ = ['Conv3dReplicateTime', 'SeparableMaxPool', 'expand_to_dim',
-           'graph_capture', 'pool_path']
+__all__ = [
+    'Conv3dReplicateTime', 'SeparableMaxPool', 'expand_to_dim',
+    'graph_capture', 'pool_path'
+]
 
 
-def expand_to_dim(value: Union[int, Sequence[int]], dim: int,
+def expand_to_dim(value: Union[int, Sequence[int]],
+                  dim: int,
                   temporal: int = 1):
     """Turn a spatial size into the argument a ``dim``-D layer takes.
 
@@ -23,7 +26,6 @@ def expand_to_dim(value: Union[int, Sequence[int]], dim: int,
     if dim == 3:
         return (temporal, value, value)
     raise ValueError(f'dim must be 2 or 3, got {dim}')
-
 
 
 @MODELS.register_module()
@@ -107,8 +109,7 @@ class SeparableMaxPool(nn.Module):
     def native(self, x: torch.Tensor) -> torch.Tensor:
         """PyTorch's pool (indices computed where a gradient may flow)."""
         if self.dim == 2:
-            return F.max_pool2d(x, self.kernel_size, self.stride,
-                                self.padding)
+            return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
         return F.max_pool3d(x, self.kernel_size, self.stride, self.padding)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -161,8 +162,8 @@ def _max_along(x: torch.Tensor, d: int, k: int, s: int,
 
     shape = list(x.shape)
     shape[d] = length
-    out = torch.empty(shape, dtype=x.dtype, device=x.device,
-                      memory_format=_memory_format(x))
+    out = torch.empty(
+        shape, dtype=x.dtype, device=x.device, memory_format=_memory_format(x))
     first, count, start = spans[0]
     if count < length:
         out.fill_(float('-inf'))
@@ -177,8 +178,8 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
     """The layout of ``x`` that the pool's output keeps (channels-last in,
     channels-last out, as PyTorch's pool)."""
     if not x.is_contiguous():
-        for fmt, dim in ((torch.channels_last, 4),
-                         (torch.channels_last_3d, 5)):
+        for fmt, dim in ((torch.channels_last, 4), (torch.channels_last_3d,
+                                                    5)):
             if x.dim() == dim and x.is_contiguous(memory_format=fmt):
                 return fmt
     return torch.contiguous_format

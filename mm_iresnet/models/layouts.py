@@ -64,36 +64,41 @@ ORDERINGS: Dict[str, Dict[str, Layout]] = {
     # middle blocks are pre-activation with nothing after the add; the end
     # block closes the stage with BN + ReLU after the add. A one-block stage
     # is a start block.
-    'resstage': dict(
+    'resstage':
+    dict(
         start=Layout(last_norm=True, post_act=True),
         first_middle=Layout(),
         middle=Layout(pre_norm=True, pre_act=True),
         first_end=Layout(post_norm=True, post_act=True),
-        end=Layout(pre_norm=True, pre_act=True, post_norm=True,
-                   post_act=True),
+        end=Layout(pre_norm=True, pre_act=True, post_norm=True, post_act=True),
         single=Layout(last_norm=True, post_act=True)),
     # (f') the paper's reading (unmerged pull request 310124e): the first
     # middle block's ReLU works out of place, on its branch only, so the main
     # path crosses one ReLU per stage (the end block's). A one-block stage is
     # a start block whose addition is followed by the stage's single ReLU.
-    'resstage_paper': dict(
+    'resstage_paper':
+    dict(
         start=Layout(last_norm=True),
         first_middle=Layout(pre_act=True),
         middle=Layout(pre_norm=True, pre_act=True),
         first_end=Layout(pre_act=True, post_norm=True, post_act=True),
-        end=Layout(pre_norm=True, pre_act=True, post_norm=True,
-                   post_act=True),
+        end=Layout(pre_norm=True, pre_act=True, post_norm=True, post_act=True),
         single=Layout(last_norm=True, post_act=True)),
     # (a) original post-activation, ResNet v1: conv-BN-ReLU-conv-BN, add, ReLU
-    'original': _uniform(Layout(last_norm=True, post_act=True)),
+    'original':
+    _uniform(Layout(last_norm=True, post_act=True)),
     # (b) BN after addition: conv-BN-ReLU-conv, add, BN, ReLU
-    'bn_after_add': _uniform(Layout(post_norm=True, post_act=True)),
+    'bn_after_add':
+    _uniform(Layout(post_norm=True, post_act=True)),
     # (c) ReLU before addition: conv-BN-ReLU-conv-BN-ReLU, add
-    'relu_before_add': _uniform(Layout(last_norm=True, last_act=True)),
+    'relu_before_add':
+    _uniform(Layout(last_norm=True, last_act=True)),
     # (d) ReLU-only pre-activation: ReLU-conv-BN-ReLU-conv-BN, add
-    'relu_preact': _uniform(Layout(pre_act=True, last_norm=True)),
+    'relu_preact':
+    _uniform(Layout(pre_act=True, last_norm=True)),
     # (e) full pre-activation, ResNet v2: BN-ReLU-conv-BN-ReLU-conv, add
-    'preact': _uniform(Layout(pre_norm=True, pre_act=True)),
+    'preact':
+    _uniform(Layout(pre_norm=True, pre_act=True)),
 }
 
 

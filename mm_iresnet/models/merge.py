@@ -22,7 +22,10 @@ def _conv1x1(channels: int, dim: int, bias: bool) -> nn.Module:
 class ScaledMerge(nn.Module):
     """Constant scaling: ``shortcut_scale * x + branch_scale * F(x)``."""
 
-    def __init__(self, channels: int, dim: int, shortcut_scale: float = 0.5,
+    def __init__(self,
+                 channels: int,
+                 dim: int,
+                 shortcut_scale: float = 0.5,
                  branch_scale: float = 1.0):
         super().__init__()
         self.shortcut_scale = shortcut_scale
@@ -38,7 +41,10 @@ class GatedMerge(nn.Module):
     ``gate_bias`` initialises the gate's bias (negative: towards the
     shortcut for exclusive gating)."""
 
-    def __init__(self, channels: int, dim: int, exclusive: bool = True,
+    def __init__(self,
+                 channels: int,
+                 dim: int,
+                 exclusive: bool = True,
                  gate_bias: float = 0.0):
         super().__init__()
         self.exclusive = exclusive
@@ -84,7 +90,8 @@ MERGES = {
 }
 
 
-def build_merge(cfg: Optional[dict], channels: int,
+def build_merge(cfg: Optional[dict],
+                channels: int,
                 dim: int = 2) -> Optional[nn.Module]:
     """The merging module for ``cfg = dict(type=..., **kwargs)``; ``None``
     for plain addition (``cfg`` None or type 'add')."""

@@ -12,17 +12,23 @@ from mmengine.registry import MODELS
 
 from .iresnet import IResNet
 
-__all__ = ['PRESETS', 'ResNetV1', 'PreActResNet', 'ResStageNet',
-           'IResGroup', 'IResGroupFix', 'ResGroup', 'ResGroupFix',
-           'IResNetV1c', 'IResNetV1d', 'V1C', 'V1D']
+__all__ = [
+    'PRESETS', 'ResNetV1', 'PreActResNet', 'ResStageNet', 'IResGroup',
+    'IResGroupFix', 'ResGroup', 'ResGroupFix', 'IResNetV1c', 'IResNetV1d',
+    'V1C', 'V1D'
+]
 
 _ORIGINAL_LAYOUT = dict(projection='conv', stem_pool=True)
-_IRESNET_LAYOUT = dict(ordering='resstage', projection='maxpool',
-                       stem_pool=False)
+_IRESNET_LAYOUT = dict(
+    ordering='resstage', projection='maxpool', stem_pool=False)
 # iResGroup: stage widths (planes) 256..2048, 3x3 conv as wide as planes,
 # conv3 halves it (outputs 128/256/512/1024), 32 channels per group.
-_GROUP = dict(base_channels=256, stem_channels=64, expansion=0.5,
-              base_width=None, groups=(8, 16, 32, 64))
+_GROUP = dict(
+    base_channels=256,
+    stem_channels=64,
+    expansion=0.5,
+    base_width=None,
+    groups=(8, 16, 32, 64))
 _GROUP_FIX = dict(_GROUP, groups=64)
 #: ResNetV1c / ResNetV1d (mmdet, mmseg, mmpose): the deep stem, and with it
 #: average-pool downsampling shortcuts
@@ -41,12 +47,12 @@ class _Preset(IResNet):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         # what inspect.signature(cls) shows: its flavour's, less the fixed
-        base = next(b for b in cls.__mro__[1:]
-                    if not issubclass(b, _Preset))
+        base = next(b for b in cls.__mro__[1:] if not issubclass(b, _Preset))
         signature = inspect.signature(base)
         cls.__signature__ = signature.replace(parameters=[
             p for name, p in signature.parameters.items()
-            if name not in cls.fixed])
+            if name not in cls.fixed
+        ])
 
     def __init__(self, **kwargs):
         clash = sorted(set(kwargs) & set(self.fixed))
@@ -118,7 +124,10 @@ class IResNetV1d(_Preset):
 
 
 #: preset name -> the arguments it fixes (``IResNet`` itself: iResNet's)
-PRESETS = dict(IResNet=dict(_IRESNET_LAYOUT),
-               **{cls.__name__: dict(cls.fixed) for cls in (
-                   ResNetV1, PreActResNet, ResStageNet, IResGroup,
-                   IResGroupFix, ResGroup, ResGroupFix)})
+PRESETS = dict(
+    IResNet=dict(_IRESNET_LAYOUT),
+    **{
+        cls.__name__: dict(cls.fixed)
+        for cls in (ResNetV1, PreActResNet, ResStageNet, IResGroup,
+                    IResGroupFix, ResGroup, ResGroupFix)
+    })

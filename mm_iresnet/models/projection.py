@@ -69,17 +69,20 @@ def build_projection(in_channels: int,
     if strided and projection == 'maxpool':
         layers.append(
             SeparableMaxPool(
-                kernel_size=expand_to_dim(3, dim, 3 if temporal_stride > 1
-                                          else 1),
+                kernel_size=expand_to_dim(3, dim,
+                                          3 if temporal_stride > 1 else 1),
                 stride=expand_to_dim(stride, dim, temporal_stride),
-                padding=expand_to_dim(1, dim, 1 if temporal_stride > 1
-                                      else 0), dim=dim))
+                padding=expand_to_dim(1, dim, 1 if temporal_stride > 1 else 0),
+                dim=dim))
     elif strided and projection == 'avgpool':
         pool = nn.AvgPool2d if dim == 2 else nn.AvgPool3d
         window = expand_to_dim(stride, dim, temporal_stride)
         layers.append(
-            pool(kernel_size=window, stride=window, ceil_mode=True,
-                 count_include_pad=False))
+            pool(
+                kernel_size=window,
+                stride=window,
+                ceil_mode=True,
+                count_include_pad=False))
     elif strided:
         conv_stride = expand_to_dim(stride, dim, temporal_stride)
     elif keep_pool_place and widen and projection != 'conv':
@@ -87,7 +90,12 @@ def build_projection(in_channels: int,
     if widen or conv_stride != 1:
         conv_cfg = conv_cfg or dict(type=f'Conv{dim}d')
         layers.append(
-            build_conv_layer(conv_cfg, in_channels, out_channels,
-                             kernel_size=1, stride=conv_stride, bias=False))
+            build_conv_layer(
+                conv_cfg,
+                in_channels,
+                out_channels,
+                kernel_size=1,
+                stride=conv_stride,
+                bias=False))
         layers.append(build_norm_layer(norm_cfg, out_channels)[1])
     return nn.Sequential(*layers)

@@ -34,19 +34,20 @@ from typing import Dict, Iterable, Optional, Set, Tuple
 from ..checkpoint import CheckpointError
 from ..official import OFFICIAL_MODELS, SCHEME
 
-__all__ = ['ResNetWeightsError', 'is_resnet_state_dict', 'unfitted_keys',
-           'check_not_resnet_weights']
+__all__ = [
+    'ResNetWeightsError', 'is_resnet_state_dict', 'unfitted_keys',
+    'check_not_resnet_weights'
+]
 
 # a residual block's conv or norm key: (block, kind, index), the block being
 # everything up to ``layerS.I`` (a pathway's or model's prefix included);
 # mmaction2's ConvModule names (``convK.conv``, ``convK.bn``, TSM's
 # ``convK.conv.net``) count as mmdet's ``convK`` and ``bnK``
-_BLOCK_KEY = re.compile(
-    r'^(?P<block>(?:.*\.)?layer\d+\.\d+)\.(?:'
-    r'conv(?P<conv>\d+)(?:\.conv)?(?:\.net)?\.weight'
-    r'|bn(?P<bn>\d+)\.(?:weight|running_mean)'
-    r'|conv(?P<convbn>\d+)\.bn\.(?:weight|running_mean)'
-    r'|downsample\.(?P<shortcut>0|conv)\.weight)$')
+_BLOCK_KEY = re.compile(r'^(?P<block>(?:.*\.)?layer\d+\.\d+)\.(?:'
+                        r'conv(?P<conv>\d+)(?:\.conv)?(?:\.net)?\.weight'
+                        r'|bn(?P<bn>\d+)\.(?:weight|running_mean)'
+                        r'|conv(?P<convbn>\d+)\.bn\.(?:weight|running_mean)'
+                        r'|downsample\.(?P<shortcut>0|conv)\.weight)$')
 
 
 class ResNetWeightsError(CheckpointError):
@@ -83,20 +84,20 @@ def is_resnet_state_dict(keys: Iterable[str]) -> bool:
     stages = Counter(block.rsplit('.', 1)[0] for block in blocks)
     return bool(blocks) and all(
         convs - {0} and convs - {0} == norms
-        for convs, norms in blocks.values()) and (
-            max(stages.values()) >= 3 or
-            any(0 in convs for convs, _ in blocks.values()))
+        for convs, norms in blocks.values()) and (max(
+            stages.values()) >= 3 or any(0 in convs
+                                         for convs, _ in blocks.values()))
 
 
-def unfitted_keys(model_keys: Dict[str, tuple],
-                  state_dict: dict) -> list:
+def unfitted_keys(model_keys: Dict[str, tuple], state_dict: dict) -> list:
     """Keys of the model (name -> shape) that ``state_dict`` lacks or holds
     with another shape (BN's ``num_batches_tracked`` aside: torchvision's
     files have none)."""
-    return [k for k, shape in model_keys.items()
-            if not k.endswith('num_batches_tracked') and (
-                k not in state_dict or
-                tuple(state_dict[k].shape) != tuple(shape))]
+    return [
+        k for k, shape in model_keys.items()
+        if not k.endswith('num_batches_tracked') and (
+            k not in state_dict or tuple(state_dict[k].shape) != tuple(shape))
+    ]
 
 
 def _fix(backbone) -> str:
@@ -126,8 +127,10 @@ def check_not_resnet_weights(backbone, state_dict: dict,
     if getattr(backbone, 'allow_partial_load', False) or not unfitted or \
             not is_resnet_state_dict(state_dict):
         return
-    total = len([k for k in backbone.state_dict()
-                 if not k.endswith('num_batches_tracked')])
+    total = len([
+        k for k in backbone.state_dict()
+        if not k.endswith('num_batches_tracked')
+    ])
     raise ResNetWeightsError(
         f'these are a ResNet\'s weights (every block has one norm '
         f'after each conv), not an iResNet\'s: {type(backbone).__name__} '

@@ -25,9 +25,10 @@ from ..deps import require
 from .iresnet import IResNet
 from .presets import V1C, V1D, _Preset
 
-__all__ = ['IResNetSeg', 'IResNetSegV1c', 'IResNetSegV1d', 'IResNetPose',
-           'IResNetPoseV1d', 'MMSEG_TYPES', 'MMPOSE_TYPES',
-           'register_in_codebase']
+__all__ = [
+    'IResNetSeg', 'IResNetSegV1c', 'IResNetSegV1d', 'IResNetPose',
+    'IResNetPoseV1d', 'MMSEG_TYPES', 'MMPOSE_TYPES', 'register_in_codebase'
+]
 
 
 @MODELS.register_module()
@@ -41,8 +42,11 @@ class IResNetSeg(IResNet):
                  stem_channels: Optional[int] = 64,
                  norm_eval: bool = False,
                  **kwargs):
-        super().__init__(depth=depth, stem_channels=stem_channels,
-                         norm_eval=norm_eval, **kwargs)
+        super().__init__(
+            depth=depth,
+            stem_channels=stem_channels,
+            norm_eval=norm_eval,
+            **kwargs)
 
 
 @MODELS.register_module()
@@ -69,9 +73,12 @@ class IResNetPose(IResNet):
                  out_indices: Sequence[int] = (3, ),
                  norm_eval: bool = False,
                  **kwargs):
-        super().__init__(depth=depth, stem_channels=stem_channels,
-                         out_indices=out_indices, norm_eval=norm_eval,
-                         **kwargs)
+        super().__init__(
+            depth=depth,
+            stem_channels=stem_channels,
+            out_indices=out_indices,
+            norm_eval=norm_eval,
+            **kwargs)
 
 
 @MODELS.register_module()
@@ -82,8 +89,8 @@ class IResNetPoseV1d(_Preset, IResNetPose):
 
 
 #: name in mmseg's registry -> the class it means there
-MMSEG_TYPES = dict(IResNet=IResNetSeg, IResNetV1c=IResNetSegV1c,
-                   IResNetV1d=IResNetSegV1d)
+MMSEG_TYPES = dict(
+    IResNet=IResNetSeg, IResNetV1c=IResNetSegV1c, IResNetV1d=IResNetSegV1d)
 #: name in mmpose's registry -> the class it means there
 MMPOSE_TYPES = dict(IResNet=IResNetPose, IResNetV1d=IResNetPoseV1d)
 _CODEBASES = dict(mmseg=MMSEG_TYPES, mmpose=MMPOSE_TYPES)

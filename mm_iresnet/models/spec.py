@@ -16,8 +16,9 @@ from .args import per_stage
 from .blocks import block_expansion
 from .stem import StemSpec
 
-__all__ = ['ARCH_SETTINGS', 'StageSpec', 'BackboneSpec', 'stages_of',
-           'mmdet_spec']
+__all__ = [
+    'ARCH_SETTINGS', 'StageSpec', 'BackboneSpec', 'stages_of', 'mmdet_spec'
+]
 
 #: depth -> (block kind, blocks per stage), the official set
 ARCH_SETTINGS = {
@@ -79,33 +80,37 @@ class BackboneSpec(NamedTuple):
         """Channels stage ``index`` outputs."""
         return int(self.stages[index].planes * self.expansion)
 
-    def with_block_args(self, extra: Callable[[int, int], dict]
-                        ) -> 'BackboneSpec':
+    def with_block_args(self, extra: Callable[[int, int],
+                                              dict]) -> 'BackboneSpec':
         """A copy whose block ``j`` of stage ``i`` also gets the arguments
         ``extra(i, j)``."""
-        return self._replace(stages=tuple(
-            stage._replace(blocks=tuple(
-                dict(args, **extra(i, j))
-                for j, args in enumerate(stage.blocks)))
-            for i, stage in enumerate(self.stages)))
+        return self._replace(
+            stages=tuple(
+                stage._replace(
+                    blocks=tuple(
+                        dict(args, **extra(i, j))
+                        for j, args in enumerate(stage.blocks)))
+                for i, stage in enumerate(self.stages)))
 
     def with_stage_inputs(self, added: Sequence[int]) -> 'BackboneSpec':
         """A copy whose stage ``i`` takes ``added[i]`` more input
         channels."""
-        return self._replace(stages=tuple(
-            stage._replace(in_channels=stage.in_channels + extra)
-            for stage, extra in zip(self.stages, added)))
+        return self._replace(
+            stages=tuple(
+                stage._replace(in_channels=stage.in_channels + extra)
+                for stage, extra in zip(self.stages, added)))
 
 
-def stages_of(depth: Optional[int], stage_blocks: Optional[Sequence[int]] = None,
-              num_stages: int = 4, block: Optional[str] = None
-              ) -> Tuple[str, tuple]:
+def stages_of(depth: Optional[int],
+              stage_blocks: Optional[Sequence[int]] = None,
+              num_stages: int = 4,
+              block: Optional[str] = None) -> Tuple[str, tuple]:
     """(block kind, blocks per stage) of a depth of :data:`ARCH_SETTINGS`
     or of explicit ``stage_blocks``."""
     if not 1 <= num_stages <= 4:
         raise ValueError(f'num_stages must be 1..4, got {num_stages}')
-    if depth not in ARCH_SETTINGS and (depth is not None or
-                                       stage_blocks is None):
+    if depth not in ARCH_SETTINGS and (depth is not None
+                                       or stage_blocks is None):
         raise KeyError(
             f'invalid depth {depth!r}; valid depths: {sorted(ARCH_SETTINGS)}'
             ', or depth=None with explicit stage_blocks')
@@ -131,8 +136,8 @@ def _stem(stem_channels, base_channels, deep_stem, cifar_stem,
         pool='none' if cifar_stem else 'kept' if stem_pool else 'moved')
 
 
-def _stage_plugins(plugins: List[dict], num_stages: int
-                   ) -> List[Tuple[dict, ...]]:
+def _stage_plugins(plugins: List[dict],
+                   num_stages: int) -> List[Tuple[dict, ...]]:
     """Each stage's plugins (mmdet's format, ``stages`` removed)."""
     if not isinstance(plugins, (list, tuple)):
         raise TypeError(f'plugins must be a list of dicts, got {plugins}')
@@ -198,8 +203,8 @@ def mmdet_spec(depth: Optional[int] = 50,
     block, blocks = stages_of(depth, stage_blocks, num_stages, block)
     if dcn is not None and not isinstance(dcn, dict):
         raise TypeError(f'dcn must be a dict, got {type(dcn)}')
-    stem = stem or _stem(stem_channels, base_channels, deep_stem,
-                         cifar_stem, stem_pool)
+    stem = stem or _stem(stem_channels, base_channels, deep_stem, cifar_stem,
+                         stem_pool)
     expansion = block_expansion(block) if expansion is None else expansion
     strides = per_stage('strides', strides, num_stages)
     dilations = per_stage('dilations', dilations, num_stages)
@@ -214,16 +219,26 @@ def mmdet_spec(depth: Optional[int] = 50,
         # iResGroup (base_width None): as wide as planes whatever the groups
         mid = planes if g == 1 or base_width is None else \
             int(planes * base_width / base_channels) * g
-        stages.append(StageSpec(
-            in_channels=in_channels, planes=planes, mid_channels=mid,
-            stride=strides[i], dilation=dilations[i], groups=g,
-            dcn=dcn if with_dcn[i] else None, plugins=stage_plugins[i],
-            blocks=tuple({} for _ in range(n)),
-            block_dilations=_block_dilations(
-                dilations[i], n, contract_dilation,
-                multi_grid if i == num_stages - 1 else None)))
+        stages.append(
+            StageSpec(
+                in_channels=in_channels,
+                planes=planes,
+                mid_channels=mid,
+                stride=strides[i],
+                dilation=dilations[i],
+                groups=g,
+                dcn=dcn if with_dcn[i] else None,
+                plugins=stage_plugins[i],
+                blocks=tuple({} for _ in range(n)),
+                block_dilations=_block_dilations(
+                    dilations[i], n, contract_dilation,
+                    multi_grid if i == num_stages - 1 else None)))
         in_channels = int(planes * expansion)
     return BackboneSpec(
-        stem=stem, block=block, expansion=expansion, ordering=ordering,
-        projection='avgpool' if avg_down else projection, style=style,
+        stem=stem,
+        block=block,
+        expansion=expansion,
+        ordering=ordering,
+        projection='avgpool' if avg_down else projection,
+        style=style,
         stages=tuple(stages))

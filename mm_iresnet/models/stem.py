@@ -96,7 +96,9 @@ def build_stem(spec: StemSpec, in_channels: int, dim: int, conv_cfg,
     channels = in_channels
     for out, k, s, kt, st in _conv_layers(spec):
         conv = build_conv_layer(
-            conv_cfg, channels, out,
+            conv_cfg,
+            channels,
+            out,
             kernel_size=expand_to_dim(k, dim, kt),
             stride=expand_to_dim(s, dim, st),
             padding=expand_to_dim(k // 2, dim, (kt - 1) // 2),
@@ -105,9 +107,11 @@ def build_stem(spec: StemSpec, in_channels: int, dim: int, conv_cfg,
                         build_activation_layer(act_cfg)))
         channels = out
     if spec.kind == 'deep':
-        modules = dict(stem=nn.Sequential(
-            *[m for conv, (_, norm), act in triples
-              for m in (conv, norm, act)]))
+        modules = dict(
+            stem=nn.Sequential(*[
+                m for conv, (_, norm), act in triples
+                for m in (conv, norm, act)
+            ]))
     else:
         [(conv, (norm_name, norm), act)] = triples
         modules = {'conv1': conv, norm_name: norm, 'relu': act}
@@ -120,12 +124,12 @@ def build_stem(spec: StemSpec, in_channels: int, dim: int, conv_cfg,
 def _stem_pool(spec: StemSpec, dim: int):
     if spec.pool == 'kept':
         pool = nn.MaxPool2d if dim == 2 else nn.MaxPool3d
-        return pool(kernel_size=expand_to_dim(3, dim, 1),
-                    stride=expand_to_dim(spec.pool_stride, dim,
-                                         spec.time_pool_stride),
-                    padding=expand_to_dim(1, dim, 0))
+        return pool(
+            kernel_size=expand_to_dim(3, dim, 1),
+            stride=expand_to_dim(spec.pool_stride, dim, spec.time_pool_stride),
+            padding=expand_to_dim(1, dim, 0))
     if dim == 3 and spec.time_pool_stride > 1:
         # mmaction's pool1 in time: kernel 1, i.e. keep every n-th frame
-        return nn.MaxPool3d(kernel_size=1,
-                            stride=(spec.time_pool_stride, 1, 1))
+        return nn.MaxPool3d(
+            kernel_size=1, stride=(spec.time_pool_stride, 1, 1))
     return None

@@ -14,8 +14,10 @@ from mmcv.cnn import NonLocal3d
 from ..deps import require
 from .layers import graph_capture
 
-__all__ = ['to_clips', 'to_frames', 'check_frames', 'TemporalShift',
-           'TemporalPool', 'SegmentNonLocal', 'SHIFT_PLACES']
+__all__ = [
+    'to_clips', 'to_frames', 'check_frames', 'TemporalShift', 'TemporalPool',
+    'SegmentNonLocal', 'SHIFT_PLACES'
+]
 
 #: where a block shifts: 'blockres' the residual branch (the input of its
 #: first conv), 'block' the whole block input (shortcut included)
@@ -79,9 +81,11 @@ class TemporalPool(nn.Module):
         self.num_segments = num_segments
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return to_frames(F.max_pool3d(to_clips(x, self.num_segments),
-                                      (3, 1, 1), stride=(2, 1, 1),
-                                      padding=(1, 0, 0)))
+        return to_frames(
+            F.max_pool3d(
+                to_clips(x, self.num_segments), (3, 1, 1),
+                stride=(2, 1, 1),
+                padding=(1, 0, 0)))
 
     def extra_repr(self) -> str:
         return f'num_segments={self.num_segments}'

@@ -46,9 +46,11 @@ def check_settings(path: str, settings: dict, has_rows: bool):
         with open(path) as f:
             old = json.load(f)
         if old != settings:
-            diff = {k: (old.get(k), settings.get(k))
-                    for k in set(old) | set(settings)
-                    if old.get(k) != settings.get(k)}
+            diff = {
+                k: (old.get(k), settings.get(k))
+                for k in set(old) | set(settings)
+                if old.get(k) != settings.get(k)
+            }
             raise ValueError(
                 f'{path} records other settings than this run (old, new): '
                 f'{diff}; use another --out-dir or delete the CSV to start '

@@ -13,30 +13,37 @@ def summarise(rows: Sequence[dict], threshold: float,
     """One line per run: first step with train loss <= threshold, whether it
     diverged, final held-out accuracy, time per step, end activation std."""
     out = []
-    for key in sorted({run_key(r) for r in rows},
+    for key in sorted({run_key(r)
+                       for r in rows},
                       key=lambda k: (k[1], STUDY_VARIANTS.index(k[0])
                                      if k[0] in STUDY_VARIANTS else 99, k[2])):
         rs = sorted((r for r in rows if run_key(r) == key),
                     key=lambda r: r['step'])
-        reached = [r['step'] for r in rs
-                   if r['finite'] and r['train_loss'] <= threshold]
+        reached = [
+            r['step'] for r in rs
+            if r['finite'] and r['train_loss'] <= threshold
+        ]
         last = rs[-1]
         good = [r for r in rs if r['finite']]
-        out.append(dict(
-            variant=key[0], depth=key[1], seed=key[2],
-            step_to_threshold=reached[0] if reached else None,
-            diverged_at=None if last['finite'] else last['step'],
-            final_step=last['step'],
-            final_train_loss=good[-1]['train_loss'] if good else None,
-            final_acc=good[-1]['heldout_acc'] if good else None,
-            best_acc=max(r['heldout_acc'] for r in good) if good else None,
-            sec_per_step=sum(r['sec_per_step'] for r in rs) / len(rs),
-            end_std=good[-1]['last_stage_std'] if good else None,
-            relus=relus.get(key[:2])))
+        out.append(
+            dict(
+                variant=key[0],
+                depth=key[1],
+                seed=key[2],
+                step_to_threshold=reached[0] if reached else None,
+                diverged_at=None if last['finite'] else last['step'],
+                final_step=last['step'],
+                final_train_loss=good[-1]['train_loss'] if good else None,
+                final_acc=good[-1]['heldout_acc'] if good else None,
+                best_acc=max(r['heldout_acc'] for r in good) if good else None,
+                sec_per_step=sum(r['sec_per_step'] for r in rs) / len(rs),
+                end_std=good[-1]['last_stage_std'] if good else None,
+                relus=relus.get(key[:2])))
     return out
 
 
 def summary_markdown(summary: Sequence[dict], threshold: float) -> str:
+
     def fmt(v, spec):
         return '—' if v is None else format(v, spec)
 
@@ -45,13 +52,14 @@ def summary_markdown(summary: Sequence[dict], threshold: float) -> str:
         f'{threshold:g} | diverged | final train loss | final held-out acc '
         '| best held-out acc | s/step | last-stage std at end | '
         'main-path ReLUs per stage |',
-        '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|']
+        '|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---|'
+    ]
     for s in summary:
         reached = s['step_to_threshold'] or 'not reached'
         diverged = f"at step {s['diverged_at']}" if s['diverged_at'] else 'no'
         lines.append(
             f"| {s['variant']} | {s['depth']} | {s['seed']} | {reached} | "
-            f"{diverged} | "
+            f'{diverged} | '
             f"{fmt(s['final_train_loss'], '.3f')} | "
             f"{fmt(s['final_acc'], '.3f')} | {fmt(s['best_acc'], '.3f')} | "
             f"{s['sec_per_step']:.3f} | {fmt(s['end_std'], '.3g')} | "
@@ -97,12 +105,19 @@ def label_figure(fig, axes, variants, seeds):
     axes[1, 0].set_ylabel('held-out accuracy\nchance: line')
     axes[2, 0].set_ylabel('std of the last stage output\n'
                           '(held-out, eval mode)')
-    handles = [Line2D([], [], color=COLOURS.get(v), lw=2, label=v)
-               for v in variants]
-    handles += [Line2D([], [], color='grey', ls=STYLES[s % 4],
-                       label=f'seed {s}') for s in seeds]
-    fig.legend(handles=handles, loc='lower center', fontsize=9,
-               ncol=len(handles), frameon=False)
+    handles = [
+        Line2D([], [], color=COLOURS.get(v), lw=2, label=v) for v in variants
+    ]
+    handles += [
+        Line2D([], [], color='grey', ls=STYLES[s % 4], label=f'seed {s}')
+        for s in seeds
+    ]
+    fig.legend(
+        handles=handles,
+        loc='lower center',
+        fontsize=9,
+        ncol=len(handles),
+        frameon=False)
 
 
 def plot(rows: Sequence[dict], path: str, threshold: float):
@@ -112,17 +127,25 @@ def plot(rows: Sequence[dict], path: str, threshold: float):
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     depths = sorted({r['depth'] for r in rows})
-    variants = [v for v in STUDY_VARIANTS if v in {r['variant']
-                                                   for r in rows}]
-    fig, axes = plt.subplots(3, len(depths), squeeze=False,
-                             figsize=(4.2 * len(depths), 9), sharey='row')
+    variants = [v for v in STUDY_VARIANTS if v in {r['variant'] for r in rows}]
+    fig, axes = plt.subplots(
+        3,
+        len(depths),
+        squeeze=False,
+        figsize=(4.2 * len(depths), 9),
+        sharey='row')
     for j, depth in enumerate(depths):
-        for key in sorted({run_key(r) for r in rows if r['depth'] == depth
-                           and r['variant'] in variants},
-                          key=lambda k: (variants.index(k[0]), k[2])):
-            plot_run(axes[:, j], sorted(
-                (r for r in rows if run_key(r) == key),
-                key=lambda r: r['step']))
+        for key in sorted(
+            {
+                run_key(r)
+                for r in rows
+                if r['depth'] == depth and r['variant'] in variants
+            },
+                key=lambda k: (variants.index(k[0]), k[2])):
+            plot_run(
+                axes[:, j],
+                sorted((r for r in rows if run_key(r) == key),
+                       key=lambda r: r['step']))
         decorate_column(axes[:, j], depth, threshold)
     label_figure(fig, axes, variants, sorted({r['seed'] for r in rows}))
     fig.tight_layout(rect=(0, 0.04, 1, 1))

@@ -8,7 +8,6 @@ from typing import List, Sequence, Tuple
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from depth_study import VARIANTS, build, cifar_arch
 from depth_task import NUM_CLASSES
 
@@ -35,8 +34,8 @@ class Classifier(nn.Module):
     def forward(self, x):
         # channels-last runs the narrow convs' backward several times faster
         # on CPU (oneDNN); the result is the same function
-        feat = self.backbone(x.contiguous(
-            memory_format=torch.channels_last))[-1]
+        feat = self.backbone(
+            x.contiguous(memory_format=torch.channels_last))[-1]
         pooled = F.adaptive_avg_pool2d(self.final(feat), 1).flatten(1)
         return self.head(pooled), feat
 
@@ -46,8 +45,10 @@ def main_path_relus(variant: str, depth: int) -> List[int]:
     layout table."""
     from mm_iresnet.models.layouts import get_layout
     ordering = VARIANTS[variant]['ordering']
-    return [sum(get_layout(ordering, i, n).post_act for i in range(n))
-            for n in cifar_arch(depth)['stage_blocks']]
+    return [
+        sum(get_layout(ordering, i, n).post_act for i in range(n))
+        for n in cifar_arch(depth)['stage_blocks']
+    ]
 
 
 def lr_at(step: int, cfg: dict) -> float:
@@ -59,7 +60,9 @@ def lr_at(step: int, cfg: dict) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor,
+def evaluate(model: Classifier,
+             x: torch.Tensor,
+             y: torch.Tensor,
              batch: int = 100) -> Tuple[float, float, float]:
     """Held-out loss, accuracy and last-stage std (eval mode)."""
     model.eval()
@@ -67,8 +70,7 @@ def evaluate(model: Classifier, x: torch.Tensor, y: torch.Tensor,
     s1 = s2 = n = 0.
     for i in range(0, len(x), batch):
         logits, feat = model(x[i:i + batch])
-        loss += F.cross_entropy(logits, y[i:i + batch],
-                                reduction='sum').item()
+        loss += F.cross_entropy(logits, y[i:i + batch], reduction='sum').item()
         correct += (logits.argmax(1) == y[i:i + batch]).sum().item()
         feat = feat.double()
         s1 += feat.sum().item()
@@ -90,9 +92,11 @@ def train_run(variant: str, depth: int, seed: int, cfg: dict, data,
     model.backbone.init_weights()
     model.to(memory_format=torch.channels_last)
     model.train()
-    optim = torch.optim.SGD(model.parameters(), lr=cfg['lr'],
-                            momentum=cfg['momentum'],
-                            weight_decay=cfg['weight_decay'])
+    optim = torch.optim.SGD(
+        model.parameters(),
+        lr=cfg['lr'],
+        momentum=cfg['momentum'],
+        weight_decay=cfg['weight_decay'])
     order = torch.Generator().manual_seed(seed)
     perm, cursor = torch.randperm(len(x_train), generator=order), 0
     losses, seconds = [], 0.
@@ -119,17 +123,27 @@ def train_run(variant: str, depth: int, seed: int, cfg: dict, data,
                 done == cfg['steps']:
             held_loss, held_acc, std = evaluate(model, x_held, y_held) \
                 if finite else (float('nan'), float('nan'), float('nan'))
-            emit(dict(variant=variant, depth=depth, seed=seed, step=done,
-                      train_loss=sum(losses) / len(losses),
-                      heldout_loss=held_loss, heldout_acc=held_acc,
-                      sec_per_step=seconds / len(losses), finite=int(finite),
-                      lr=lr, last_stage_std=std))
+            emit(
+                dict(
+                    variant=variant,
+                    depth=depth,
+                    seed=seed,
+                    step=done,
+                    train_loss=sum(losses) / len(losses),
+                    heldout_loss=held_loss,
+                    heldout_acc=held_acc,
+                    sec_per_step=seconds / len(losses),
+                    finite=int(finite),
+                    lr=lr,
+                    last_stage_std=std))
             losses, seconds = [], 0.
             if not finite:
                 return
 
 
-def calibrate(cfg: dict, depths: Sequence[int], variants: Sequence[str],
+def calibrate(cfg: dict,
+              depths: Sequence[int],
+              variants: Sequence[str],
               repeats: int = 3) -> None:
     """Print the wall time of one training step per variant and depth."""
     x = torch.randn(cfg['batch'], 3, 32, 32)
@@ -152,6 +166,8 @@ def calibrate(cfg: dict, depths: Sequence[int], variants: Sequence[str],
             fwd = time.perf_counter()
             evaluate(model, x, y)
             fwd = time.perf_counter() - fwd
-            print(f'{variant:>13} depth {depth:5d}: '
-                  f'{min(times[1:]):.3f} s/step (batch {cfg["batch"]}), '
-                  f'eval {fwd / cfg["batch"] * 1000:.2f} ms/image', flush=True)
+            print(
+                f'{variant:>13} depth {depth:5d}: '
+                f'{min(times[1:]):.3f} s/step (batch {cfg["batch"]}), '
+                f'eval {fwd / cfg["batch"] * 1000:.2f} ms/image',
+                flush=True)

@@ -48,9 +48,15 @@ def cifar_arch(depth: int) -> dict:
         n, block = (depth - 2) // 6, 'basic'
     else:
         raise ValueError(f'CIFAR depth {depth} is neither 6n+2 nor 9n+2')
-    return dict(depth=None, block=block, stage_blocks=(n, n, n),
-                num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
-                out_indices=(0, 1, 2), cifar_stem=True)
+    return dict(
+        depth=None,
+        block=block,
+        stage_blocks=(n, n, n),
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(0, 1, 2),
+        cifar_stem=True)
 
 
 def build(variant: str, depth: int, cifar: bool, width: int) -> IResNet:
@@ -58,8 +64,12 @@ def build(variant: str, depth: int, cifar: bool, width: int) -> IResNet:
     kwargs = dict(VARIANTS[variant])
     if cifar:  # the CIFAR stem has no pool in any variant
         kwargs['stem_pool'] = False
-    return IResNet(base_channels=width, norm_eval=False,
-                   zero_init_residual=False, **arch, **kwargs)
+    return IResNet(
+        base_channels=width,
+        norm_eval=False,
+        zero_init_residual=False,
+        **arch,
+        **kwargs)
 
 
 def measure(model: IResNet, size: int, batch: int, classes: int = 10):
@@ -105,8 +115,7 @@ def short_training(model: IResNet, steps: int, size: int, batch: int):
     model.train()
     head = nn.Linear(model.stage_channels[-1], 4)
     params = list(model.parameters()) + list(head.parameters())
-    optim = torch.optim.SGD(params, lr=0.01, momentum=0.9,
-                            weight_decay=1e-4)
+    optim = torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=1e-4)
     losses = []
     for step in range(steps):
         x, y = shapes_batch(step * batch, batch, size)
@@ -132,10 +141,16 @@ def plot(rows, out_dir, tag):
         depths = [r['depth'] for r in rs]
         axes[0].plot(depths, [r['act_std_max'] for r in rs], 'o-', label=v)
         axes[1].plot(depths, [r['stem_grad'] for r in rs], 'o-', label=v)
-    axes[0].set(xscale='log', yscale='log', xlabel='depth',
-                title='largest std of a stage output at init')
-    axes[1].set(xscale='log', yscale='log', xlabel='depth',
-                title='gradient norm at the stem conv at init')
+    axes[0].set(
+        xscale='log',
+        yscale='log',
+        xlabel='depth',
+        title='largest std of a stage output at init')
+    axes[1].set(
+        xscale='log',
+        yscale='log',
+        xlabel='depth',
+        title='gradient norm at the stem conv at init')
     for ax in axes:
         ax.grid(alpha=.3)
         ax.legend()
@@ -159,17 +174,27 @@ def plot(rows, out_dir, tag):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--variants', nargs='+', default=['iresnet',
-                                                          'resnet_v1'],
-                        choices=sorted(VARIANTS))
-    parser.add_argument('--depths', nargs='+', type=int,
-                        default=[50, 101, 200, 404, 1001])
-    parser.add_argument('--cifar', action='store_true',
-                        help='3-stage 6n+2 / 9n+2 networks, 32x32 inputs')
-    parser.add_argument('--width', type=int, default=None,
-                        help='base width (default 16 ImageNet, 16 CIFAR)')
-    parser.add_argument('--size', type=int, default=None,
-                        help='input size (default 64 ImageNet, 32 CIFAR)')
+    parser.add_argument(
+        '--variants',
+        nargs='+',
+        default=['iresnet', 'resnet_v1'],
+        choices=sorted(VARIANTS))
+    parser.add_argument(
+        '--depths', nargs='+', type=int, default=[50, 101, 200, 404, 1001])
+    parser.add_argument(
+        '--cifar',
+        action='store_true',
+        help='3-stage 6n+2 / 9n+2 networks, 32x32 inputs')
+    parser.add_argument(
+        '--width',
+        type=int,
+        default=None,
+        help='base width (default 16 ImageNet, 16 CIFAR)')
+    parser.add_argument(
+        '--size',
+        type=int,
+        default=None,
+        help='input size (default 64 ImageNet, 32 CIFAR)')
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--train-steps', type=int, default=0)
     parser.add_argument('--out-dir', default='work_dirs/depth_study')
@@ -188,25 +213,28 @@ def main(argv=None):
             start = time.time()
             model = build(variant, depth, args.cifar, width)
             result = measure(model, size, args.batch)
-            row = dict(variant=variant, depth=depth,
-                       act_std_stages=' '.join('%.4g' % v
-                                               for v in result['act_std']),
-                       act_std_max=max(result['act_std']),
-                       stem_grad=result['stem_grad'],
-                       last_grad=result['last_grad'],
-                       grad_ratio=result['grad_ratio'])
+            row = dict(
+                variant=variant,
+                depth=depth,
+                act_std_stages=' '.join('%.4g' % v for v in result['act_std']),
+                act_std_max=max(result['act_std']),
+                stem_grad=result['stem_grad'],
+                last_grad=result['last_grad'],
+                grad_ratio=result['grad_ratio'])
             if args.train_steps:
-                row['losses'] = short_training(model, args.train_steps,
-                                               size, args.batch)
+                row['losses'] = short_training(model, args.train_steps, size,
+                                               args.batch)
                 row['final_loss'] = row['losses'][-1]
             rows.append(row)
-            print(f'[{time.time() - start:5.1f}s] {variant:>10} depth '
-                  f"{depth:5d}: stage std {['%.3g' % s for s in result['act_std']]}"
-                  f", stem grad {row['stem_grad']:.3g} (x{row['grad_ratio']:.3g}"
-                  ' of the last conv)' +
-                  (f", loss after {args.train_steps} steps "
-                   f"{row['final_loss']:.3f}" if args.train_steps else ''),
-                  flush=True)
+            print(
+                f'[{time.time() - start:5.1f}s] {variant:>10} depth '
+                f'{depth:5d}: stage std '
+                f"{['%.3g' % s for s in result['act_std']]}"
+                f", stem grad {row['stem_grad']:.3g} (x{row['grad_ratio']:.3g}"
+                ' of the last conv)' +
+                (f', loss after {args.train_steps} steps '
+                 f"{row['final_loss']:.3f}" if args.train_steps else ''),
+                flush=True)
             del model
     tag = 'cifar' if args.cifar else 'imagenet'
     csv_path = osp.join(args.out_dir, f'depth_study_{tag}.csv')

@@ -10,9 +10,11 @@ import torch
 NUM_CLASSES = 4
 
 
-def largest_shape_image(seed: int, objects: int = 3, crop: bool = True,
-                        size: int = 32, draw_size: int = 64
-                        ) -> Tuple[np.ndarray, int]:
+def largest_shape_image(seed: int,
+                        objects: int = 3,
+                        crop: bool = True,
+                        size: int = 32,
+                        draw_size: int = 64) -> Tuple[np.ndarray, int]:
     """A ``size`` x ``size`` BGR image of the shapes set (1 to ``objects``
     shapes drawn at ``draw_size``) and the kind of its largest shape (-1 if
     nothing was drawn).
@@ -28,19 +30,20 @@ def largest_shape_image(seed: int, objects: int = 3, crop: bool = True,
         return img[:size, :size], -1
     kind, mask = max(instances, key=lambda inst: inst[1].sum())
     if not crop:
-        return cv2.resize(img, (size, size),
-                          interpolation=cv2.INTER_AREA), kind
+        return cv2.resize(
+            img, (size, size), interpolation=cv2.INTER_AREA), kind
     ys, xs = np.nonzero(mask)
-    shift = np.random.RandomState(seed).randint(-size // 4, size // 4 + 1,
-                                                size=2)
-    top, left = (int(np.clip(round(c.mean()) - size // 2 + d, 0,
-                             draw_size - size))
+    shift = np.random.RandomState(seed).randint(
+        -size // 4, size // 4 + 1, size=2)
+    top, left = (int(
+        np.clip(round(c.mean()) - size // 2 + d, 0, draw_size - size))
                  for c, d in ((ys, shift[0]), (xs, shift[1])))
     return np.ascontiguousarray(img[top:top + size, left:left + size]), kind
 
 
-def stripes_image(seed: int, objects: int = 2, size: int = 32
-                  ) -> Tuple[np.ndarray, int]:
+def stripes_image(seed: int,
+                  objects: int = 2,
+                  size: int = 32) -> Tuple[np.ndarray, int]:
     """A ``size`` x ``size`` BGR image of 1 to ``objects`` discs filled with
     stripes (sinusoidal gratings of random frequency, phase, contrast and
     colour) on the shapes set's textured background, and the orientation
@@ -59,8 +62,8 @@ def stripes_image(seed: int, objects: int = 2, size: int = 32
     for kind, radius in zip(kinds[::-1], radii[::-1]):  # largest on top
         theta = np.deg2rad(45 * kind + rng.uniform(-10, 10))
         freq = rng.uniform(0.15, 0.3)  # cycles per pixel
-        wave = np.cos(2 * np.pi * freq * (xx * np.cos(theta) +
-                                          yy * np.sin(theta)) +
+        wave = np.cos(2 * np.pi * freq *
+                      (xx * np.cos(theta) + yy * np.sin(theta)) +
                       rng.uniform(0, 2 * np.pi))
         cy, cx = rng.uniform(radius * 0.6, size - radius * 0.6, size=2)
         disc = np.clip(radius + 0.5 - np.hypot(yy - cy, xx - cx), 0, 1)
@@ -73,9 +76,12 @@ def stripes_image(seed: int, objects: int = 2, size: int = 32
     return np.clip(img, 0, 255).astype(np.uint8), int(kinds[0])
 
 
-def make_task(num: int, split: str, data_seed: int = 0, objects: int = 2,
-              crop: bool = True, task: str = 'stripes'
-              ) -> Tuple[torch.Tensor, torch.Tensor]:
+def make_task(num: int,
+              split: str,
+              data_seed: int = 0,
+              objects: int = 2,
+              crop: bool = True,
+              task: str = 'stripes') -> Tuple[torch.Tensor, torch.Tensor]:
     """``num`` balanced images (N, 3, 32, 32 float, normalised) and labels
     for ``split`` 'train' or 'heldout' of ``task`` 'stripes'
     (:func:`stripes_image`) or 'shapes' (:func:`largest_shape_image`); the

@@ -44,12 +44,11 @@ import os.path as osp
 import time
 
 import torch
-
-from depth_csv import (COLUMNS, check_settings, finished_runs,
-                       read_rows, run_key, write_rows)
+from depth_csv import (COLUMNS, check_settings, finished_runs, read_rows,
+                       run_key, write_rows)
 from depth_report import plot, summarise, summary_markdown
-from depth_runs import (STUDY_VARIANTS, calibrate, main_path_relus,  # noqa
-                        train_run)
+from depth_runs import main_path_relus  # noqa
+from depth_runs import STUDY_VARIANTS, calibrate, train_run
 from depth_study import cifar_arch
 from depth_task import largest_shape_image, make_task  # noqa: F401
 
@@ -58,37 +57,66 @@ SETTING_KEYS = ('width', 'batch', 'steps', 'eval_every', 'lr', 'momentum',
                 'weight_decay', 'warmup', 'train_size', 'heldout_size',
                 'data_seed', 'task', 'objects', 'crop')
 #: the full study (calibrated to <= 60 minutes on 2 shared CPU cores)
-FULL = dict(variants=STUDY_VARIANTS, depths=(20, 110, 1202), seeds=(0, 1),
-            width=4, batch=16, steps=100, eval_every=10, lr=0.05,
-            momentum=0.9, weight_decay=1e-4, warmup=10, train_size=1600,
-            heldout_size=120, data_seed=0, task='stripes', objects=2, crop=1)
+FULL = dict(
+    variants=STUDY_VARIANTS,
+    depths=(20, 110, 1202),
+    seeds=(0, 1),
+    width=4,
+    batch=16,
+    steps=100,
+    eval_every=10,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=1e-4,
+    warmup=10,
+    train_size=1600,
+    heldout_size=120,
+    data_seed=0,
+    task='stripes',
+    objects=2,
+    crop=1)
 #: seconds-long version for the tests
-SHORT = dict(FULL, depths=(8, 14), seeds=(0, ), batch=8, steps=4,
-             eval_every=2, warmup=1, train_size=64, heldout_size=32)
+SHORT = dict(
+    FULL,
+    depths=(8, 14),
+    seeds=(0, ),
+    batch=8,
+    steps=4,
+    eval_every=2,
+    warmup=1,
+    train_size=64,
+    heldout_size=32)
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--short', action='store_true',
-                        help='seconds-long version (tests)')
+    parser.add_argument(
+        '--short', action='store_true', help='seconds-long version (tests)')
     parser.add_argument('--variants', nargs='+', choices=STUDY_VARIANTS)
     parser.add_argument('--depths', nargs='+', type=int)
     parser.add_argument('--seeds', nargs='+', type=int)
-    parser.add_argument('--deep-seeds', nargs='+', type=int,
-                        help='seeds for the deepest depth (default --seeds)')
+    parser.add_argument(
+        '--deep-seeds',
+        nargs='+',
+        type=int,
+        help='seeds for the deepest depth (default --seeds)')
     for key in ('width', 'batch', 'steps', 'eval_every', 'warmup',
-                'train_size', 'heldout_size', 'data_seed', 'objects',
-                'crop'):
+                'train_size', 'heldout_size', 'data_seed', 'objects', 'crop'):
         parser.add_argument('--' + key.replace('_', '-'), type=int)
     for key in ('lr', 'momentum', 'weight_decay'):
         parser.add_argument('--' + key.replace('_', '-'), type=float)
     parser.add_argument('--task', choices=('stripes', 'shapes'))
-    parser.add_argument('--loss-threshold', type=float, default=1.2,
-                        help='report the first step whose train loss is at '
-                        'or below this (chance: ln 4 = 1.386)')
+    parser.add_argument(
+        '--loss-threshold',
+        type=float,
+        default=1.2,
+        help='report the first step whose train loss is at '
+        'or below this (chance: ln 4 = 1.386)')
     parser.add_argument('--threads', type=int, default=1)
-    parser.add_argument('--calibrate', action='store_true',
-                        help='only time one step of each variant and depth')
+    parser.add_argument(
+        '--calibrate',
+        action='store_true',
+        help='only time one step of each variant and depth')
     parser.add_argument('--out-dir', default='work_dirs/depth_training')
     return parser.parse_args(argv)
 
@@ -111,9 +139,8 @@ def plan_runs(cfg: dict, deep_seeds) -> list:
     deepest depth's seeds one after the other, so that a cut-off study
     still has every variant at one seed."""
     deepest = max(cfg['depths'])
-    plan = [(v, d, s) for d in sorted(cfg['depths'])
-            for s in ((deep_seeds or cfg['seeds']) if d == deepest
-                      else cfg['seeds'])
+    plan = [(v, d, s) for d in sorted(cfg['depths']) for s in ((
+        deep_seeds or cfg['seeds']) if d == deepest else cfg['seeds'])
             for v in cfg['variants']]
     return sorted(plan, key=lambda k: (k[1], k[2]))
 
@@ -124,8 +151,10 @@ def resume(out_dir: str, cfg: dict):
     os.makedirs(out_dir, exist_ok=True)
     csv_path = osp.join(out_dir, 'depth_training.csv')
     rows = read_rows(csv_path)
-    check_settings(osp.join(out_dir, 'depth_training.json'),
-                   {k: cfg[k] for k in SETTING_KEYS}, bool(rows))
+    check_settings(
+        osp.join(out_dir, 'depth_training.json'),
+        {k: cfg[k]
+         for k in SETTING_KEYS}, bool(rows))
     done = finished_runs(rows, cfg['steps'])
     partial = {run_key(r) for r in rows} - done
     if partial:
@@ -140,16 +169,20 @@ def resume(out_dir: str, cfg: dict):
 def study_data(cfg: dict):
     """The training and held-out images and labels."""
     start = time.time()
-    data = tuple(make_task(cfg[f'{split}_size'], split, cfg['data_seed'],
-                           cfg['objects'], bool(cfg['crop']), cfg['task'])
-                 for split in ('train', 'heldout'))
-    print(f'data: {cfg["train_size"]} train + {cfg["heldout_size"]} '
-          f'held-out images in {time.time() - start:.1f}s', flush=True)
+    data = tuple(
+        make_task(cfg[f'{split}_size'], split, cfg['data_seed'],
+                  cfg['objects'], bool(cfg['crop']), cfg['task'])
+        for split in ('train', 'heldout'))
+    print(
+        f'data: {cfg["train_size"]} train + {cfg["heldout_size"]} '
+        f'held-out images in {time.time() - start:.1f}s',
+        flush=True)
     return data
 
 
 def run_plan(plan, done, cfg, csv_path, rows):
     """Train the runs not done yet, appending their rows to the CSV."""
+
     def emit(row):
         rows.append(row)
         with open(csv_path, 'a', newline='') as f:
@@ -164,11 +197,13 @@ def run_plan(plan, done, cfg, csv_path, rows):
         start = time.time()
         train_run(*key, cfg, data, emit)
         last = rows[-1]
-        print(f'[{time.time() - study_start:7.0f}s] {key[0]:>13} depth '
-              f'{key[1]:5d} seed {key[2]}: step {last["step"]}, train loss '
-              f'{last["train_loss"]:.3f}, held-out acc '
-              f'{last["heldout_acc"]:.3f}, {last["sec_per_step"]:.3f} s/step'
-              f', run {time.time() - start:.0f}s', flush=True)
+        print(
+            f'[{time.time() - study_start:7.0f}s] {key[0]:>13} depth '
+            f'{key[1]:5d} seed {key[2]}: step {last["step"]}, train loss '
+            f'{last["train_loss"]:.3f}, held-out acc '
+            f'{last["heldout_acc"]:.3f}, {last["sec_per_step"]:.3f} s/step'
+            f', run {time.time() - start:.0f}s',
+            flush=True)
 
 
 def report(rows, plan, out_dir, threshold, csv_path):

@@ -29,9 +29,8 @@ import traceback
 import torch
 from mmengine.registry import init_default_scope
 
-from mm_iresnet.zoo import (action_zoo, swap_backbone_type,
-                            zoo_backbones, zoo_batch, zoo_loss_step,
-                            zoo_model_pair)
+from mm_iresnet.zoo import (action_zoo, swap_backbone_type, zoo_backbones,
+                            zoo_batch, zoo_loss_step, zoo_model_pair)
 
 #: mmaction2's zoo folders --action walks (recognition/: the tests)
 ACTION_FOLDERS = ('skeleton', 'detection', 'recognition_audio')
@@ -42,8 +41,11 @@ def run_detector(model_cfg, size):
     from mmdet.testing import demo_mm_inputs
     model = MODELS.build(model_cfg)
     model.eval()
-    data = demo_mm_inputs(batch_size=1, image_shapes=(3, size, size),
-                          num_items=[2], with_mask=True)
+    data = demo_mm_inputs(
+        batch_size=1,
+        image_shapes=(3, size, size),
+        num_items=[2],
+        with_mask=True)
     with torch.no_grad():
         batch = model.data_preprocessor(data, training=False)
         try:
@@ -100,29 +102,39 @@ def _worker(cfg, args, queue):
     with tempfile.TemporaryDirectory(prefix='zoo_swap_') as scratch:
         os.chdir(scratch)
         try:
-            queue.put(check_action_config(cfg, args.skip_baseline)
-                      if args.action else
-                      check_config(copy.deepcopy(cfg.model), args.size,
-                                   args.skip_baseline))
+            queue.put(
+                check_action_config(cfg, args.skip_baseline) if args.
+                action else check_config(
+                    copy.deepcopy(cfg.model), args.size, args.skip_baseline))
         except MemoryError:
-            queue.put(dict(resnet='?', iresnet='fail: MemoryError',
-                           error=f'over the {args.memory_gib} GiB cap'))
+            queue.put(
+                dict(
+                    resnet='?',
+                    iresnet='fail: MemoryError',
+                    error=f'over the {args.memory_gib} GiB cap'))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--start', type=int, default=0,
-                        help='skip the first K configs')
+    parser.add_argument(
+        '--start', type=int, default=0, help='skip the first K configs')
     parser.add_argument('--limit', type=int, default=None)
     parser.add_argument('--size', type=int, default=160)
-    parser.add_argument('--memory-gib', type=float, default=8.0,
-                        help='address-space cap of each config\'s process')
+    parser.add_argument(
+        '--memory-gib',
+        type=float,
+        default=8.0,
+        help='address-space cap of each config\'s process')
     parser.add_argument('--out', default='work_dirs/zoo_swap.csv')
-    parser.add_argument('--skip-baseline', action='store_true',
-                        help='do not run the ResNet configs')
-    parser.add_argument('--action', action='store_true',
-                        help="mmaction2's skeleton, detection and audio "
-                        'configs (a loss step each) instead of mmdet\'s')
+    parser.add_argument(
+        '--skip-baseline',
+        action='store_true',
+        help='do not run the ResNet configs')
+    parser.add_argument(
+        '--action',
+        action='store_true',
+        help="mmaction2's skeleton, detection and audio "
+        'configs (a loss step each) instead of mmdet\'s')
     args = parser.parse_args()
     init_default_scope('mmaction' if args.action else 'mmdet')
     torch.manual_seed(0)
@@ -142,14 +154,15 @@ def main():
     for k, (path, cfg) in enumerate(todo, args.start + 1):
         name = osp.relpath(path, osp.dirname(osp.dirname(path)))
         queue = context.Queue()
-        proc = context.Process(target=_worker,
-                               args=(cfg, args, queue))
+        proc = context.Process(target=_worker, args=(cfg, args, queue))
         proc.start()
         try:
             row = queue.get(timeout=600)
         except Exception:  # noqa: BLE001 - the child died or hung
-            row = dict(resnet='?', iresnet='fail: killed',
-                       error=f'process ended with code {proc.exitcode}')
+            row = dict(
+                resnet='?',
+                iresnet='fail: killed',
+                error=f'process ended with code {proc.exitcode}')
         proc.join(timeout=60)
         if proc.is_alive():
             proc.kill()
@@ -157,12 +170,15 @@ def main():
         writer.writerow(row)
         out.flush()
         rows.append(row)
-        print(f'[{k}/{len(configs)} {time.time() - start:.0f}s] {name}: '
-              f"ResNet {row['resnet']}, IResNet {row['iresnet']}",
-              flush=True)
+        print(
+            f'[{k}/{len(configs)} {time.time() - start:.0f}s] {name}: '
+            f"ResNet {row['resnet']}, IResNet {row['iresnet']}",
+            flush=True)
     out.close()
-    regressions = [r for r in rows if r['resnet'] in ('ok', 'skipped')
-                   and r['iresnet'] != 'ok']
+    regressions = [
+        r for r in rows
+        if r['resnet'] in ('ok', 'skipped') and r['iresnet'] != 'ok'
+    ]
     print(f'{len(rows)} configs: ResNet ok '
           f"{sum(r['resnet'] == 'ok' for r in rows)}, IResNet ok "
           f"{sum(r['iresnet'] == 'ok' for r in rows)}; IResNet failures "

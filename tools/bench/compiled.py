@@ -29,24 +29,27 @@ def compiled_rows(case, state_dicts, args, rows):
     torch._dynamo.reset()
     ours_sd, base_sd = state_dicts
     device = args.device
-    models = dict(ours=fresh(case.ours, ours_sd, device),
-                  deployed=fresh(case.ours, ours_sd, device),
-                  base=fresh(case.base, base_sd, device),
-                  control=fresh(case.base, base_sd, device))
+    models = dict(
+        ours=fresh(case.ours, ours_sd, device),
+        deployed=fresh(case.ours, ours_sd, device),
+        base=fresh(case.base, base_sd, device),
+        control=fresh(case.base, base_sd, device))
     models['deployed'].switch_to_deploy()
     for model in models.values():
         model.compile()
     x = torch.randn(args.batch, *case.shape(args.size), device=device)
-    for mode, key, label in (('train', 'ours', 'compiled'),
-                             ('eval', 'ours', 'compiled'),
+    for mode, key, label in (('train', 'ours', 'compiled'), ('eval', 'ours',
+                                                             'compiled'),
                              ('eval', 'deployed',
                               'deploy (BN folded) + compiled')):
-        steps = {k: make_step(models[m], x, mode, device) for k, m in
-                 (('ours', key), ('base', 'base'), ('control', 'control'))}
+        steps = {
+            k: make_step(models[m], x, mode, device)
+            for k, m in (('ours', key), ('base', 'base'), ('control',
+                                                           'control'))
+        }
         shuffled(steps, 0, warmup=WARMUP, seed=args.seed)
         before = graphs_compiled()
-        times = shuffled(steps, args.repeats, warmup=0,
-                         seed=args.seed)
+        times = shuffled(steps, args.repeats, warmup=0, seed=args.seed)
         if graphs_compiled() != before:  # the timed runs recompiled
             raise RuntimeError(f'{case.name} {mode} {label}: recompiled '
                                'while timed; the rows would time dynamo')

@@ -33,16 +33,21 @@ def cases(depths, video):
     from mmaction.models import ResNet3d
     from mmdet.models.backbones import ResNet
     for depth in depths:
-        yield Case(f'2D depth {depth}',
-                   lambda d=depth, **kw: IResNet(depth=d, **kw),
-                   lambda d=depth, **kw: ResNet(depth=d, **kw), (3, ), '2d')
+        yield Case(
+            f'2D depth {depth}',
+            lambda d=depth, **kw: IResNet(depth=d, **kw),
+            lambda d=depth, **kw: ResNet(depth=d, **kw), (3, ),
+            '2d')
     if video:
-        kw3d = dict(conv1_kernel=(5, 7, 7), conv1_stride_t=2,
-                    pool1_stride_t=2, inflate=I3D_INFLATE)
-        yield Case('3D I3D depth 50',
-                   lambda **kw: IResNet3d(depth=50, **kw3d, **kw),
-                   lambda **kw: ResNet3d(depth=50, pretrained=None, **kw3d,
-                                         **kw), (3, 8), '3d')
+        kw3d = dict(
+            conv1_kernel=(5, 7, 7),
+            conv1_stride_t=2,
+            pool1_stride_t=2,
+            inflate=I3D_INFLATE)
+        yield Case(
+            '3D I3D depth 50', lambda **kw: IResNet3d(depth=50, **kw3d, **kw),
+            lambda **kw: ResNet3d(depth=50, pretrained=None, **kw3d, **kw),
+            (3, 8), '3d')
 
 
 def twin(model):

@@ -16,20 +16,24 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 def build_detectors(device):
     """The Faster R-CNN iResNet-50 config and the same detector with mmdet's
     ResNet-50; every weight outside the backbone shared."""
+    from mmdet.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
-    from mmdet.registry import MODELS
     init_default_scope('mmdet')
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', 'coco',
-                                   'faster_rcnn_iresnet50.py'))
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', 'coco', 'faster_rcnn_iresnet50.py'))
     cfg.model.backbone.init_cfg = None
     ours = MODELS.build(cfg.model).to(device)
     base_cfg = cfg.model.copy()
     base_cfg.backbone = dict(cfg.model.backbone, type='ResNet')
     base = MODELS.build(base_cfg).to(device)
     base.load_state_dict(
-        {k: v for k, v in ours.state_dict().items()
-         if not k.startswith('backbone.')}, strict=False)
+        {
+            k: v
+            for k, v in ours.state_dict().items()
+            if not k.startswith('backbone.')
+        },
+        strict=False)
     return ours, base
 
 
@@ -73,6 +77,7 @@ def detector_step(model, data, device, dtype=None, channels_last=False):
         scaler.update()
         sync(device)
         return loss
+
     return step
 
 
@@ -80,17 +85,20 @@ def detector_rows(args, rows, dtype):
     """fp32 rows, then ``dtype`` autocast + channels-last."""
     from mmdet.testing import demo_mm_inputs
     size = args.size * 2
-    data = demo_mm_inputs(batch_size=args.batch, image_shapes=(3, size, size),
-                          num_items=[3] * args.batch)
+    data = demo_mm_inputs(
+        batch_size=args.batch,
+        image_shapes=(3, size, size),
+        num_items=[3] * args.batch)
     ours, base = build_detectors(args.device)
     control = twin(base)
     label = f'AMP {dtype_name(dtype)} backbone+neck, channels_last'
     for variant, kwargs in (('fp32', {}),
                             (label, dict(dtype=dtype, channels_last=True))):
-        steps = {key: detector_step(model, data, args.device, **kwargs)
-                 for key, model in (('ours', ours), ('base', base),
-                                    ('control', control))}
-        times = shuffled(steps, args.repeats, warmup=1,
-                         seed=args.seed)
+        steps = {
+            key: detector_step(model, data, args.device, **kwargs)
+            for key, model in (('ours', ours), ('base', base), ('control',
+                                                                control))
+        }
+        times = shuffled(steps, args.repeats, warmup=1, seed=args.seed)
         rows.timed(f'Faster R-CNN 50 @{size}', f'train step s ({variant})',
                    times)

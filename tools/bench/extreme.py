@@ -25,12 +25,16 @@ print(json.dumps(dict(seconds=took, finite=finite,
 
 def extreme_rows(args, rows):
     for depth in (404, 1001):
-        out = subprocess.run(
-            [sys.executable, '-c', CODE.format(depth=depth)],
-            capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, '-c',
+                              CODE.format(depth=depth)],
+                             capture_output=True,
+                             text=True,
+                             check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.add(case=f'iResNet-{depth} (with_cp) @224 b1',
-                 metric='train step s / peak RSS GiB / params M',
-                 iresnet=f"{r['seconds']:.1f} / {r['peak_gib']:.1f} / "
-                 f"{r['params'] / 1e6:.0f}", resnet='-',
-                 ratio='finite' if r['finite'] else 'NOT finite')
+        rows.add(
+            case=f'iResNet-{depth} (with_cp) @224 b1',
+            metric='train step s / peak RSS GiB / params M',
+            iresnet=f"{r['seconds']:.1f} / {r['peak_gib']:.1f} / "
+            f"{r['params'] / 1e6:.0f}",
+            resnet='-',
+            ratio='finite' if r['finite'] else 'NOT finite')

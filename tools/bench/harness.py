@@ -17,22 +17,30 @@ class Rows(list):
         print(' | '.join(f'{k}={v}' for k, v in row.items()), flush=True)
 
     def ratio(self, case, metric, ours, base):
-        self.add(case=case, metric=metric, iresnet=round(ours, 4),
-                 resnet=round(base, 4), ratio=round(ours / base, 3))
+        self.add(
+            case=case,
+            metric=metric,
+            iresnet=round(ours, 4),
+            resnet=round(base, 4),
+            ratio=round(ours / base, 3))
 
     def timed(self, case, metric, times):
         """The IResNet / ResNet row and its A/A control (ResNet's twin vs
         ResNet) from :func:`shuffled` results keyed ours/base/control."""
-        self.add(case=case, metric=metric,
-                 iresnet=round(times['ours'].median, 4),
-                 resnet=round(times['base'].median, 4),
-                 ratio=round(times['ours'].ratio_to(times['base']), 3))
+        self.add(
+            case=case,
+            metric=metric,
+            iresnet=round(times['ours'].median, 4),
+            resnet=round(times['base'].median, 4),
+            ratio=round(times['ours'].ratio_to(times['base']), 3))
         if 'control' in times:
-            self.add(case=case, metric=f'{metric}: A/A control, ResNet vs '
-                     'ResNet', iresnet=round(times['control'].median, 4),
-                     resnet=round(times['base'].median, 4),
-                     ratio=round(times['control'].ratio_to(times['base']),
-                                 3))
+            self.add(
+                case=case,
+                metric=f'{metric}: A/A control, ResNet vs '
+                'ResNet',
+                iresnet=round(times['control'].median, 4),
+                resnet=round(times['base'].median, 4),
+                ratio=round(times['control'].ratio_to(times['base']), 3))
 
 
 def pin_threads(threads):
@@ -155,8 +163,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats()
             self.base = torch.cuda.memory_allocated()
             return self
-        self.hooks = torch.autograd.graph.saved_tensors_hooks(self.pack,
-                                                              lambda t: t)
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(
+            self.pack, lambda t: t)
         self.hooks.__enter__()
         return self
 

@@ -30,8 +30,10 @@ def child_argv(argv, index, out_dir):
             skip = True
         elif arg.split('=')[0] not in dropped:
             kept.append(arg)
-    return kept + ['--processes', '1', '--seed', str(index),
-                   '--out-dir', out_dir]
+    return kept + [
+        '--processes', '1', '--seed',
+        str(index), '--out-dir', out_dir
+    ]
 
 
 def read_rows(path):
@@ -79,8 +81,9 @@ def run_processes(argv, args, script):
     for index in range(args.processes):
         out_dir = osp.join(args.out_dir, f'process{index}')
         print(f'--- process {index + 1} of {args.processes}', flush=True)
-        subprocess.run([sys.executable, script,
-                        *child_argv(argv, index, out_dir)], check=True)
+        subprocess.run(
+            [sys.executable, script, *child_argv(argv, index, out_dir)],
+            check=True)
         tables.append(read_rows(osp.join(out_dir, 'benchmark.csv')))
     print(f'--- medians over {args.processes} processes', flush=True)
     return merge(tables)

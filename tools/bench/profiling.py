@@ -26,8 +26,9 @@ def op_times(steps, rounds, seed=0):
                 steps[key]()
             for e in prof.key_averages():
                 spent, _ = totals[key].get(e.key, (0.0, 0))
-                totals[key][e.key] = (
-                    spent + e.self_cpu_time_total / 1e3 / rounds, e.count)
+                totals[key][e.key] = (spent +
+                                      e.self_cpu_time_total / 1e3 / rounds,
+                                      e.count)
     return totals
 
 
@@ -38,13 +39,15 @@ def profile_rows(args, top=14):
     from mm_iresnet.models import IResNet
     torch.manual_seed(0)
     x = torch.randn(args.batch, 3, args.size, args.size)
-    times = op_times({key: make_step(build(depth=50), x, 'train', 'cpu')
-                      for key, build in (('ours', IResNet),
-                                         ('base', ResNet))},
-                     args.repeats, args.seed)
+    times = op_times(
+        {
+            key: make_step(build(depth=50), x, 'train', 'cpu')
+            for key, build in (('ours', IResNet), ('base', ResNet))
+        }, args.repeats, args.seed)
     ours, base = times['ours'], times['base']
-    names = sorted(set(ours) | set(base), key=lambda n: -abs(
-        ours.get(n, (0, 0))[0] - base.get(n, (0, 0))[0]))
+    names = sorted(
+        set(ours) | set(base),
+        key=lambda n: -abs(ours.get(n, (0, 0))[0] - base.get(n, (0, 0))[0]))
     print(f'\n== train step, batch {args.batch}, {args.size}x{args.size}, '
           f'{args.repeats} alternating rounds: self CPU ms per op (calls), '
           'IResNet-50 vs ResNet-50')

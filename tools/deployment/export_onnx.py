@@ -27,8 +27,7 @@ import time
 
 from mmengine.config import DictAction
 
-from mm_iresnet.deploy import (DEFAULT_EXPORTER, EXPORTERS,
-                               OPSET, export_onnx)
+from mm_iresnet.deploy import DEFAULT_EXPORTER, EXPORTERS, OPSET, export_onnx
 
 
 def main(argv=None):
@@ -36,38 +35,61 @@ def main(argv=None):
     parser.add_argument('config', help='mmdet / mmaction2 config file')
     parser.add_argument('checkpoint', help='trained checkpoint (trusted)')
     parser.add_argument('--out', required=True, help='the .onnx file')
-    parser.add_argument('--shape', type=int, nargs='+',
-                        help='example input shape (default: from the '
-                        "config's test pipeline)")
-    parser.add_argument('--dynamic', nargs='*', metavar='AXIS',
-                        help='dynamic axes: none named = all the model '
-                        'allows')
-    parser.add_argument('--exporter', choices=list(EXPORTERS),
-                        default=DEFAULT_EXPORTER)
     parser.add_argument(
-        '--opset', type=int, default=OPSET,
+        '--shape',
+        type=int,
+        nargs='+',
+        help='example input shape (default: from the '
+        "config's test pipeline)")
+    parser.add_argument(
+        '--dynamic',
+        nargs='*',
+        metavar='AXIS',
+        help='dynamic axes: none named = all the model '
+        'allows')
+    parser.add_argument(
+        '--exporter', choices=list(EXPORTERS), default=DEFAULT_EXPORTER)
+    parser.add_argument(
+        '--opset',
+        type=int,
+        default=OPSET,
         help=f'ONNX opset (default {OPSET}: 18, or the highest the '
         "installed torch's TorchScript exporter writes where lower)")
-    parser.add_argument('--no-verify', dest='verify', action='store_false',
-                        help='skip the onnxruntime check')
-    parser.add_argument('--tolerance', type=float, default=1e-4,
-                        help='largest relative error accepted by the check')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--no-verify',
+        dest='verify',
+        action='store_false',
+        help='skip the onnxruntime check')
+    parser.add_argument(
+        '--tolerance',
+        type=float,
+        default=1e-4,
+        help='largest relative error accepted by the check')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        info = export_onnx(args.config, args.checkpoint, args.out,
-                           shape=args.shape, dynamic=args.dynamic,
-                           exporter=args.exporter, opset=args.opset,
-                           cfg_options=args.cfg_options, verify=args.verify)
+        info = export_onnx(
+            args.config,
+            args.checkpoint,
+            args.out,
+            shape=args.shape,
+            dynamic=args.dynamic,
+            exporter=args.exporter,
+            opset=args.opset,
+            cfg_options=args.cfg_options,
+            verify=args.verify)
     except (ValueError, FileNotFoundError, TypeError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
     print(f"wrote {info['out']}: {info['kind']}, input "
           f"{tuple(info['shape'])}, outputs {', '.join(info['outputs'])}, "
           f"exporter {info['exporter']} ({info['seconds']:.1f} s to "
-          f"export, {time.perf_counter() - start:.1f} s in all)")
+          f'export, {time.perf_counter() - start:.1f} s in all)')
     print(f"dynamic axes: {', '.join(info['dynamic']) or 'none'}")
     for axis, why in info['fixed'].items():
         print(f'fixed axis {axis}: {why}')
@@ -76,8 +98,10 @@ def main(argv=None):
         print('onnxruntime vs PyTorch, relative error per output: ' +
               ', '.join(f'{e:.2e}' for e in info['rel_err']))
         if worst > args.tolerance:
-            print(f'error: relative error {worst:.2e} above --tolerance '
-                  f'{args.tolerance}', file=sys.stderr)
+            print(
+                f'error: relative error {worst:.2e} above --tolerance '
+                f'{args.tolerance}',
+                file=sys.stderr)
             return 1
     return 0
 
