@@ -164,3 +164,40 @@ def test_profile_alternates_and_separates_the_steps(bench):
     assert calls[:2] == ['a', 'm'] and len(calls) == 2 + 12  # warm-up, rounds
     rounds = [''.join(calls[i:i + 2]) for i in range(2, len(calls), 2)]
     assert set(rounds) == {'am', 'ma'}  # the order changes between rounds
+
+
+def _denormal_kept():
+    """A denormal float32 survives arithmetic (denormals not flushed)."""
+    return (torch.tensor(1e-40, dtype=torch.float32) * 1).item() != 0
+
+
+@pytest.mark.parametrize('flushed_before', [False, True])
+def test_deploy_rows_flush_denormals_only_while_they_run(
+        bench, monkeypatch, flushed_before):
+    """The deploy rows (eager and onnxruntime) run with denormals flushed;
+    the eager and compiled rows timed after them find the setting as it was
+    before (torch has no getter: a denormal's product tells)."""
+    import bench.deployed as deployed
+    if not torch.set_flush_denormal(False):
+        pytest.skip('this CPU cannot flush denormals')
+    seen = []
+    monkeypatch.setattr(deployed, 'deploy_forms', lambda case: {})
+    monkeypatch.setattr(deployed, 'eager_deploy_rows',
+                        lambda *args: seen.append(_denormal_kept()))
+    monkeypatch.setattr(deployed, 'onnxruntime_rows',
+                        lambda *args: seen.append(_denormal_kept()))
+    case = argparse.Namespace(shape=lambda size: (3, size, size))
+    args = argparse.Namespace(batch=1, size=8)
+    try:
+        torch.set_flush_denormal(flushed_before)
+        assert deployed.denormals_flushed() is flushed_before
+        deployed.deployed_rows(case, args, rows=None)
+        assert seen == [False, False]  # flushed inside: both rows
+        assert _denormal_kept() is not flushed_before
+        # restored after a row that raises too
+        monkeypatch.setattr(deployed, 'deploy_forms', lambda case: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            deployed.deployed_rows(case, args, rows=None)
+        assert _denormal_kept() is not flushed_before
+    finally:
+        torch.set_flush_denormal(False)

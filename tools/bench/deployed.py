@@ -1,9 +1,10 @@
 """Deployed inference: the eager deploy form (BN folded) against ResNet
 folded by mmcv's ``fuse_conv_bn``, and onnxruntime sessions of both
 exported by each exporter, each beside an A/A control; trained-like BN,
-denormals flushed, the contenders' order shuffled every round, pinned
-threads."""
+denormals flushed (for these rows only: :func:`flushed_denormals`), the
+contenders' order shuffled every round, pinned threads."""
 import collections
+import contextlib
 import os.path as osp
 import tempfile
 
@@ -125,14 +126,37 @@ def onnxruntime_rows(case, forms, outs, x, args, rows):
                                   ('ours', 'base', 'control')})
 
 
-def deployed_rows(case, args, rows):
+def denormals_flushed() -> bool:
+    """Whether this thread's CPU float arithmetic flushes denormals to zero
+    now (torch has a setter, no getter: a denormal float32 times one reads
+    zero when it does)."""
+    return (torch.tensor(1e-40, dtype=torch.float32) * 1).item() == 0
+
+
+@contextlib.contextmanager
+def flushed_denormals():
+    """Denormals flushed to zero inside the block (where the CPU supports
+    it: ``torch.set_flush_denormal`` says so), the setting found before
+    restored after it, so the rows timed later run as they would have."""
+    before = denormals_flushed()
     torch.set_flush_denormal(True)
-    x = torch.randn(args.batch, *case.shape(args.size))
-    forms = deploy_forms(case)
-    outs = eager_deploy_rows(case, forms, x, args, rows)
     try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        print('onnxruntime rows skipped: pip install "mm_iresnet[deploy]"')
-        return
-    onnxruntime_rows(case, forms, outs, x, args, rows)
+        yield
+    finally:
+        torch.set_flush_denormal(before)
+
+
+def deployed_rows(case, args, rows):
+    """The eager deploy rows, then the onnxruntime ones where it is
+    installed, with denormals flushed while they run."""
+    with flushed_denormals():
+        x = torch.randn(args.batch, *case.shape(args.size))
+        forms = deploy_forms(case)
+        outs = eager_deploy_rows(case, forms, x, args, rows)
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            print('onnxruntime rows skipped: pip install '
+                  '"mm_iresnet[deploy]"')
+            return
+        onnxruntime_rows(case, forms, outs, x, args, rows)
