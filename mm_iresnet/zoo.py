@@ -12,8 +12,9 @@ from mmengine.config import Config
 
 from .deps import require
 
-__all__ = ['zoo_config_files', 'swap_backbone_type', 'zoo_backbones',
-           'ACTION_SWAPS', 'counterpart', 'action_zoo', 'cleared_backbone',
+__all__ = ['zoo_config_files', 'UNLOADABLE_HERE', 'load_zoo_config',
+           'swap_backbone_type', 'zoo_backbones', 'ACTION_SWAPS',
+           'counterpart', 'action_zoo', 'cleared_backbone',
            'distinct_by_backbone']
 
 
@@ -59,14 +60,31 @@ def _backbone_of(model_cfg, old: str):
     return None
 
 
+#: why a shipped zoo config may not load here, the only failures a zoo
+#: walk skips: a package it imports is not installed (mmdet's ConvNeXt and
+#: RTMDet classification configs import mmpretrain), or a base config it
+#: names is not shipped (mmdet's sort/ and bytetrack/ MOT configs); any
+#: other failure raises
+UNLOADABLE_HERE = (ImportError, FileNotFoundError)
+
+
+def load_zoo_config(path: str) -> Optional[Config]:
+    """The config at ``path``, or None where it cannot load in this
+    environment (:data:`UNLOADABLE_HERE`)."""
+    try:
+        return Config.fromfile(path)
+    except UNLOADABLE_HERE:
+        return None
+
+
 def zoo_backbones(package: str = 'mmdet', old: str = 'ResNet'
                   ) -> Iterator[Tuple[str, Config]]:
     """(config path, loaded config) of each zoo config with an ``old``
-    backbone; configs that do not load in this environment are skipped."""
+    backbone; configs that cannot load in this environment
+    (:data:`UNLOADABLE_HERE`) are skipped."""
     for path in zoo_config_files(package):
-        try:
-            cfg = Config.fromfile(path)
-        except Exception:  # configs needing packages not installed here
+        cfg = load_zoo_config(path)
+        if cfg is None:
             continue
         if _backbone_of(cfg.get('model', {}), old) is not None:
             yield path, cfg
@@ -109,15 +127,15 @@ def counterpart(kind: str) -> Optional[str]:
 def action_zoo(folders: Sequence[str]) -> List[Tuple[str, Config]]:
     """(path, loaded config) of each config of mmaction2's installed zoo
     under ``folders`` (e.g. 'skeleton') whose model's backbone has an
-    iResNet counterpart."""
+    iResNet counterpart; configs that cannot load in this environment
+    (:data:`UNLOADABLE_HERE`) are skipped."""
     found = []
     for path in zoo_config_files('mmaction'):
         parts = path.split(osp.sep)
         if not any(f in parts for f in folders):
             continue
-        try:
-            cfg = Config.fromfile(path)
-        except Exception:  # configs needing packages not installed here
+        cfg = load_zoo_config(path)
+        if cfg is None:
             continue
         backbone = cfg.get('model', {}).get('backbone')
         if isinstance(backbone, dict) and \

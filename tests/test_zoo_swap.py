@@ -132,6 +132,37 @@ def test_action_zoo_scan_found_every_family_backbone():
     assert 'ResNetAudio' not in kinds
 
 
+def test_zoo_walks_skip_only_configs_that_cannot_load_here(
+        tmp_path, monkeypatch):
+    """A config importing a package not installed, or naming a base config
+    not shipped, is skipped by both walks; any other failure to load (a
+    syntax error here) raises instead of dropping the config."""
+    import mm_iresnet.zoo as zoo
+    folder = tmp_path / 'recognition'
+    folder.mkdir()
+    (folder / 'needs_a_package.py').write_text(
+        "custom_imports = dict(imports=['no_such_package_here'],\n"
+        '                      allow_failed_imports=False)\n'
+        "model = dict(backbone=dict(type='ResNet'))\n")
+    (folder / 'needs_a_base.py').write_text(
+        "_base_ = ['./not_shipped.py']\n")
+    (folder / 'loads.py').write_text(
+        "model = dict(backbone=dict(type='ResNet'))\n")
+    files = sorted(str(p) for p in folder.iterdir())
+    monkeypatch.setattr(zoo, 'zoo_config_files', lambda package: files)
+    assert [osp.basename(p) for p, _ in zoo.action_zoo(['recognition'])] \
+        == ['loads.py']
+    assert [osp.basename(p) for p, _ in zoo.zoo_backbones('mmdet')] == \
+        ['loads.py']
+    broken = folder / 'broken.py'
+    broken.write_text("model = dict(backbone=dict(type='ResNet')\n")
+    files.append(str(broken))
+    with pytest.raises(SyntaxError):
+        zoo.action_zoo(['recognition'])
+    with pytest.raises(SyntaxError):
+        list(zoo.zoo_backbones('mmdet'))
+
+
 def test_scoped_counterparts_resolve_where_the_originals_do():
     """``mmaction.IResNet3dSlowOnly`` (the detection configs' spelling)
     finds the counterpart from mmaction's and from mmdet's registry."""
