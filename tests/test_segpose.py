@@ -4,7 +4,6 @@ mmseg's ``ResNet``/``ResNetV1c``/``ResNetV1d`` (as tests/test_argument_forms.py
 for mmdet and mmaction2), what trains (as tests/test_semantics.py), and the
 iResNet rule at a stage that dilates instead of striding."""
 import itertools
-import subprocess
 import sys
 import textwrap
 
@@ -16,6 +15,7 @@ from mm_iresnet.models import (IResNet, IResNetPose, IResNetPoseV1d,
                                IResNetSeg, IResNetSegV1c, IResNetSegV1d,
                                IResNetV1c, IResNetV1d)
 
+from .helpers import run_process
 from .test_semantics import assert_same_semantics, output_shapes
 
 mmseg = pytest.importorskip('mmseg')
@@ -55,8 +55,8 @@ def test_configs_find_the_counterparts_through_custom_imports(tmp_path):
                 built.append(f'{{scope}}.{{t}}={{type(m).__name__}}')
         print(' '.join(built))
         """)
-    proc = subprocess.run([sys.executable, '-c', script],
-                          capture_output=True, text=True, timeout=240)
+    proc = run_process([sys.executable, '-c', script], timeout=240,
+                       capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [
         'mmseg.IResNet=IResNetSeg', 'mmseg.IResNetV1c=IResNetSegV1c',
@@ -90,8 +90,8 @@ def test_import_needs_neither_mmseg_nor_mmpose():
             except ImportError as e:
                 print(e)
         """)
-    proc = subprocess.run([sys.executable, '-c', script],
-                          capture_output=True, text=True, timeout=240)
+    proc = run_process([sys.executable, '-c', script], timeout=240,
+                       capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2, proc.stdout
