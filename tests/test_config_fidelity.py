@@ -1,5 +1,6 @@
-"""Every shipped COCO / Kinetics-400 / SSv2 config is the mmdet or mmaction2
-config it names, with the backbone swapped.
+"""Every shipped COCO / Kinetics-400 / SSv2 / ADE20K / Cityscapes / COCO
+keypoints config is the mmdet, mmaction2, mmseg or mmpose config it names,
+with the backbone swapped.
 
 Each config is resolved by mmengine, and so is the installed mmdet/mmaction2
 config at the root of its ``_base_`` chain; the two are flattened to dotted
@@ -21,7 +22,9 @@ from mmengine.config import Config
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(
-    osp.relpath(p, ROOT) for folder in ('coco', 'kinetics400', 'sthv2')
+    osp.relpath(p, ROOT)
+    for folder in ('coco', 'kinetics400', 'sthv2', 'ade20k', 'cityscapes',
+                   'coco_keypoints')
     for p in glob.glob(osp.join(ROOT, 'configs', folder, '*.py')))
 DIFFERS = re.compile(r'^#\s*differs:\s*(\S+)', re.MULTILINE)
 
@@ -89,14 +92,15 @@ def covers(allowed, key):
 
 
 def test_every_shipped_config_is_checked():
-    assert len(CONFIGS) == 16, CONFIGS
+    assert len(CONFIGS) == 29, CONFIGS
 
 
 @pytest.mark.parametrize('name', CONFIGS)
 def test_config_is_its_base_with_the_backbone_swapped(name, tmp_path):
     path = osp.join(ROOT, name)
     reference, allowed = chain(path)
-    assert reference.split('::')[0] in ('mmdet', 'mmaction'), reference
+    assert reference.split('::')[0] in ('mmdet', 'mmaction', 'mmseg',
+                                        'mmpose'), reference
     diff = differences(
         Config.fromfile(path).to_dict(), resolve(reference, tmp_path))
     unexplained = [
