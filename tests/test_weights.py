@@ -28,7 +28,8 @@ from mm_iresnet.weights import (WeightsError, cache_dir, cached_path,
                                 load_official)
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import free_port, load_fixture, rel_err
+from .helpers import (free_port, kill_group, load_fixture, popen_group,
+                      rel_err, run_process)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOLERANCE = 1e-5
@@ -432,11 +433,11 @@ def test_the_manual_route_fills_the_cache(home, drive, tmp_path):
     """A file converted by hand into the cache path is a cache hit (the
     commands the offline message gives)."""
     official_file('iresnet50', tmp_path / 'iresnet50.pth')
-    out = subprocess.run(
+    out = run_process(
         [sys.executable, 'tools/convert_checkpoint.py',
          str(tmp_path / 'iresnet50.pth'), cached_path('iresnet50'),
          '--src', 'iresnet', '--keep-classifier'],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
+        timeout=300, cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert load_official('iresnet50')['meta']['src'] == 'iresnet'
     assert drive.calls == []
@@ -510,9 +511,8 @@ def test_train_tool_stops_offline_before_training(home, tmp_path):
     """)
     env = dict(os.environ, MM_IRESNET_HOME=str(home))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
-    proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
-                          capture_output=True, text=True, env=env,
-                          timeout=300)
+    proc = run_process([sys.executable, '-c', script], timeout=300,
+                       cwd=ROOT, capture_output=True, text=True, env=env)
     assert proc.returncode != 0
     assert 'WeightsError' in proc.stderr and 'could not download' in \
         proc.stderr, proc.stderr[-2000:]
@@ -549,16 +549,15 @@ def test_two_processes_download_once(home, tmp_path):
     env = dict(os.environ, MM_IRESNET_HOME=str(home), WORLD_SIZE='2',
                MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
-    procs = [subprocess.Popen([sys.executable, '-c', script], cwd=ROOT,
-                              env=dict(env, RANK=str(r)),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for r in (0, 1)]
+    procs = [popen_group([sys.executable, '-c', script], cwd=ROOT,
+                         env=dict(env, RANK=str(r)),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True) for r in (0, 1)]
     try:
         outs = [p.communicate(timeout=300) for p in procs]
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
+            kill_group(p)
     assert len(outs) == len(procs) == 2
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]

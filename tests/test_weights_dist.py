@@ -13,7 +13,6 @@ import os
 import os.path as osp
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -23,7 +22,7 @@ import torch
 from mm_iresnet.weights import (WeightsError, cached_path, fetch,
                                 load_official)
 
-from .helpers import free_port
+from .helpers import free_port, kill_group, popen_group
 from .test_weights import cache_listing
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -46,8 +45,8 @@ def start(out, rank=None, world=None, local=None, home=None, **env):
         env.update(LOCAL_RANK=str(local[0]), LOCAL_WORLD_SIZE=str(local[1]))
     with open(osp.join(out, f'log{rank if rank is not None else ""}.txt'),
               'a') as log:
-        return subprocess.Popen([sys.executable, '-m', 'tests.fetch_worker'],
-                                cwd=ROOT, env=env, stdout=log, stderr=log)
+        return popen_group([sys.executable, '-m', 'tests.fetch_worker'],
+                           cwd=ROOT, env=env, stdout=log, stderr=log)
 
 
 def run_ranks(out, homes, faulty=(), fault='', **env):
@@ -79,8 +78,7 @@ def run_ranks(out, homes, faulty=(), fault='', **env):
             p.wait(timeout=30)
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
+            kill_group(p)
     return [json.load(open(results[r])) for r in range(len(homes))]
 
 
@@ -188,8 +186,7 @@ def test_two_jobs_on_one_machine_download_once(tmp_path):
             assert p.wait(timeout=WATCHDOG_S * 2) == 0, logs_of(outs)
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.kill()
+            kill_group(p)
     results = [json.load(open(out / 'rank0.json')) for out in outs]
     assert len(results) == 2 and all('ok' in r for r in results), results
     assert len({r['ok'] for r in results}) == 1
@@ -229,8 +226,7 @@ def test_a_download_killed_midway_is_cleaned_by_the_next_fetch(
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill_group(proc)
     left = [n for n in cache_listing(home) if '.download.' in n]
     assert left, cache_listing(home)  # the dead download's folder
     monkeypatch.setenv('MM_IRESNET_HOME', str(home))
@@ -348,8 +344,7 @@ def test_a_lock_held_by_a_live_download_ends_at_the_timeout(
         waited = time.monotonic() - started
         assert proc.poll() is None, logs_of([out])
     finally:
-        proc.kill()
-        proc.wait(timeout=30)
+        kill_group(proc)
     assert 1 <= waited < 10, waited
     lock = cached_path_in(home) + '.lock'
     message = str(info.value)
