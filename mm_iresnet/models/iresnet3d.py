@@ -143,8 +143,6 @@ class IResNet3d(IResNet):
                                      cifar_stem, stem_pool, stem_channels
                                      or base_channels),
             **shape)
-        self.temporal_strides = per_stage('temporal_strides', temporal_strides,
-                                          num_stages)
         super().__init__(
             depth=depth,
             in_channels=in_channels,
@@ -157,7 +155,7 @@ class IResNet3d(IResNet):
             with_cp=with_cp,
             zero_init_residual=zero_init_residual,
             init_cfg=init_cfg,
-            spec=self.translate_time(spec, self.temporal_strides, inflate,
+            spec=self.translate_time(spec, temporal_strides, inflate,
                                      inflate_style, non_local, non_local_cfg),
             **kwargs)
         if with_pool2:
@@ -167,6 +165,11 @@ class IResNet3d(IResNet):
     def spatial_strides(self) -> tuple:
         """mmaction's name for the stage strides."""
         return self.strides
+
+    @property
+    def temporal_strides(self) -> tuple:
+        """The temporal stride of each stage (its start block's)."""
+        return tuple(s.blocks[0]['temporal_stride'] for s in self.spec.stages)
 
     # ------------------------------------------------------------ layout
     @staticmethod
@@ -178,6 +181,8 @@ class IResNet3d(IResNet):
         block's extra arguments: its inflation, its temporal stride (the
         start block's) and its non-local block."""
         blocks = spec.stage_blocks
+        temporal_strides = per_stage('temporal_strides', temporal_strides,
+                                     len(blocks))
         inflated = per_block('inflate', inflate, blocks, by_index=True)
         with_non_local = per_block(
             'non_local', non_local, blocks, by_index=True)
