@@ -14,9 +14,11 @@ from .deps import require
 require('mmcv')
 require('mmengine')
 
-from .compat import patch_mmaction, patch_numpy_aliases  # noqa: E402
+from .compat import patch_mmpose_visualization  # noqa: E402
+from .compat import patch_mmaction, patch_numpy_aliases
 
 patch_mmaction()
+patch_mmpose_visualization()
 patch_numpy_aliases()
 
 from . import weights  # noqa: E402,F401  (registers iresnet:// weights)
