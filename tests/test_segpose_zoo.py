@@ -165,15 +165,16 @@ def _backbones():
 BACKBONES = _backbones()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     'package,backbone,uses', BACKBONES,
-    ids=[f'{p}-{b["type"]}{b["depth"]}-{i}'
-         for i, (p, b, _) in enumerate(BACKBONES)])
+    ids=[f'{p}-{b["type"]}{b["depth"]}-{i}-x{n}'
+         for i, (p, b, n) in enumerate(BACKBONES)])
 def test_whole_width_backbone_is_the_originals_shape(package, backbone,
                                                      uses):
     """On the meta device: the counterpart of each distinct backbone of
-    the zoos at the config's own widths has the original's parameter
-    count and output shapes."""
+    the zoos (used by ``uses`` configs) at the config's own widths has the
+    original's parameter count and output shapes."""
     x = torch.empty(2, 3, 64, 96, device='meta')
     counts, shapes = [], []
     for model in (dict(backbone=backbone),
