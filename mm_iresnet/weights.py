@@ -68,8 +68,10 @@ from .convert import converted_checkpoint
 from .official import (FAMILIES, OFFICIAL_MODELS, SCHEME, OfficialModel,
                        drive_url, official_model)
 
-__all__ = ['WeightsError', 'cache_dir', 'cached_path', 'released_model',
-           'fetch', 'load_official', 'load_from_iresnet', 'manual_steps']
+__all__ = [
+    'WeightsError', 'cache_dir', 'cached_path', 'released_model', 'fetch',
+    'load_official', 'load_from_iresnet', 'manual_steps'
+]
 
 #: environment variable naming the cache's home
 HOME_ENV = 'MM_IRESNET_HOME'
@@ -151,8 +153,7 @@ def _offline_message(model: OfficialModel, path: str, reason: str) -> str:
             f'folder, or do it by hand:\n{manual_steps(model)}')
 
 
-def _failure_message(model: OfficialModel, path: str,
-                     error: Exception) -> str:
+def _failure_message(model: OfficialModel, path: str, error: Exception) -> str:
     """What went wrong fetching ``model`` and how to fix it."""
     if isinstance(error, WeightsError):
         return str(error)
@@ -173,8 +174,7 @@ def _failure_message(model: OfficialModel, path: str,
             f'To fix it, {fix}:\n{manual_steps(model)}')
 
 
-def _damaged_file_message(model: OfficialModel, path: str,
-                          damage: str) -> str:
+def _damaged_file_message(model: OfficialModel, path: str, damage: str) -> str:
     return (f'{SCHEME}{model.name}: the cached file {path} is not the '
             f'converted {model.name} checkpoint ({damage}); it was removed')
 
@@ -186,9 +186,9 @@ def _every_rank_stops_message(model: OfficialModel, rank: int,
     first, (host, message) = failures[0]
     others = [str(r) for r, _ in failures[1:]]
     return (f'{SCHEME}{model.name}: rank {first} (host {host}) could not '
-            f'fetch the weights, so every rank stops (this is rank {rank})'
-            + (f'; ranks {", ".join(others)} failed too' if others else '')
-            + f'.\n{message}')
+            f'fetch the weights, so every rank stops (this is rank {rank})' +
+            (f'; ranks {", ".join(others)} failed too' if others else '') +
+            f'.\n{message}')
 
 
 def _lock_timeout_message(model: OfficialModel, lock_path: str,
@@ -239,8 +239,8 @@ def _cache_lock(model: OfficialModel, path: str):
     try:
         lock.acquire()
     except Timeout as e:
-        raise WeightsError(
-            _lock_timeout_message(model, lock_path, timeout)) from e
+        raise WeightsError(_lock_timeout_message(model, lock_path,
+                                                 timeout)) from e
     holder = f'{lock_path}.holder'
     try:
         with open(holder, 'w') as f:
@@ -309,9 +309,11 @@ def _inspect_cache(model: OfficialModel, path: str) -> CacheState:
 def _remove_damaged(model: OfficialModel, path: str, state: CacheState):
     """Before a download: the damaged file removed, with a warning."""
     if state.damage is not None:
-        print_log(f'{_damaged_file_message(model, path, state.damage)}, '
-                  'to be downloaded again', logger='current',
-                  level=logging.WARNING)
+        print_log(
+            f'{_damaged_file_message(model, path, state.damage)}, '
+            'to be downloaded again',
+            logger='current',
+            level=logging.WARNING)
         _discard(path)
 
 
@@ -333,8 +335,8 @@ def _checked_conversion(model: OfficialModel, raw: str) -> dict:
     """The converted checkpoint of the downloaded file ``raw``, checked
     against the network the name says."""
     try:
-        out, _ = converted_checkpoint(load_state_dict_file(raw),
-                                      model.family, keep_classifier=True)
+        out, _ = converted_checkpoint(
+            load_state_dict_file(raw), model.family, keep_classifier=True)
         check_state_dict(_named_backbone(model), out['state_dict'])
     except Exception as e:  # a damaged file makes the converter raise
         reason = str(e) if isinstance(e, CheckpointError) else \
@@ -345,8 +347,10 @@ def _checked_conversion(model: OfficialModel, raw: str) -> dict:
             f'checkpoint: {reason}\nIt was removed and nothing was cached. '
             'Try again later, or fetch and convert it by hand:\n'
             f'{manual_steps(model)}') from e
-    out['meta'].update(official_name=model.name, url=drive_url(model),
-                       download_sha256=_sha256(raw))
+    out['meta'].update(
+        official_name=model.name,
+        url=drive_url(model),
+        download_sha256=_sha256(raw))
     return out
 
 
@@ -377,8 +381,9 @@ def _download_locked(model: OfficialModel, path: str,
     if _offline():  # the error names a damaged file (_cached_or_downloaded)
         if state.damage is not None:
             _discard(path)
-        raise WeightsError(_offline_message(
-            model, path, f'{OFFLINE_ENV} is set: no download is tried'))
+        raise WeightsError(
+            _offline_message(model, path,
+                             f'{OFFLINE_ENV} is set: no download is tried'))
     import gdown
     os.makedirs(osp.dirname(path), exist_ok=True)
     with _cache_lock(model, path):
@@ -422,17 +427,18 @@ def _raise_if_any_rank_failed(model: OfficialModel, path: str,
                               error: Optional[Exception]):
     """Every rank's outcome of a turn, gathered: where any rank failed,
     every rank raises (the one process of a world of one: its own error)."""
-    own = None if error is None else (
-        socket.gethostname(), _failure_message(model, path, error))
-    failures = [(r, failure) for r, failure in
-                enumerate(all_gather_object(own)) if failure is not None]
+    own = None if error is None else (socket.gethostname(),
+                                      _failure_message(model, path, error))
+    failures = [(r, failure)
+                for r, failure in enumerate(all_gather_object(own))
+                if failure is not None]
     if not failures:
         return
     rank, world_size = get_dist_info()
     if world_size == 1:
         raise error  # the WeightsError of _cached_or_downloaded
-    raise WeightsError(
-        _every_rank_stops_message(model, rank, failures)) from error
+    raise WeightsError(_every_rank_stops_message(model, rank,
+                                                 failures)) from error
 
 
 def _collective_fetch(model: OfficialModel) -> dict:
@@ -486,8 +492,9 @@ def load_official(name: str, map_location=None) -> dict:
                 f'failed ({type(e).__name__}: {e})') from e
     if name not in _announced:
         _announced.add(name)
-        print_log(f'{SCHEME}{name}: {path} (sha256 {_sha256(path)})',
-                  logger='current')
+        print_log(
+            f'{SCHEME}{name}: {path} (sha256 {_sha256(path)})',
+            logger='current')
     return checkpoint
 
 

@@ -12,19 +12,20 @@ from mmengine.config import Config
 
 from .deps import require
 
-__all__ = ['zoo_config_files', 'UNLOADABLE_HERE', 'load_zoo_config',
-           'swap_backbone_type', 'zoo_backbones', 'ACTION_SWAPS',
-           'counterpart', 'action_zoo', 'cleared_backbone',
-           'distinct_by_backbone']
+__all__ = [
+    'zoo_config_files', 'UNLOADABLE_HERE', 'load_zoo_config',
+    'swap_backbone_type', 'zoo_backbones', 'ACTION_SWAPS', 'counterpart',
+    'action_zoo', 'cleared_backbone', 'distinct_by_backbone'
+]
 
 
 def zoo_config_files(package: str = 'mmdet') -> List[str]:
     """Every non-base config in an installed package's ``.mim/configs``."""
     module = require(package)
     root = osp.join(osp.dirname(module.__file__), '.mim', 'configs')
-    return sorted(f for f in glob.glob(osp.join(root, '**', '*.py'),
-                                       recursive=True)
-                  if f'{osp.sep}_base_{osp.sep}' not in f)
+    return sorted(
+        f for f in glob.glob(osp.join(root, '**', '*.py'), recursive=True)
+        if f'{osp.sep}_base_{osp.sep}' not in f)
 
 
 def swap_backbone_type(model_cfg: dict, old: str, new: str) -> int:
@@ -77,8 +78,8 @@ def load_zoo_config(path: str) -> Optional[Config]:
         return None
 
 
-def zoo_backbones(package: str = 'mmdet', old: str = 'ResNet'
-                  ) -> Iterator[Tuple[str, Config]]:
+def zoo_backbones(package: str = 'mmdet',
+                  old: str = 'ResNet') -> Iterator[Tuple[str, Config]]:
     """(config path, loaded config) of each zoo config with an ``old``
     backbone; configs that cannot load in this environment
     (:data:`UNLOADABLE_HERE`) are skipped."""
@@ -90,7 +91,8 @@ def zoo_backbones(package: str = 'mmdet', old: str = 'ResNet'
             yield path, cfg
 
 
-def distinct_swapped_backbones(package: str = 'mmdet', old: str = 'ResNet',
+def distinct_swapped_backbones(package: str = 'mmdet',
+                               old: str = 'ResNet',
                                new: str = 'IResNet') -> Dict[str, dict]:
     """Every distinct ``old`` backbone config of the zoo, swapped to ``new``
     (key: its text; value: the dict), with the first config using it."""
@@ -105,10 +107,15 @@ def distinct_swapped_backbones(package: str = 'mmdet', old: str = 'ResNet',
 
 #: mmaction2 backbone type -> its iResNet counterpart
 ACTION_SWAPS = {
-    'ResNet': 'IResNet', 'ResNetTSM': 'IResNetTSM', 'ResNet3d': 'IResNet3d',
+    'ResNet': 'IResNet',
+    'ResNetTSM': 'IResNetTSM',
+    'ResNet3d': 'IResNet3d',
     'ResNet3dSlowOnly': 'IResNet3dSlowOnly',
-    'ResNet3dSlowFast': 'IResNet3dSlowFast', 'ResNet3dCSN': 'IResNet3dCSN',
-    'ResNet2Plus1d': 'IResNet2Plus1d', 'TANet': 'ITANet', 'C2D': 'IC2D',
+    'ResNet3dSlowFast': 'IResNet3dSlowFast',
+    'ResNet3dCSN': 'IResNet3dCSN',
+    'ResNet2Plus1d': 'IResNet2Plus1d',
+    'TANet': 'ITANet',
+    'C2D': 'IC2D',
     'RGBPoseConv3D': 'IRGBPoseConv3D',
 }
 
@@ -165,8 +172,8 @@ def _types(cfg) -> set:
     return set()
 
 
-def distinct_by_backbone(configs: Sequence[Tuple[str, Config]]
-                         ) -> List[Tuple[str, Config]]:
+def distinct_by_backbone(
+        configs: Sequence[Tuple[str, Config]]) -> List[Tuple[str, Config]]:
     """The first config of each distinct backbone (pretrained weights
     aside) among the models built of the same component types (a detector
     with a feature-bank head is not one with a plain head)."""
@@ -208,32 +215,37 @@ def zoo_batch(cfg: Config, size: int = 32) -> dict:
     model = cfg.model
     classes = _num_classes(model)
     # img_key: the AVA dataset's 'video,second' (the LFB heads key on it)
-    sample = ActionDataSample(metainfo=dict(img_shape=(size, size),
-                                            img_key='video0,0902'))
+    sample = ActionDataSample(
+        metainfo=dict(img_shape=(size, size), img_key='video0,0902'))
     gen = torch.Generator().manual_seed(0)
 
     def clip(*shape):
         return torch.rand(*shape, generator=gen) * 255
 
     if model['type'] == 'FastRCNN':
-        boxes = torch.tensor([[0.1, 0.1, 0.6, 0.9], [0.4, 0.2, 0.95, 0.8]]
-                             ) * size
+        boxes = torch.tensor([[0.1, 0.1, 0.6, 0.9], [0.4, 0.2, 0.95, 0.8]
+                              ]) * size
         labels = torch.zeros(2, classes)
         labels[0, 1] = labels[1, 2] = labels[1, 5 % classes] = 1
         sample.proposals = InstanceData(bboxes=boxes)
         sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
         frames = _clip_len(cfg, 8)
-        return dict(inputs=[clip(3, frames, size, size)],
-                    data_samples=[sample])
+        return dict(
+            inputs=[clip(3, frames, size, size)], data_samples=[sample])
     sample.set_gt_label(1)
     if model['type'] == 'MMRecognizer3D':
         lengths = _clip_len(cfg, dict(RGB=8, Pose=32))
         ratio = model['backbone'].get('speed_ratio', 4)
-        return dict(inputs=dict(
-            imgs=[clip(1, 3, lengths['RGB'], size, size)],
-            heatmap_imgs=[clip(1, model['backbone']['pose_pathway'].get(
-                'in_channels', 17), lengths['RGB'] * ratio, size // 4,
-                size // 4)]), data_samples=[sample])
+        return dict(
+            inputs=dict(
+                imgs=[clip(1, 3, lengths['RGB'], size, size)],
+                heatmap_imgs=[
+                    clip(
+                        1, model['backbone']['pose_pathway'].get(
+                            'in_channels', 17), lengths['RGB'] * ratio,
+                        size // 4, size // 4)
+                ]),
+            data_samples=[sample])
     if model['type'] == 'RecognizerAudio':
         inputs = clip(1, model['backbone'].get('in_channels', 1),
                       _clip_len(cfg, 64), size)

@@ -56,8 +56,8 @@ OFFICIAL_FIXTURES = osp.join(osp.dirname(__file__), 'fixtures', 'official')
 def load_fixture(version, name):
     """Official outputs of model ``name`` at ``version`` ('master_babdc4f'
     or 'pr_310124e')."""
-    return torch.load(osp.join(OFFICIAL_FIXTURES, version, f'{name}.pt'),
-                      weights_only=True)
+    return torch.load(
+        osp.join(OFFICIAL_FIXTURES, version, f'{name}.pt'), weights_only=True)
 
 
 def rel_err(a, b):
@@ -78,17 +78,19 @@ def moving_shapes_overrides(data_root, num_val, iters):
     ``iters`` iterations, validated and saved at the end, the warm-up of 2
     iterations and the cosine schedule fitted to them."""
     data_root = str(data_root) + '/'
-    gen = dict(num_train=16, num_val=num_val, num_frames=8, image_size=32,
-               seed=5)
+    gen = dict(
+        num_train=16, num_val=num_val, num_frames=8, image_size=32, seed=5)
     loaders = ('train_dataloader', 'val_dataloader', 'test_dataloader')
     return [
         f'{loader}.dataset.{key}' for loader in loaders
         for key in [f'data_root={data_root}'] +
         [f'generate.{k}={v}' for k, v in gen.items()]
     ] + [
-        f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
         'default_hooks.logger.interval=1',
-        'param_scheduler.0.end=2', 'param_scheduler.1.begin=2',
+        'param_scheduler.0.end=2',
+        'param_scheduler.1.begin=2',
         f'param_scheduler.1.end={iters}',
     ]
 
@@ -159,9 +161,11 @@ def run_process(args, timeout, check=False, **kwargs):
             out, err = proc.communicate(timeout=60)
         except Exception:
             out = err = None
-        print(f'{args}: killed with its process group ({type(e).__name__}'
-              f' after at most {timeout} s); its output:\n{_tail(out)}\n'
-              f'{_tail(err)}', file=sys.stderr)
+        print(
+            f'{args}: killed with its process group ({type(e).__name__}'
+            f' after at most {timeout} s); its output:\n{_tail(out)}\n'
+            f'{_tail(err)}',
+            file=sys.stderr)
         if isinstance(e, subprocess.TimeoutExpired):
             raise subprocess.TimeoutExpired(args, timeout, out, err) \
                 from None

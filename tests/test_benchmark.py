@@ -39,12 +39,13 @@ def test_shuffled_rounds_and_paired_ratio(bench):
     assert ours.ratio_to(base) == pytest.approx(1.2)
     assert ours.median / base.median == pytest.approx(1.5)
     rows = harness.Rows()
-    rows.timed('case', 'm', dict(ours=ours, base=base,
-                                 control=harness.Times([1.0, 1.0, 6.0])))
+    rows.timed(
+        'case', 'm',
+        dict(ours=ours, base=base, control=harness.Times([1.0, 1.0, 6.0])))
     assert [r['ratio'] for r in rows] == [1.2, 1.0]
     # the columns beside it are each contender's median
-    assert [(r['iresnet'], r['resnet']) for r in rows] == [(1.5, 1.0),
-                                                          (1.0, 1.0)]
+    medians = [(r['iresnet'], r['resnet']) for r in rows]
+    assert medians == [(1.5, 1.0), (1.0, 1.0)]
     assert rows[1]['metric'] == 'm: A/A control, ResNet vs ResNet'
 
 
@@ -57,51 +58,71 @@ def test_detector_row_mixed_precision_channels_last(bench):
     detector = bench.detector
     torch.manual_seed(0)
     ours, base = detector.build_detectors('cpu')
-    data = demo_mm_inputs(batch_size=1, image_shapes=(3, 96, 96),
-                          num_items=[2])
-    weight = next(p for p in ours.backbone.parameters() if p.requires_grad
-                  and p.dim() == 4)
+    data = demo_mm_inputs(
+        batch_size=1, image_shapes=(3, 96, 96), num_items=[2])
+    weight = next(p for p in ours.backbone.parameters()
+                  if p.requires_grad and p.dim() == 4)
     before = weight.detach().clone()
-    step = detector.detector_step(ours, data, 'cpu', dtype=torch.bfloat16,
-                                  channels_last=True)
+    step = detector.detector_step(
+        ours, data, 'cpu', dtype=torch.bfloat16, channels_last=True)
     loss = step()
     assert torch.isfinite(loss)
     assert weight.is_contiguous(memory_format=torch.channels_last)
     assert not torch.equal(before, weight)
     rows = bench.harness.Rows()
-    args = argparse.Namespace(device='cpu', size=48, batch=1, repeats=1,
-                              seed=0)
+    args = argparse.Namespace(
+        device='cpu', size=48, batch=1, repeats=1, seed=0)
     detector.detector_rows(args, rows, torch.bfloat16)
     assert [r['metric'] for r in rows] == [
         'train step s (fp32)', 'train step s (fp32): A/A control, ResNet vs '
         'ResNet', 'train step s (AMP bf16 backbone+neck, channels_last)',
         'train step s (AMP bf16 backbone+neck, channels_last): A/A '
-        'control, ResNet vs ResNet']
+        'control, ResNet vs ResNet'
+    ]
 
 
 def test_processes_child_arguments_and_merge(bench):
     """``--processes``: each process gets its own seed and folder; a row's
     ratio is the median of the processes' ratios, with their range."""
     import bench.processes as processes
-    argv = ['--depths', '50', '--processes', '3', '--out-dir', 'x',
-            '--seed=4', '--no-video']
+    argv = [
+        '--depths', '50', '--processes', '3', '--out-dir', 'x', '--seed=4',
+        '--no-video'
+    ]
     assert processes.child_argv(argv, 2, 'out/process2') == [
         '--depths', '50', '--no-video', '--processes', '1', '--seed', '2',
-        '--out-dir', 'out/process2']
+        '--out-dir', 'out/process2'
+    ]
 
     def table(ratio, ours, base=1.0):
-        return [dict(case='c', metric='params', iresnet='10', resnet='10',
-                     ratio='1.0'),
-                dict(case='c', metric='same kernels', iresnet='yes',
-                     resnet='-', ratio='-'),
-                dict(case='c', metric='eval s', iresnet=str(ours),
-                     resnet=str(base), ratio=str(ratio))]
+        return [
+            dict(
+                case='c',
+                metric='params',
+                iresnet='10',
+                resnet='10',
+                ratio='1.0'),
+            dict(
+                case='c',
+                metric='same kernels',
+                iresnet='yes',
+                resnet='-',
+                ratio='-'),
+            dict(
+                case='c',
+                metric='eval s',
+                iresnet=str(ours),
+                resnet=str(base),
+                ratio=str(ratio))
+        ]
 
     # each process's ratio is its rounds' median, not its columns' ratio:
     # the merged ratio is the median of the ratios (1.2, 1.1, 0.9), not
     # the ratio of the merged columns (1.2 / 1.0)
-    rows = processes.merge([table(1.2, 1.2), table(1.1, 2.2, 2.0),
-                            table(0.9, 0.9)])
+    rows = processes.merge(
+        [table(1.2, 1.2),
+         table(1.1, 2.2, 2.0),
+         table(0.9, 0.9)])
     assert rows[0]['ratio'] == 1.0 and rows[0]['range'] == '1.000-1.000'
     assert rows[1] == table(1, 1)[1]  # text: the first process's
     assert rows[2]['ratio'] == 1.1 and rows[2]['range'] == '0.900-1.200'
@@ -121,16 +142,23 @@ def test_processes_end_to_end(root, tmp_path):
     import statistics
     import sys
     out = tmp_path / 'bench'
-    proc = run_process(
-        [sys.executable, osp.join(root, 'tools', 'benchmark.py'),
-         '--depths', '18', '--no-video', '--no-detector', '--size', '32',
-         '--batch', '1', '--repeats', '2', '--processes', '2', '--out-dir',
-         str(out)], timeout=600, cwd=root, capture_output=True, text=True)
+    proc = run_process([
+        sys.executable,
+        osp.join(root, 'tools', 'benchmark.py'), '--depths', '18',
+        '--no-video', '--no-detector', '--size', '32', '--batch', '1',
+        '--repeats', '2', '--processes', '2', '--out-dir',
+        str(out)
+    ],
+                       timeout=600,
+                       cwd=root,
+                       capture_output=True,
+                       text=True)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
 
     def table(path):
         with open(path, newline='') as f:
             return list(csv.DictReader(f))
+
     merged = table(out / 'benchmark.csv')
     own = [table(out / f'process{i}' / 'benchmark.csv') for i in range(2)]
     timed = nonempty(i for i, r in enumerate(merged)
@@ -138,8 +166,8 @@ def test_processes_end_to_end(root, tmp_path):
     for i in timed:
         ratios = [float(rows[i]['ratio']) for rows in own]
         assert [rows[i]['metric'] for rows in own] == [merged[i]['metric']] * 2
-        assert float(merged[i]['ratio']) == round(statistics.median(ratios),
-                                                  3), (merged[i], ratios)
+        assert float(merged[i]['ratio']) == round(
+            statistics.median(ratios), 3), (merged[i], ratios)
         assert merged[i]['range'] == f'{min(ratios):.3f}-{max(ratios):.3f}'
     assert 'median over 2 processes' in (out / 'benchmark.md').read_text()
 

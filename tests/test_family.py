@@ -8,7 +8,6 @@ from mm_iresnet.convert import convert_file
 from mm_iresnet.models import (PRESETS, IResNet, IResNet3d, ResBlock,
                                conv_specs, get_layout)
 from mm_iresnet.models.layouts import ORDERINGS, Layout
-
 from .helpers import nonempty, randomise_bn, zip_strict
 from .scripts import load_script
 
@@ -26,8 +25,8 @@ def test_every_preset_builds_in_2d_and_3d(name):
         outs = model(torch.rand(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == expected
     assert [o.shape[-1] for o in outs] == [16, 8, 4, 2]
-    model3d = IResNet3d(depth=50, **PRESETS[name],
-                        out_indices=(0, 1, 2, 3)).eval()
+    model3d = IResNet3d(
+        depth=50, **PRESETS[name], out_indices=(0, 1, 2, 3)).eval()
     with torch.no_grad():
         outs3d = model3d(torch.rand(1, 3, 4, 64, 64))
     assert [o.shape[1] for o in outs3d] == expected
@@ -53,45 +52,54 @@ def test_grouped_presets_match_official_sizes():
 
 def _basic_block(layout, channels=8, merge=None):
     torch.manual_seed(0)
-    block = ResBlock(conv_specs('basic', channels, channels, channels),
-                     layout, merge=merge)
+    block = ResBlock(
+        conv_specs('basic', channels, channels, channels), layout, merge=merge)
     return randomise_bn(block, 0.5).eval()
 
 
 # hand-written forward of each ordering (He et al. 2016 Fig. 4, and the
 # ResStage positions of Duta et al. 2020), with the block's own layers
 REFERENCES = {
-    'original': lambda b, x: F.relu(
-        b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x),
-    'bn_after_add': lambda b, x: F.relu(b.norm(2)(
-        b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x)),
-    'relu_before_add': lambda b, x: F.relu(
-        b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))))) + x,
-    'relu_preact': lambda b, x: b.norm(2)(
-        b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x)))))) + x,
-    'preact': lambda b, x: b.conv2(
-        F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x,
+    'original':
+    lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x),
+    'bn_after_add':
+    lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x)),
+    'relu_before_add':
+    lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))))) + x,
+    'relu_preact':
+    lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x)))))) + x,
+    'preact':
+    lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x,
 }
 # ResStage positions (start, first middle, middle, end of a 4-block stage)
 RESSTAGE = {
     'resstage_paper': {
-        0: lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x)))))
-        + x,
-        1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x))))) + x,
-        2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
-            F.relu(b.norm(0)(x)))))) + x,
-        3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
-            F.relu(b.norm(0)(x)))))) + x)),
+        0:
+        lambda b, x: b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x,
+        1:
+        lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(x))))) + x,
+        2:
+        lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)
+                                                             (x)))))) + x,
+        3:
+        lambda b, x: F.relu(
+            b.norm(2)
+            (b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x)),
     },
     # released: the first middle block's ReLU sits at the start block's end
     'resstage': {
-        0: lambda b, x: F.relu(
+        0:
+        lambda b, x: F.relu(
             b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(x))))) + x),
-        1: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x,
-        2: lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(
-            F.relu(b.norm(0)(x)))))) + x,
-        3: lambda b, x: F.relu(b.norm(2)(b.conv2(F.relu(b.norm(1)(b.conv1(
-            F.relu(b.norm(0)(x)))))) + x)),
+        1:
+        lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(x)))) + x,
+        2:
+        lambda b, x: b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)
+                                                             (x)))))) + x,
+        3:
+        lambda b, x: F.relu(
+            b.norm(2)
+            (b.conv2(F.relu(b.norm(1)(b.conv1(F.relu(b.norm(0)(x)))))) + x)),
     },
 }
 
@@ -110,65 +118,67 @@ def test_resstage_positions_apply_their_order(ordering, index):
     block = _basic_block(get_layout(ordering, index, 4))
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
-        torch.testing.assert_close(block(x), RESSTAGE[ordering][index](block,
-                                                                       x))
+        torch.testing.assert_close(
+            block(x), RESSTAGE[ordering][index](block, x))
 
 
 def test_orderings_table_covers_the_seed_papers():
-    assert set(ORDERINGS) == {'resstage', 'resstage_paper', 'original',
-                              'bn_after_add', 'relu_before_add',
-                              'relu_preact', 'preact'}
-    assert get_layout('original', 0, 3) == Layout(last_norm=True,
-                                                   post_act=True)
+    assert set(ORDERINGS) == {
+        'resstage', 'resstage_paper', 'original', 'bn_after_add',
+        'relu_before_add', 'relu_preact', 'preact'
+    }
+    assert get_layout('original', 0, 3) == Layout(
+        last_norm=True, post_act=True)
 
 
-@pytest.mark.parametrize('shortcut,formula', [
-    (dict(type='scale', shortcut_scale=0.5),
-     lambda b, x, f: 0.5 * x + f),
-    (dict(type='scale', shortcut_scale=0.5, branch_scale=0.5),
-     lambda b, x, f: 0.5 * x + 0.5 * f),
-    (dict(type='exclusive_gate', gate_bias=-1.),
-     lambda b, x, f: torch.sigmoid(b.merge.gate(x)) * f +
-     (1 - torch.sigmoid(b.merge.gate(x))) * x),
-    (dict(type='shortcut_gate'),
-     lambda b, x, f: f + (1 - torch.sigmoid(b.merge.gate(x))) * x),
-    (dict(type='conv'), lambda b, x, f: f + b.merge.conv(x)),
-    (dict(type='dropout', p=0.5), lambda b, x, f: f + x),  # eval: identity
-])
+@pytest.mark.parametrize(
+    'shortcut,formula',
+    [
+        (dict(type='scale', shortcut_scale=0.5), lambda b, x, f: 0.5 * x + f),
+        (dict(type='scale', shortcut_scale=0.5,
+              branch_scale=0.5), lambda b, x, f: 0.5 * x + 0.5 * f),
+        (dict(type='exclusive_gate', gate_bias=-1.),
+         lambda b, x, f: torch.sigmoid(b.merge.gate(x)) * f +
+         (1 - torch.sigmoid(b.merge.gate(x))) * x),
+        (dict(type='shortcut_gate'), lambda b, x, f: f +
+         (1 - torch.sigmoid(b.merge.gate(x))) * x),
+        (dict(type='conv'), lambda b, x, f: f + b.merge.conv(x)),
+        (dict(type='dropout', p=0.5), lambda b, x, f: f + x),  # eval: identity
+    ])
 def test_shortcut_kinds(shortcut, formula):
     layout = get_layout('relu_before_add', 1, 3)  # no op after the add
     block = _basic_block(layout, merge=shortcut)
     x = torch.randn(2, 8, 6, 6)
     with torch.no_grad():
-        branch = F.relu(block.norm(2)(block.conv2(
-            F.relu(block.norm(1)(block.conv1(x))))))
+        branch = F.relu(
+            block.norm(2)(block.conv2(F.relu(block.norm(1)(block.conv1(x))))))
         torch.testing.assert_close(block(x), formula(block, x, branch))
 
 
 def test_dropout_shortcut_drops_in_training():
-    block = _basic_block(get_layout('relu_before_add', 1, 3),
-                         merge=dict(type='dropout', p=1.0))
+    block = _basic_block(
+        get_layout('relu_before_add', 1, 3), merge=dict(type='dropout', p=1.0))
     block.train()
     x = torch.randn(2, 8, 6, 6)
-    branch = F.relu(block.norm(2)(block.conv2(
-        F.relu(block.norm(1)(block.conv1(x))))))
+    branch = F.relu(
+        block.norm(2)(block.conv2(F.relu(block.norm(1)(block.conv1(x))))))
     torch.testing.assert_close(block(x), branch)
 
 
 def test_shortcut_variants_leave_projections_alone():
-    model = IResNet(depth=50, base_channels=8,
-                    merge=dict(type='exclusive_gate'))
+    model = IResNet(
+        depth=50, base_channels=8, merge=dict(type='exclusive_gate'))
     assert model.layer2[0].merge is None  # projection block
     assert model.layer2[1].merge is not None
     with pytest.raises(ValueError, match='unknown merge type'):
         IResNet(merge=dict(type='highway'))
 
 
-@pytest.mark.parametrize('src,preset', [
-    ('iresnet', 'IResNet'), ('iresgroup', 'IResGroup'),
-    ('iresgroupfix', 'IResGroupFix'), ('resstage', 'ResStageNet'),
-    ('torchvision', 'ResNetV1')
-])
+@pytest.mark.parametrize('src,preset', [('iresnet', 'IResNet'),
+                                        ('iresgroup', 'IResGroup'),
+                                        ('iresgroupfix', 'IResGroupFix'),
+                                        ('resstage', 'ResStageNet'),
+                                        ('torchvision', 'ResNetV1')])
 def test_converters_round_trip(tmp_path, src, preset):
     """A state dict in each official layout (this package's keys + fc, in a
     'module.'-prefixed container) converts, loads strictly into the preset
@@ -188,8 +198,8 @@ def test_converters_round_trip(tmp_path, src, preset):
     sd['module.fc.weight'] = torch.zeros(10, out_ch)
     sd['module.fc.bias'] = torch.zeros(10)
     torch.save({'state_dict': sd}, tmp_path / 'official.pth')
-    arch = convert_file(str(tmp_path / 'official.pth'),
-                        str(tmp_path / 'mm.pth'), src)
+    arch = convert_file(
+        str(tmp_path / 'official.pth'), str(tmp_path / 'mm.pth'), src)
     assert arch['depth'] == 50
     rebuilt = IResNet(**arch)
     rebuilt.load_state_dict(torch.load(tmp_path / 'mm.pth')['state_dict'])
@@ -201,10 +211,16 @@ def test_converters_round_trip(tmp_path, src, preset):
 
 
 def test_cifar_stem_networks():
-    model = IResNet(depth=None, block='basic', stage_blocks=(18, 18, 18),
-                    num_stages=3, strides=(1, 2, 2), dilations=(1, 1, 1),
-                    out_indices=(0, 1, 2), base_channels=16,
-                    cifar_stem=True).eval()
+    model = IResNet(
+        depth=None,
+        block='basic',
+        stage_blocks=(18, 18, 18),
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(0, 1, 2),
+        base_channels=16,
+        cifar_stem=True).eval()
     assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1)
     assert model.total_stride == 4
     with torch.no_grad():
@@ -219,17 +235,22 @@ def test_cifar_stem_networks():
 
 def test_depth_study_tool(tmp_path, root):
     tool = load_script(root, 'tools', 'analysis', 'depth_study.py')
-    rows = tool.main(['--depths', '50', '--variants', 'iresnet',
-                      'resnet_v1', '--width', '4', '--batch', '4',
-                      '--train-steps', '2', '--out-dir', str(tmp_path)])
+    rows = tool.main([
+        '--depths', '50', '--variants', 'iresnet', 'resnet_v1', '--width', '4',
+        '--batch', '4', '--train-steps', '2', '--out-dir',
+        str(tmp_path)
+    ])
     assert {r['variant'] for r in rows} == {'iresnet', 'resnet_v1'}
     assert all(r['stem_grad'] > 0 and len(r['losses']) == 2
                for r in nonempty(rows))
     for name in ('depth_study_imagenet.csv', 'depth_study_imagenet.png',
                  'depth_study_imagenet_train.png'):
         assert (tmp_path / name).exists()
-    rows = tool.main(['--cifar', '--depths', '20', '--variants', 'iresnet',
-                      '--width', '4', '--out-dir', str(tmp_path)])
+    rows = tool.main([
+        '--cifar', '--depths', '20', '--variants', 'iresnet', '--width', '4',
+        '--out-dir',
+        str(tmp_path)
+    ])
     assert rows[0]['depth'] == 20
     assert (tmp_path / 'depth_study_cifar.csv').exists()
     with pytest.raises(ValueError, match='6n\\+2 nor 9n\\+2'):

@@ -12,7 +12,6 @@ from mm_iresnet.models import IResNet, ResBlock
 from mm_iresnet.models.layers import SeparableMaxPool
 from mm_iresnet.models.layouts import (ORDERINGS, Layout, block_position,
                                        get_layout)
-
 from .helpers import n_params, nonempty, zip_strict
 
 ALL_DEPTHS = sorted(IResNet.arch_settings)
@@ -44,8 +43,7 @@ def test_every_depth_shapes_and_channels(depth):
     # the released ResStage: two ReLUs per stage on the main path (after
     # the start block and after the end block), whatever the depth
     assert relu_count_on_main_path(model) == 8
-    paper = IResNet(depth=depth, base_channels=base,
-                    ordering='resstage_paper')
+    paper = IResNet(depth=depth, base_channels=base, ordering='resstage_paper')
     assert relu_count_on_main_path(paper) == 4  # the paper's: one per stage
     assert not hasattr(model, 'maxpool')
 
@@ -62,8 +60,10 @@ class _DeepResNet(ResNet):
     """mmdet's ResNet with the deeper official stage tables."""
     arch_settings = {
         **ResNet.arch_settings,
-        **{d: (MMDetBottleneck, IResNet.arch_settings[d][1])
-           for d in (200, 302, 404, 1001)}
+        **{
+            d: (MMDetBottleneck, IResNet.arch_settings[d][1])
+            for d in (200, 302, 404, 1001)
+        }
     }
 
 
@@ -81,20 +81,20 @@ def test_iresnet50_param_count_with_fc_matches_paper():
 
 
 def test_resstage_layout_table():
-    start, first_middle, middle, end = (get_layout('resstage', i, 4)
-                                        for i in range(4))
+    start, first_middle, middle, end = (
+        get_layout('resstage', i, 4) for i in range(4))
     # released: the start block's output is rectified on the main path
     # (the official first middle block's in-place ReLU)
-    assert start.last_norm and start.post_act and not (
-        start.pre_norm or start.pre_act)
+    assert start.last_norm and start.post_act and not (start.pre_norm
+                                                       or start.pre_act)
     assert first_middle == Layout()
     assert middle.pre_norm and middle.pre_act and not middle.post_act
     assert end.pre_norm and end.post_norm and end.post_act
-    assert get_layout('resstage', 1, 2) == Layout(post_norm=True,
-                                                  post_act=True)
+    assert get_layout('resstage', 1, 2) == Layout(
+        post_norm=True, post_act=True)
     # the paper's reading: the first middle block rectifies its branch only
-    start, first_middle = (get_layout('resstage_paper', i, 4)
-                           for i in range(2))
+    start, first_middle = (
+        get_layout('resstage_paper', i, 4) for i in range(2))
     assert start == Layout(last_norm=True)
     assert first_middle == Layout(pre_act=True)
     assert not get_layout('resstage_paper', 1, 2).pre_norm  # n=2: end first
@@ -104,8 +104,8 @@ def test_resstage_layout_table():
         get_layout('nope', 0, 3)
 
 
-@pytest.mark.parametrize('ordering,start_rectified', [
-    ('resstage', True), ('resstage_paper', False)])
+@pytest.mark.parametrize('ordering,start_rectified',
+                         [('resstage', True), ('resstage_paper', False)])
 def test_block_applies_layout_order(ordering, start_rectified):
     """Released: the start block's output is rectified; the paper's: it may
     be negative (no ReLU after the add). A first middle block's output may be
@@ -113,8 +113,10 @@ def test_block_applies_layout_order(ordering, start_rectified):
     model = IResNet(depth=50, base_channels=4, ordering=ordering).eval()
     x = torch.randn(2, 3, 64, 64)
     feats = {}
-    hooks = [model.layer1[i].register_forward_hook(
-        lambda m, i, o, k=i: feats.__setitem__(k, o)) for i in range(3)]
+    hooks = [
+        model.layer1[i].register_forward_hook(
+            lambda m, i, o, k=i: feats.__setitem__(k, o)) for i in range(3)
+    ]
     with torch.no_grad():
         model(x)
     for h in hooks:
@@ -142,8 +144,11 @@ def test_improved_projection_shortcut():
     basic = IResNet(depth=18, base_channels=8)
     assert [type(m) for m in basic.layer1[0].downsample] == \
         [SeparableMaxPool]
-    dil = IResNet(depth=50, base_channels=8, strides=(1, 2, 2, 1),
-                  dilations=(1, 1, 1, 2))
+    dil = IResNet(
+        depth=50,
+        base_channels=8,
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2))
     # a stage that dilates instead of striding widens only: no pool, and
     # an Identity where the pool would be keeps the conv and norm at the
     # indices (and state-dict keys) they have in the striding network
@@ -159,8 +164,12 @@ def test_original_ordering_equals_mmdet_resnet():
     ResNet weight for weight."""
     torch.manual_seed(0)
     theirs = ResNet(depth=50, base_channels=8)
-    ours = IResNet(depth=50, base_channels=8, ordering='original',
-                   projection='conv', stem_pool=True)
+    ours = IResNet(
+        depth=50,
+        base_channels=8,
+        ordering='original',
+        projection='conv',
+        stem_pool=True)
     ours.load_state_dict(theirs.state_dict(), strict=True)
     ours.eval(), theirs.eval()
     x = torch.randn(1, 3, 64, 64)
@@ -175,16 +184,23 @@ def test_out_indices_and_num_stages():
     outs = model(torch.rand(1, 3, 64, 64))
     assert [o.shape[1] for o in outs] == [8, 32]
     assert model.out_channels == [8, 32]
-    model = IResNet(depth=50, base_channels=4, num_stages=3,
-                    strides=(1, 2, 2), dilations=(1, 1, 1),
-                    out_indices=(2, )).eval()
+    model = IResNet(
+        depth=50,
+        base_channels=4,
+        num_stages=3,
+        strides=(1, 2, 2),
+        dilations=(1, 1, 1),
+        out_indices=(2, )).eval()
     (out, ) = model(torch.rand(1, 3, 64, 64))
     assert out.shape == (1, 64, 4, 4) and not hasattr(model, 'layer4')
 
 
 def test_strides_and_dilations():
-    model = IResNet(depth=50, base_channels=4, strides=(1, 2, 2, 1),
-                    dilations=(1, 1, 1, 2)).eval()
+    model = IResNet(
+        depth=50,
+        base_channels=4,
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2)).eval()
     outs = model(torch.rand(1, 3, 64, 64))
     assert outs[3].shape[-1] == outs[2].shape[-1] == 4
     conv2 = model.layer4[1].conv2
@@ -205,8 +221,8 @@ def test_style_caffe_strides_first_conv():
 
 
 def test_frozen_stages():
-    model = IResNet(depth=18, base_channels=4, frozen_stages=2,
-                    norm_eval=False)
+    model = IResNet(
+        depth=18, base_channels=4, frozen_stages=2, norm_eval=False)
     model.train()
     for m in [model.conv1, model.norm1, model.layer1, model.layer2]:
         assert all(not p.requires_grad for p in nonempty(m.parameters()))
@@ -214,11 +230,9 @@ def test_frozen_stages():
     for m in [model.layer3, model.layer4]:
         assert all(p.requires_grad for p in nonempty(m.parameters()))
         assert all(mod.training for mod in m.modules())
-    model = IResNet(depth=18, base_channels=4, frozen_stages=1,
-                    deep_stem=True)
+    model = IResNet(depth=18, base_channels=4, frozen_stages=1, deep_stem=True)
     model.train()
-    assert all(not p.requires_grad
-               for p in nonempty(model.stem.parameters()))
+    assert all(not p.requires_grad for p in nonempty(model.stem.parameters()))
 
 
 def test_norm_eval():
@@ -237,19 +251,23 @@ def test_norm_eval():
 ])
 def test_norm_cfg(norm_cfg, cls):
     model = IResNet(depth=50, base_channels=8, norm_cfg=norm_cfg).eval()
-    norms = [m for m in model.modules()
-             if isinstance(m, (_BatchNorm, nn.GroupNorm))]
+    norms = [
+        m for m in model.modules() if isinstance(m, (_BatchNorm, nn.GroupNorm))
+    ]
     assert norms and all(isinstance(m, cls) for m in norms)
     assert isinstance(model.norm1, cls)
     model(torch.rand(1, 3, 32, 32))
 
 
 def test_norm_requires_grad_false():
-    model = IResNet(depth=18, base_channels=4,
-                    norm_cfg=dict(type='BN', requires_grad=False))
-    assert all(not p.requires_grad for p in nonempty(
-        p for m in model.modules() if isinstance(m, _BatchNorm)
-        for p in m.parameters()))
+    model = IResNet(
+        depth=18,
+        base_channels=4,
+        norm_cfg=dict(type='BN', requires_grad=False))
+    assert all(not p.requires_grad
+               for p in nonempty(p for m in model.modules()
+                                 if isinstance(m, _BatchNorm)
+                                 for p in m.parameters()))
 
 
 def test_conv_cfg():
@@ -264,8 +282,7 @@ def test_conv_cfg():
 def test_with_cp_recomputes_and_matches():
     torch.manual_seed(0)
     plain = IResNet(depth=18, base_channels=4, norm_eval=True)
-    cp_model = IResNet(depth=18, base_channels=4, norm_eval=True,
-                       with_cp=True)
+    cp_model = IResNet(depth=18, base_channels=4, norm_eval=True, with_cp=True)
     cp_model.load_state_dict(plain.state_dict())
     plain.train(), cp_model.train()
     x = torch.randn(2, 3, 32, 32, requires_grad=True)
@@ -301,8 +318,7 @@ def test_zero_init_residual():
         torch.testing.assert_close(first_mid(x), x)
         # the released start block: its shortcut, rectified on the main path
         x0 = torch.randn(1, 32, 16, 16)
-        torch.testing.assert_close(start(x0),
-                                   torch.relu(start.downsample(x0)))
+        torch.testing.assert_close(start(x0), torch.relu(start.downsample(x0)))
     off = IResNet(depth=50, base_channels=8, zero_init_residual=False)
     off.init_weights()
     assert not torch.all(off.layer2[0].bn3.weight == 0)
@@ -322,17 +338,22 @@ def test_dcn(dcn):
     from mmcv.ops import DeformConv2dPack, ModulatedDeformConv2dPack
     cls = DeformConv2dPack if dcn['type'] == 'DCN' else \
         ModulatedDeformConv2dPack
-    model = IResNet(depth=50, base_channels=8, dcn=dcn,
-                    stage_with_dcn=(False, True, True, True))
+    model = IResNet(
+        depth=50,
+        base_channels=8,
+        dcn=dcn,
+        stage_with_dcn=(False, True, True, True))
     assert not isinstance(model.layer1[0].conv2, cls)
     assert isinstance(model.layer2[0].conv2, cls)
     assert isinstance(model.layer4[2].conv2, cls)
     assert not isinstance(model.layer4[2].conv1, cls)
     outs = model.eval()(torch.rand(1, 3, 128, 128))
     assert outs[3].shape == (1, 256, 4, 4)
-    fallback = IResNet(depth=50, base_channels=8,
-                       dcn=dict(dcn, fallback_on_stride=True),
-                       stage_with_dcn=(False, True, True, True))
+    fallback = IResNet(
+        depth=50,
+        base_channels=8,
+        dcn=dict(dcn, fallback_on_stride=True),
+        stage_with_dcn=(False, True, True, True))
     assert not isinstance(fallback.layer2[0].conv2, cls)  # strided
     assert isinstance(fallback.layer2[1].conv2, cls)
     with pytest.raises(ValueError, match='stage_with_dcn'):
@@ -342,34 +363,48 @@ def test_dcn(dcn):
 def test_plugins():
     from mmcv.cnn.bricks import ContextBlock, GeneralizedAttention
     plugins = [
-        dict(cfg=dict(type='ContextBlock', ratio=1. / 4),
-             stages=(False, True, True, True), position='after_conv3'),
-        dict(cfg=dict(type='GeneralizedAttention', spatial_range=-1,
-                      num_heads=2, attention_type='0010', kv_stride=2),
-             stages=(False, False, True, True), position='after_conv2'),
+        dict(
+            cfg=dict(type='ContextBlock', ratio=1. / 4),
+            stages=(False, True, True, True),
+            position='after_conv3'),
+        dict(
+            cfg=dict(
+                type='GeneralizedAttention',
+                spatial_range=-1,
+                num_heads=2,
+                attention_type='0010',
+                kv_stride=2),
+            stages=(False, False, True, True),
+            position='after_conv2'),
     ]
     model = IResNet(depth=50, base_channels=8, plugins=plugins).eval()
-    assert not any(isinstance(m, ContextBlock)
-                   for m in nonempty(model.layer1.modules()))
+    assert not any(
+        isinstance(m, ContextBlock) for m in nonempty(model.layer1.modules()))
     block = model.layer3[1]
     assert isinstance(block.context_block, ContextBlock)
     assert block.context_block.in_channels == 128
     assert isinstance(block.gen_attention_block, GeneralizedAttention)
     assert block.plugin_names[2] == ['gen_attention_block']
-    with mock.patch.object(ContextBlock, 'forward',
-                           side_effect=lambda x: x * 0 + 7,
-                           autospec=False) as fwd:
+    with mock.patch.object(
+            ContextBlock,
+            'forward',
+            side_effect=lambda x: x * 0 + 7,
+            autospec=False) as fwd:
         model(torch.rand(1, 3, 64, 64))
     assert fwd.call_count == sum(model.stage_blocks[1:])
     with pytest.raises(ValueError, match='position'):
-        IResNet(depth=50, plugins=[dict(cfg=dict(type='ContextBlock',
-                                                 ratio=0.25),
-                                        position='after_conv4')])
+        IResNet(
+            depth=50,
+            plugins=[
+                dict(
+                    cfg=dict(type='ContextBlock', ratio=0.25),
+                    position='after_conv4')
+            ])
 
 
 def test_deep_stem_and_avg_down():
-    model = IResNet(depth=50, base_channels=8, deep_stem=True,
-                    avg_down=True).eval()
+    model = IResNet(
+        depth=50, base_channels=8, deep_stem=True, avg_down=True).eval()
     assert not hasattr(model, 'conv1')
     convs = [m for m in model.stem if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [4, 4, 8]
@@ -381,8 +416,8 @@ def test_deep_stem_and_avg_down():
 
 
 def test_stem_and_base_channels_and_in_channels():
-    model = IResNet(depth=18, stem_channels=16, base_channels=8,
-                    in_channels=1).eval()
+    model = IResNet(
+        depth=18, stem_channels=16, base_channels=8, in_channels=1).eval()
     assert model.conv1.in_channels == 1 and model.conv1.out_channels == 16
     assert model.layer1[0].conv1.in_channels == 16
     assert model(torch.rand(1, 1, 32, 32))[0].shape[1] == 8
@@ -397,8 +432,10 @@ def test_init_cfg_pretrained_loads_weights(tmp_path):
         p.data.normal_()
     path = str(tmp_path / 'w.pth')
     torch.save(src.state_dict(), path)
-    model = IResNet(depth=18, base_channels=4,
-                    init_cfg=dict(type='Pretrained', checkpoint=path))
+    model = IResNet(
+        depth=18,
+        base_channels=4,
+        init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()
     for k, v in src.state_dict().items():
         torch.testing.assert_close(model.state_dict()[k], v)
@@ -419,8 +456,10 @@ def test_missing_pretrained_names_the_path(tmp_path):
     """(tools/train.py names the converter before the run starts: see
     test_bad_inputs.)"""
     path = str(tmp_path / 'nope.pth')
-    model = IResNet(depth=18, base_channels=4,
-                    init_cfg=dict(type='Pretrained', checkpoint=path))
+    model = IResNet(
+        depth=18,
+        base_channels=4,
+        init_cfg=dict(type='Pretrained', checkpoint=path))
     with pytest.raises(FileNotFoundError, match=path):
         model.init_weights()
 
@@ -442,9 +481,11 @@ def test_missing_pretrained_names_the_path(tmp_path):
     (dict(depth=50, projection='bogus'), 'unknown projection'),
     (dict(depth=50, block='wide'), 'unknown block'),
     (dict(depth=18, groups=32), 'bottleneck'),
-    (dict(depth=50, pretrained='a.pth', init_cfg=dict(type='Pretrained',
-                                                     checkpoint='b')),
-     'cannot be specified'),
+    (dict(
+        depth=50,
+        pretrained='a.pth',
+        init_cfg=dict(type='Pretrained',
+                      checkpoint='b')), 'cannot be specified'),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises((ValueError, KeyError), match=match):
@@ -466,10 +507,11 @@ def test_bad_forward_input():
         model(torch.rand(1, 3, 0, 32))
 
 
-@pytest.mark.parametrize('kwargs', [{}, dict(depth=50, avg_down=True),
-                                    dict(deep_stem=True),
-                                    dict(strides=(1, 2, 2, 1),
-                                         dilations=(1, 1, 2, 4))])
+@pytest.mark.parametrize('kwargs',
+                         [{},
+                          dict(depth=50, avg_down=True),
+                          dict(deep_stem=True),
+                          dict(strides=(1, 2, 2, 1), dilations=(1, 1, 2, 4))])
 def test_accepts_every_input_size_mmdet_resnet_accepts(kwargs):
     """Not stricter than what it replaces: from 1x1 up, every size gives
     the output sizes of mmdet's ResNet (e.g. 16x16 -> 1x1 at stage 4)."""
@@ -485,8 +527,12 @@ def test_accepts_every_input_size_mmdet_resnet_accepts(kwargs):
 
 @pytest.mark.parametrize('ordering', ['resstage', 'resstage_paper'])
 def test_single_block_stage(ordering):
-    model = IResNet(depth=None, stage_blocks=(1, 1, 1, 1), block='bottleneck',
-                    base_channels=4, ordering=ordering).eval()
+    model = IResNet(
+        depth=None,
+        stage_blocks=(1, 1, 1, 1),
+        block='bottleneck',
+        base_channels=4,
+        ordering=ordering).eval()
     block = model.layer1[0]
     assert block.layout == ORDERINGS[ordering]['single']
     outs = model(torch.rand(1, 3, 32, 32))

@@ -9,15 +9,12 @@ from mmengine.registry import init_default_scope
 
 from mm_iresnet.zoo import (ACTION_SWAPS, action_zoo, cleared_backbone,
                             swap_backbone_type)
-
 from .helpers import nonempty, run_control, run_process
 
 CONFIGS = {
     'kinetics400/i3d_iresnet50_32x2x1_k400.py': ('IResNet3d', 400),
-    'kinetics400/slowonly_iresnet50_8x8x1_k400.py': ('IResNet3dSlowOnly',
-                                                     400),
-    'kinetics400/slowfast_iresnet50_8x8x1_k400.py': ('IResNet3dSlowFast',
-                                                     400),
+    'kinetics400/slowonly_iresnet50_8x8x1_k400.py': ('IResNet3dSlowOnly', 400),
+    'kinetics400/slowfast_iresnet50_8x8x1_k400.py': ('IResNet3dSlowFast', 400),
     'sthv2/i3d_iresnet50_sthv2.py': ('IResNet3d', 174),
     'sthv2/tsm_iresnet50_sthv2.py': ('IResNetTSM', 174),
     'sthv2/tsn_iresnet50_sthv2.py': ('IResNet', 174),
@@ -39,8 +36,8 @@ def test_recognition_configs(root, name):
         None if name in FROM_SCRATCH else 'iresnet://iresnet50')
     assert cfg.model.cls_head.num_classes == classes
     ann = cfg.train_dataloader.dataset.ann_file
-    assert ann.startswith('data/kinetics400/' if classes == 400 else
-                          'data/sthv2/')
+    assert ann.startswith('data/kinetics400/' if classes ==
+                          400 else 'data/sthv2/')
     assert 'base_batch_size' in cfg.auto_scale_lr
     if 'sthv2' in name:  # motion direction is the label: no plain flip
         assert all(t['type'] != 'Flip' or t.get('flip_label_map')
@@ -50,8 +47,8 @@ def test_recognition_configs(root, name):
 def _clip_batch(shape, label, num_classes):
     from mmaction.structures import ActionDataSample
     sample = ActionDataSample().set_gt_label(label)
-    return dict(inputs=[torch.randint(0, 255, shape).float()],
-                data_samples=[sample])
+    return dict(
+        inputs=[torch.randint(0, 255, shape).float()], data_samples=[sample])
 
 
 @pytest.mark.parametrize('name,shape', [
@@ -68,7 +65,8 @@ def test_recogniser_from_config_trains_and_predicts(root, name, shape):
     model = MODELS.build(cfg.model)
     model.init_weights()
     assert type(model.backbone).__name__ == {
-        'IResNet': 'IResNetAction'}.get(CONFIGS[name][0], CONFIGS[name][0])
+        'IResNet': 'IResNetAction'
+    }.get(CONFIGS[name][0], CONFIGS[name][0])
     data = _clip_batch(shape, 3, cfg.model.cls_head.num_classes)
     model.train()
     batch = model.data_preprocessor(copy.deepcopy(data), training=True)
@@ -106,8 +104,10 @@ def test_expected_control_failures_are_configs_of_the_walk():
 
 
 def test_zoo_scan_found_every_type():
-    counts = {t: sum(1 for _, k in ZOO if k == t) for t in ACTION_SWAPS
-              if t != 'RGBPoseConv3D'}  # skeleton/: test_zoo_swap.py
+    counts = {
+        t: sum(1 for _, k in ZOO if k == t)
+        for t in ACTION_SWAPS if t != 'RGBPoseConv3D'
+    }  # skeleton/: test_zoo_swap.py
     print('\nmmaction2 zoo configs per backbone type:', counts)
     assert counts['ResNet'] >= 10 and counts['ResNetTSM'] >= 10
     assert counts['ResNet3dSlowFast'] >= 4 and counts['ResNet3dCSN'] >= 6
@@ -132,8 +132,8 @@ def _train_step(model_cfg, format_shape, segments, channels):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path,old', ZOO,
-                         ids=[osp.basename(p)[:60] for p, _ in ZOO])
+@pytest.mark.parametrize(
+    'path,old', ZOO, ids=[osp.basename(p)[:60] for p, _ in ZOO])
 def test_mmaction_zoo_recognizers_run_with_the_type_swapped(path, old):
     """Each recognition config of mmaction2's zoo whose backbone is of the
     ResNet family: where it runs a loss step with mmaction2's own backbone
@@ -147,15 +147,14 @@ def test_mmaction_zoo_recognizers_run_with_the_type_swapped(path, old):
     channels = cfg.model.backbone.get('in_channels', 3)
     base = copy.deepcopy(cfg.model.to_dict())
     base['backbone'] = cleared_backbone(base['backbone'])
-    run_control(lambda: _train_step(base, fmt, segments, channels),
-                _rel(path), CONTROL_FAILS, f"mmaction2's own {old}")
+    run_control(lambda: _train_step(base, fmt, segments, channels), _rel(path),
+                CONTROL_FAILS, f"mmaction2's own {old}")
     ours = copy.deepcopy(cfg.model.to_dict())
     assert swap_backbone_type(ours, old, ACTION_SWAPS[old]) == 1
     model = _train_step(ours, fmt, segments, channels)
-    assert type(model.backbone).__name__ in (ACTION_SWAPS[old],
-                                            'IResNetAction')
-    grads = [p.grad for p in model.backbone.parameters() if
-             p.requires_grad]
+    swapped = type(model.backbone).__name__
+    assert swapped in (ACTION_SWAPS[old], 'IResNetAction')
+    grads = [p.grad for p in model.backbone.parameters() if p.requires_grad]
     assert grads and any(g is not None and g.abs().sum() > 0 for g in grads)
 
 
@@ -168,11 +167,11 @@ def _write_videos(folder, count, frames=20, size=(80, 64)):
     rng = np.random.RandomState(0)
     for i in range(count):
         name = f'clip{i}.mp4'
-        writer = cv2.VideoWriter(osp.join(folder, name),
-                                 cv2.VideoWriter_fourcc(*'mp4v'), 8, size)
+        writer = cv2.VideoWriter(
+            osp.join(folder, name), cv2.VideoWriter_fourcc(*'mp4v'), 8, size)
         for _ in range(frames):
-            writer.write(rng.randint(0, 255, (size[1], size[0], 3),
-                                     dtype=np.uint8))
+            writer.write(
+                rng.randint(0, 255, (size[1], size[0], 3), dtype=np.uint8))
         writer.release()
         lines.append(f'{name} {i % 3}')
     ann = osp.join(folder, 'list.txt')
@@ -186,8 +185,8 @@ def _write_videos(folder, count, frames=20, size=(80, 64)):
     ('sthv2/tsm_iresnet50_sthv2.py', (4, 5)),
 ])
 @pytest.mark.slow
-def test_recognition_config_trains_a_step_via_train_tool(root, tmp_path, name,
-                                                         crop_steps):
+def test_recognition_config_trains_a_step_via_train_tool(
+        root, tmp_path, name, crop_steps):
     """The Kinetics/SSv2 configs run unchanged through tools/train.py on
     generated videos; only paths, sizes and the schedule are overridden."""
     import sys
@@ -210,10 +209,16 @@ def test_recognition_config_trains_a_step_via_train_tool(root, tmp_path, name,
         'default_hooks.logger.interval=1'
     ]
     proc = run_process(
-        [sys.executable, osp.join(root, 'tools', 'train.py'),
-         osp.join(root, 'configs', name), '--work-dir',
-         str(tmp_path / 'work'), '--cfg-options'] + overrides,
-        cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            osp.join(root, 'tools', 'train.py'),
+            osp.join(root, 'configs', name), '--work-dir',
+            str(tmp_path / 'work'), '--cfg-options'
+        ] + overrides,
+        cwd=str(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
     assert 'Epoch(train) [1][1/1]' in log

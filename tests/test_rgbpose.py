@@ -9,17 +9,36 @@ from .helpers import nonempty
 #: mmaction's RGBPose config (skeleton/posec3d/rgbpose_conv3d/), narrowed
 PATHWAYS = dict(
     rgb_pathway=dict(
-        num_stages=4, lateral=True, lateral_infl=1,
-        lateral_activate=[0, 0, 1, 1], fusion_kernel=7, base_channels=8,
-        conv1_kernel=(1, 7, 7), inflate=(0, 0, 1, 1), with_pool2=False),
+        num_stages=4,
+        lateral=True,
+        lateral_infl=1,
+        lateral_activate=[0, 0, 1, 1],
+        fusion_kernel=7,
+        base_channels=8,
+        conv1_kernel=(1, 7, 7),
+        inflate=(0, 0, 1, 1),
+        with_pool2=False),
     pose_pathway=dict(
-        num_stages=3, stage_blocks=(4, 6, 3), lateral=True,
-        lateral_inv=True, lateral_infl=16, lateral_activate=(0, 1, 1),
-        fusion_kernel=7, in_channels=17, base_channels=4, out_indices=(2, ),
-        conv1_kernel=(1, 7, 7), conv1_stride_s=1, conv1_stride_t=1,
-        pool1_stride_s=1, pool1_stride_t=1, inflate=(0, 1, 1),
-        spatial_strides=(2, 2, 2), temporal_strides=(1, 1, 1),
-        dilations=(1, 1, 1), with_pool2=False))
+        num_stages=3,
+        stage_blocks=(4, 6, 3),
+        lateral=True,
+        lateral_inv=True,
+        lateral_infl=16,
+        lateral_activate=(0, 1, 1),
+        fusion_kernel=7,
+        in_channels=17,
+        base_channels=4,
+        out_indices=(2, ),
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_s=1,
+        conv1_stride_t=1,
+        pool1_stride_s=1,
+        pool1_stride_t=1,
+        inflate=(0, 1, 1),
+        spatial_strides=(2, 2, 2),
+        temporal_strides=(1, 1, 1),
+        dilations=(1, 1, 1),
+        with_pool2=False))
 
 
 def _pair(**kwargs):
@@ -64,8 +83,8 @@ def test_rgbpose_detach_and_drop_path():
     ours.train()
     rgb, _ = ours(imgs, heat)
     rgb.sum().backward()
-    assert all(p.grad is None
-               for p in nonempty(ours.pose_path.layer1.parameters()))
+    assert all(
+        p.grad is None for p in nonempty(ours.pose_path.layer1.parameters()))
     assert any(p.grad is not None and p.grad.abs().sum() > 0
                for p in nonempty(ours.rgb_path.layer3_lateral.parameters()))
     # without it, it does
@@ -79,8 +98,7 @@ def test_rgbpose_detach_and_drop_path():
     other = torch.rand_like(heat)
     with torch.no_grad():
         ours.train()
-        torch.testing.assert_close(ours(imgs, heat)[0],
-                                   ours(imgs, other)[0])
+        torch.testing.assert_close(ours(imgs, heat)[0], ours(imgs, other)[0])
         ours.eval()
         assert not torch.allclose(ours(imgs, heat)[0], ours(imgs, other)[0])
     with pytest.raises(ValueError, match='probability'):
@@ -92,10 +110,8 @@ def test_rgbpose_freezing_goes_with_the_pathway_stages():
     ours, _ = _pair(rgb_pathway=rgb)
     ours.train()
     path = ours.rgb_path
-    for module in (path.conv1, path.layer1, path.layer2,
-                   path.layer2_lateral):
-        assert not any(p.requires_grad
-                       for p in nonempty(module.parameters()))
+    for module in (path.conv1, path.layer1, path.layer2, path.layer2_lateral):
+        assert not any(p.requires_grad for p in nonempty(module.parameters()))
     for module in (path.layer3, path.layer3_lateral, ours.pose_path):
         assert all(p.requires_grad for p in nonempty(module.parameters()))
 

@@ -9,12 +9,10 @@ import textwrap
 
 import pytest
 import torch
-import torch.nn as nn
 
 from mm_iresnet.models import (IResNet, IResNetPose, IResNetPoseV1d,
                                IResNetSeg, IResNetSegV1c, IResNetSegV1d,
-                               IResNetV1c, IResNetV1d)
-
+                               IResNetV1d)
 from .helpers import run_process
 from .test_semantics import assert_same_semantics, output_shapes
 
@@ -37,7 +35,7 @@ def test_configs_find_the_counterparts_through_custom_imports(tmp_path):
     pytest.importorskip('mmpose')
     cfg = tmp_path / 'cfg.py'
     cfg.write_text("custom_imports = dict(imports=['mm_iresnet'], "
-                   "allow_failed_imports=False)\n")
+                   'allow_failed_imports=False)\n')
     script = textwrap.dedent(f"""
         from mmengine.config import Config
         from mmengine.registry import init_default_scope
@@ -55,13 +53,16 @@ def test_configs_find_the_counterparts_through_custom_imports(tmp_path):
                 built.append(f'{{scope}}.{{t}}={{type(m).__name__}}')
         print(' '.join(built))
         """)
-    proc = run_process([sys.executable, '-c', script], timeout=240,
-                       capture_output=True, text=True)
+    proc = run_process([sys.executable, '-c', script],
+                       timeout=240,
+                       capture_output=True,
+                       text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == [
         'mmseg.IResNet=IResNetSeg', 'mmseg.IResNetV1c=IResNetSegV1c',
         'mmseg.IResNetV1d=IResNetSegV1d', 'mmpose.IResNet=IResNetPose',
-        'mmpose.IResNetV1d=IResNetPoseV1d']
+        'mmpose.IResNetV1d=IResNetPoseV1d'
+    ]
 
 
 def test_import_needs_neither_mmseg_nor_mmpose():
@@ -90,8 +91,10 @@ def test_import_needs_neither_mmseg_nor_mmpose():
             except ImportError as e:
                 print(e)
         """)
-    proc = run_process([sys.executable, '-c', script], timeout=240,
-                       capture_output=True, text=True)
+    proc = run_process([sys.executable, '-c', script],
+                       timeout=240,
+                       capture_output=True,
+                       text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2, proc.stdout
@@ -115,15 +118,24 @@ def test_a_codebase_refusing_its_import_leaves_the_package_working():
 
 
 def test_flavour_defaults_are_the_codebases():
-    for ours, defaults in (
-            (IResNetSeg, dict(stem_channels=64, norm_eval=False,
-                              out_indices=(0, 1, 2, 3))),
-            (IResNetSegV1c, dict(stem_channels=64, norm_eval=False)),
-            (IResNetPose, dict(stem_channels=64, norm_eval=False,
-                               out_indices=(3, ))),
-            (IResNetPoseV1d, dict(stem_channels=64, norm_eval=False,
-                                  out_indices=(3, ))),
-            (IResNetV1d, dict(stem_channels=4, norm_eval=True))):
+    for ours, defaults in ((IResNetSeg,
+                            dict(
+                                stem_channels=64,
+                                norm_eval=False,
+                                out_indices=(0, 1, 2, 3))),
+                           (IResNetSegV1c,
+                            dict(stem_channels=64, norm_eval=False)),
+                           (IResNetPose,
+                            dict(
+                                stem_channels=64,
+                                norm_eval=False,
+                                out_indices=(3, ))), (IResNetPoseV1d,
+                                                      dict(
+                                                          stem_channels=64,
+                                                          norm_eval=False,
+                                                          out_indices=(3, ))),
+                           (IResNetV1d, dict(stem_channels=4,
+                                             norm_eval=True))):
         model = ours(depth=18, base_channels=4)
         for name, value in defaults.items():
             assert getattr(model, name) == value, (ours, name)
@@ -135,8 +147,10 @@ def test_flavour_defaults_are_the_codebases():
 #: mmseg class -> our class (mmseg's registry name for both)
 SEG_PAIRS = ('ResNet', 'ResNetV1c', 'ResNetV1d')
 #: stage-wise arguments the original reads as exactly num_stages entries
-STAGE_WISE = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
-                  stage_with_dcn=(False, True, True, False))
+STAGE_WISE = dict(
+    strides=(1, 2, 1, 1),
+    dilations=(1, 1, 2, 4),
+    stage_with_dcn=(False, True, True, False))
 DCN = dict(type='DCN', deform_groups=1, fallback_on_stride=False)
 PLUGIN = dict(type='ContextBlock', ratio=1. / 4)
 DEFAULTS = dict(strides=(1, 2, 2, 2), dilations=(1, 1, 1, 1))
@@ -145,16 +159,14 @@ BLOCKS = {18: (2, 2, 2, 2), 50: (3, 4, 6, 3)}
 
 def _forms(value, n):
     forms = [('exact', value[:n]), ('four', tuple(value)),
-             ('five', tuple(value) + (value[-1], )),
-             ('list', list(value[:n]))]
+             ('five', tuple(value) + (value[-1], )), ('list', list(value[:n]))]
     if n > 1:
         forms.append(('short', value[:n - 1]))
     return forms
 
 
 def _grid_cases():
-    for pair, depth, n in itertools.product(SEG_PAIRS, (18, 50),
-                                            (1, 2, 3, 4)):
+    for pair, depth, n in itertools.product(SEG_PAIRS, (18, 50), (1, 2, 3, 4)):
         tag = f'{pair}-{depth}-n{n}'
         base = {k: v[:n] for k, v in DEFAULTS.items()}
         for arg, value in STAGE_WISE.items():
@@ -162,46 +174,66 @@ def _grid_cases():
                 continue  # mmseg's BasicBlock has no DCN (ours has)
             for form, given in _forms(value, n):
                 extra = dict(dcn=DCN) if arg == 'stage_with_dcn' else {}
-                yield pytest.param(pair, depth, dict(
-                    base, num_stages=n, **extra, **{arg: given}),
+                yield pytest.param(
+                    pair,
+                    depth,
+                    dict(base, num_stages=n, **extra, **{arg: given}),
                     id=f'{tag}-{arg}-{form}')
         # output stride 8 and 16 with contract_dilation, then multi_grid
-        dilated = dict(num_stages=n, strides=(1, 2, 1, 1)[:n],
-                       dilations=(1, 1, 2, 4)[:n])
-        os16 = dict(num_stages=n, strides=(1, 2, 2, 1)[:n],
-                    dilations=(1, 1, 1, 2)[:n])
+        dilated = dict(
+            num_stages=n, strides=(1, 2, 1, 1)[:n], dilations=(1, 1, 2, 4)[:n])
+        os16 = dict(
+            num_stages=n, strides=(1, 2, 2, 1)[:n], dilations=(1, 1, 1, 2)[:n])
         for contract in (False, True):
-            yield pytest.param(pair, depth, dict(
-                dilated, contract_dilation=contract),
+            yield pytest.param(
+                pair,
+                depth,
+                dict(dilated, contract_dilation=contract),
                 id=f'{tag}-os8-contract{contract}')
-            yield pytest.param(pair, depth, dict(
-                os16, contract_dilation=contract),
+            yield pytest.param(
+                pair,
+                depth,
+                dict(os16, contract_dilation=contract),
                 id=f'{tag}-os16-contract{contract}')
         last = BLOCKS[depth][n - 1]
         grid = (1, 2, 4, 8, 16, 32)[:last]
         for form, given in (('exact', grid), ('longer', grid + (2, )),
-                            ('list', list(grid)), ('short', grid[:-1]),
-                            ('scalar', 2)):
-            yield pytest.param(pair, depth, dict(
-                dilated, contract_dilation=True, multi_grid=given),
+                            ('list', list(grid)), ('short',
+                                                   grid[:-1]), ('scalar', 2)):
+            yield pytest.param(
+                pair,
+                depth,
+                dict(dilated, contract_dilation=True, multi_grid=given),
                 id=f'{tag}-multi_grid-{form}')
         if depth == 50:  # mmseg's BasicBlock refuses plugins (ours takes)
             for form, given in _forms((False, True, True, True), n):
-                yield pytest.param(pair, depth, dict(
-                    base, num_stages=n, plugins=[dict(
-                        cfg=PLUGIN, stages=given, position='after_conv3')]),
+                yield pytest.param(
+                    pair,
+                    depth,
+                    dict(
+                        base,
+                        num_stages=n,
+                        plugins=[
+                            dict(
+                                cfg=PLUGIN,
+                                stages=given,
+                                position='after_conv3')
+                        ]),
                     id=f'{tag}-plugins-{form}')
-        yield pytest.param(pair, depth, dict(
-            base, num_stages=n, out_indices=(0, 1, 2, 3)),
+        yield pytest.param(
+            pair,
+            depth,
+            dict(base, num_stages=n, out_indices=(0, 1, 2, 3)),
             id=f'{tag}-out-four')
 
 
 def _dilations(model):
     """Each block's convs' dilations, stage by stage."""
-    return [[tuple(getattr(block, f'conv{k}').dilation
-                   for k in (1, 2, 3) if hasattr(block, f'conv{k}'))
-             for block in getattr(model, name)]
-            for name in model.res_layers]
+    return [[
+        tuple(
+            getattr(block, f'conv{k}').dilation for k in (1, 2, 3)
+            if hasattr(block, f'conv{k}')) for block in getattr(model, name)
+    ] for name in model.res_layers]
 
 
 def _outcome(registry, name, kwargs, x):
@@ -222,8 +254,9 @@ def test_argument_form_as_mmseg(pair, depth, kwargs):
     on an odd-sized input, the same dilation in every conv of every block,
     and the same parameter count; where it raises, ours raises a
     ValueError/TypeError/KeyError with a message."""
-    import mm_iresnet  # noqa: F401 - registers the counterparts
     from mmseg.registry import MODELS
+
+    import mm_iresnet  # noqa: F401 - registers the counterparts
     kwargs = dict(kwargs, depth=depth, base_channels=4, stem_channels=8)
     kwargs.setdefault('out_indices', (kwargs['num_stages'] - 1, ))
     x = torch.rand(1, 3, 33, 33)
@@ -241,10 +274,12 @@ def test_argument_form_as_mmseg(pair, depth, kwargs):
 
 
 # ------------------------------------------------------------ what trains
-FROZEN_NORM = [dict(frozen_stages=f, norm_eval=e)
-               for f, e in itertools.product(range(-1, 5), (False, True))]
-OS8 = dict(strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),
-           contract_dilation=True)
+FROZEN_NORM = [
+    dict(frozen_stages=f, norm_eval=e)
+    for f, e in itertools.product(range(-1, 5), (False, True))
+]
+OS8 = dict(
+    strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4), contract_dilation=True)
 
 
 def _case_id(kwargs):
@@ -255,22 +290,37 @@ def _case_id(kwargs):
 SEG_SEMANTICS = [dict(pair=p, **kw) for p in SEG_PAIRS for kw in FROZEN_NORM]
 SEG_SEMANTICS += [
     dict(pair='ResNetV1c', depth=50, **OS8, frozen_stages=1),
-    dict(pair='ResNetV1c', depth=50, **OS8, multi_grid=(1, 2, 4),
-         norm_eval=True),
+    dict(
+        pair='ResNetV1c',
+        depth=50,
+        **OS8,
+        multi_grid=(1, 2, 4),
+        norm_eval=True),
     dict(pair='ResNetV1d', depth=50, **OS8, with_cp=True, frozen_stages=2),
-    dict(pair='ResNet', depth=50, strides=(1, 2, 2, 1),
-         dilations=(1, 1, 1, 2), contract_dilation=True),
-    dict(pair='ResNetV1c', depth=50, plugins=[dict(
-        cfg=PLUGIN, stages=(False, True, True, True),
-        position='after_conv3')], frozen_stages=2),
+    dict(
+        pair='ResNet',
+        depth=50,
+        strides=(1, 2, 2, 1),
+        dilations=(1, 1, 1, 2),
+        contract_dilation=True),
+    dict(
+        pair='ResNetV1c',
+        depth=50,
+        plugins=[
+            dict(
+                cfg=PLUGIN,
+                stages=(False, True, True, True),
+                position='after_conv3')
+        ],
+        frozen_stages=2),
     dict(pair='ResNetV1c', zero_init_residual=False, **OS8),
     dict(pair='ResNetV1c', norm_cfg=dict(type='BN', requires_grad=False)),
     dict(pair='ResNet', stem_channels=None),  # mmseg's default, 64
 ]
 
 
-@pytest.mark.parametrize('kwargs', [pytest.param(k, id=_case_id(k))
-                                    for k in SEG_SEMANTICS])
+@pytest.mark.parametrize(
+    'kwargs', [pytest.param(k, id=_case_id(k)) for k in SEG_SEMANTICS])
 def test_means_what_mmseg_means(kwargs):
     """Per child: parameters, trainable parameters, norms in train and eval
     mode after init_weights() and train(); output shapes on 33x33."""
@@ -286,14 +336,19 @@ def test_means_what_mmseg_means(kwargs):
     assert output_shapes(ours, x) == output_shapes(theirs, x)
 
 
-@pytest.mark.parametrize('kwargs', [pytest.param(k, id=_case_id(k)) for k in [
-    dict(pair='ResNet'), dict(pair='ResNetV1d'),
-    dict(pair='ResNet', frozen_stages=1, norm_eval=True),
-    dict(pair='ResNetV1d', frozen_stages=4),
-    dict(pair='ResNet', depth=50, out_indices=(0, 3), with_cp=True)]])
+@pytest.mark.parametrize('kwargs', [
+    pytest.param(k, id=_case_id(k)) for k in [
+        dict(pair='ResNet'),
+        dict(pair='ResNetV1d'),
+        dict(pair='ResNet', frozen_stages=1, norm_eval=True),
+        dict(pair='ResNetV1d', frozen_stages=4),
+        dict(pair='ResNet', depth=50, out_indices=(0, 3), with_cp=True)
+    ]
+])
 def test_means_what_mmpose_means(kwargs):
     pytest.importorskip('mmpose')
     from mmpose.registry import MODELS
+
     import mm_iresnet  # noqa: F401
     kwargs = dict(dict(depth=18, base_channels=4, stem_channels=8), **kwargs)
     pair = kwargs.pop('pair')
@@ -305,8 +360,11 @@ def test_means_what_mmpose_means(kwargs):
     assert output_shapes(ours, x) == output_shapes(theirs, x)
 
 
-@pytest.mark.parametrize('kwargs', [dict(), dict(frozen_stages=1),
-                                    dict(frozen_stages=2, norm_eval=False)])
+@pytest.mark.parametrize(
+    'kwargs',
+    [dict(),
+     dict(frozen_stages=1),
+     dict(frozen_stages=2, norm_eval=False)])
 def test_v1d_means_what_mmdet_v1d_means(kwargs):
     from mmdet.models.backbones import ResNetV1d
     kwargs = dict(depth=18, base_channels=4, **kwargs)
@@ -322,8 +380,8 @@ def test_dilated_stage_shortcut_is_conv_bn_without_pool():
     block's shortcut only widens, conv 1x1 (stride 1) -> BN, with an
     Identity where the pool is in the striding network; the improved
     shortcut's max-pool stays only where a stage strides."""
-    model = IResNetSegV1c(depth=50, base_channels=4, stem_channels=8,
-                          **OS8).eval()
+    model = IResNetSegV1c(
+        depth=50, base_channels=4, stem_channels=8, **OS8).eval()
     for name, strided in (('layer1', True), ('layer2', True),
                           ('layer3', False), ('layer4', False)):
         down = getattr(model, name)[0].downsample
@@ -349,10 +407,10 @@ def test_striding_weights_load_into_the_dilated_network(cls):
     shapes."""
     kw = dict(depth=50, base_channels=4, stem_channels=4)
     state = IResNet(**kw).state_dict()
-    for strides, dilations in (((1, 2, 1, 1), (1, 1, 2, 4)),
-                               ((1, 2, 2, 1), (1, 1, 1, 2))):
-        dilated = cls(strides=strides, dilations=dilations,
-                      contract_dilation=True, **kw)
+    for strides, dilations in (((1, 2, 1, 1), (1, 1, 2, 4)), ((1, 2, 2, 1),
+                                                              (1, 1, 1, 2))):
+        dilated = cls(
+            strides=strides, dilations=dilations, contract_dilation=True, **kw)
         dilated.load_state_dict(state, strict=True)
 
 
@@ -364,8 +422,12 @@ def test_contract_dilation_and_multi_grid_per_block():
     conv2 = [[b.conv2.dilation[0] for b in getattr(model, f'layer{i}')]
              for i in range(1, 5)]
     assert conv2 == [[1] * 3, [1] * 4, [1] + [2] * 5, [2, 4, 4]]
-    grid = IResNetSeg(depth=50, base_channels=4, stem_channels=8,
-                      multi_grid=(1, 2, 4), **OS8)
+    grid = IResNetSeg(
+        depth=50,
+        base_channels=4,
+        stem_channels=8,
+        multi_grid=(1, 2, 4),
+        **OS8)
     assert [b.conv2.dilation[0] for b in grid.layer4] == [1, 2, 4]
     assert [b.conv2.dilation[0] for b in grid.layer3] == [1] + [2] * 5
     assert [b.conv2.padding[0] for b in grid.layer4] == [1, 2, 4]

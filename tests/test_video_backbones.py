@@ -11,7 +11,6 @@ from mmengine.registry import init_default_scope
 from mm_iresnet.models import (IC2D, IResNet, IResNet2Plus1d, IResNet3dCSN,
                                IResNet3dSlowFast, IResNetAction, IResNetTSM,
                                ITANet)
-
 from .helpers import n_params, nonempty, randomise_bn
 
 
@@ -33,8 +32,12 @@ def test_type_iresnet_in_mmaction_configs_is_the_mmaction_flavour():
     from mmaction.registry import MODELS as ACTION
     from mmdet.registry import MODELS as DET
     init_default_scope('mmaction')
-    action = ACTION.build(dict(type='IResNet', depth=18, partial_bn=True,
-                               torchvision_pretrain=False))
+    action = ACTION.build(
+        dict(
+            type='IResNet',
+            depth=18,
+            partial_bn=True,
+            torchvision_pretrain=False))
     assert type(action) is IResNetAction
     init_default_scope('mmdet')
     det = DET.build(dict(type='IResNet', depth=18))
@@ -48,17 +51,18 @@ def test_type_iresnet_in_mmaction_configs_is_the_mmaction_flavour():
 def test_iresnet_action_matches_mmaction_resnet_sizes_and_partial_bn():
     from mmaction.models import ResNet
     for kwargs in (dict(depth=50), dict(depth=18, out_indices=(1, 3))):
-        same_as_mmaction(IResNetAction(**kwargs),
-                         ResNet(pretrained=None, **kwargs),
-                         torch.rand(2, 3, 64, 64))
+        same_as_mmaction(
+            IResNetAction(**kwargs), ResNet(pretrained=None, **kwargs),
+            torch.rand(2, 3, 64, 64))
     model = IResNetAction(depth=18, partial_bn=True).train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns[0].training and bns[0].weight.requires_grad
-    assert not any(m.training or m.weight.requires_grad
-                   for m in nonempty(bns[1:]))
-    assert all(m.training for m in nonempty(
-        m for m in IResNetAction(depth=18).train().modules()
-        if isinstance(m, nn.BatchNorm2d)))
+    assert not any(
+        m.training or m.weight.requires_grad for m in nonempty(bns[1:]))
+    assert all(
+        m.training for m in nonempty(
+            m for m in IResNetAction(depth=18).train().modules()
+            if isinstance(m, nn.BatchNorm2d)))
 
 
 class _ConvModuleLike(nn.Module):
@@ -101,9 +105,12 @@ def mmaction_tsm(kwargs, state_dict):
         setattr(plain, name, MethodType(getattr(ResNetTSM, name), plain))
     ResNetTSM.init_structure(plain)
     # the blocks of each stage (mmaction's TemporalPool wraps stage 2)
-    stages = [getattr(getattr(plain, name), 'net', getattr(plain, name))
-              for name in plain.res_layers]
-    wrapped = {(i, j) for i, stage in enumerate(stages)
+    stages = [
+        getattr(getattr(plain, name), 'net', getattr(plain, name))
+        for name in plain.res_layers
+    ]
+    wrapped = {(i, j)
+               for i, stage in enumerate(stages)
                for j, m in enumerate(stage)
                if type(m).__name__ == 'NL3DWrapper'}
     assert wrapped == set(non_local)
@@ -112,28 +119,37 @@ def mmaction_tsm(kwargs, state_dict):
     return plain
 
 
-@pytest.mark.parametrize('kwargs', [
-    dict(depth=18),
-    dict(depth=18, shift_place='block'),
-    dict(depth=18, shift_div=4, num_segments=2),
-    dict(depth=18, temporal_pool=True),
-    dict(depth=50, temporal_pool=True, shift_place='block'),
-    dict(depth=101, base_channels=4),  # every other block of a stage
-    dict(depth=50, non_local=((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0),
-                              (0, 0, 0)),
-         non_local_cfg=dict(sub_sample=True, use_scale=False,
-                            norm_cfg=dict(type='BN3d', requires_grad=True),
-                            mode='dot_product')),
-], ids=['blockres', 'block', 'shift_div-num_segments', 'temporal_pool',
-        'temporal_pool-block', 'depth101', 'non_local'])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(depth=18),
+        dict(depth=18, shift_place='block'),
+        dict(depth=18, shift_div=4, num_segments=2),
+        dict(depth=18, temporal_pool=True),
+        dict(depth=50, temporal_pool=True, shift_place='block'),
+        dict(depth=101, base_channels=4),  # every other block of a stage
+        dict(
+            depth=50,
+            non_local=((0, 0, 0), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 0, 0)),
+            non_local_cfg=dict(
+                sub_sample=True,
+                use_scale=False,
+                norm_cfg=dict(type='BN3d', requires_grad=True),
+                mode='dot_product')),
+    ],
+    ids=[
+        'blockres', 'block', 'shift_div-num_segments', 'temporal_pool',
+        'temporal_pool-block', 'depth101', 'non_local'
+    ])
 def test_tsm_computes_what_mmaction_tsm_structure_computes(kwargs):
     """Each ResNetTSM argument does what mmaction does with it: the same
     weights, shifted, pooled and non-local'd by mmaction's own code (on a
     copy without ours) give the same features; and those differ from the
     network without temporal operations, so the comparison can fail."""
     torch.manual_seed(0)
-    kwargs = dict(dict(num_segments=4, base_channels=8,
-                       zero_init_residual=False), **kwargs)
+    kwargs = dict(
+        dict(num_segments=4, base_channels=8, zero_init_residual=False),
+        **kwargs)
     ours = IResNetTSM(**kwargs)
     ours.init_weights()
     randomise_bn(ours)
@@ -141,10 +157,10 @@ def test_tsm_computes_what_mmaction_tsm_structure_computes(kwargs):
         if type(m).__name__ == 'SegmentNonLocal':
             nn.init.normal_(m.conv_out.conv.weight, std=0.1)
     reference = mmaction_tsm(kwargs, ours.state_dict())
-    plain = IResNetTSM(**dict(kwargs, is_shift=False, temporal_pool=False,
-                              non_local_cfg={}))
-    missing, unexpected = plain.load_state_dict(ours.state_dict(),
-                                                strict=False)
+    plain = IResNetTSM(
+        **dict(kwargs, is_shift=False, temporal_pool=False, non_local_cfg={}))
+    missing, unexpected = plain.load_state_dict(
+        ours.state_dict(), strict=False)
     assert not missing and all('non_local' in k for k in unexpected)
     # the keys only the non-local blocks have, exactly where there are some
     assert bool(unexpected) == ('non_local' in kwargs)
@@ -166,10 +182,14 @@ def test_tsm_non_local_mixes_the_segments_of_a_clip_only(temporal_pool):
     halved segments of each clip (mmaction's NL3DWrapper keeps
     ``num_segments`` and so mixes clips, or fails on one clip)."""
     torch.manual_seed(0)
-    model = IResNetTSM(depth=50, base_channels=8, num_segments=4,
-                       is_shift=False, non_local=(0, 0, 1, 0),
-                       temporal_pool=temporal_pool,
-                       non_local_cfg=dict(sub_sample=False)).eval()
+    model = IResNetTSM(
+        depth=50,
+        base_channels=8,
+        num_segments=4,
+        is_shift=False,
+        non_local=(0, 0, 1, 0),
+        temporal_pool=temporal_pool,
+        non_local_cfg=dict(sub_sample=False)).eval()
     frames = 2 if temporal_pool else 4  # per clip, in stage 3
     assert model.layer3[0].non_local_block.num_segments == frames
     randomise_bn(model)
@@ -190,9 +210,9 @@ def test_tanet_puts_tam_after_the_first_conv_of_every_block():
     ours = ITANet(depth=50, num_segments=4)
     theirs = TANet(depth=50, num_segments=4, pretrained=None)
     same_as_mmaction(ours, theirs, torch.rand(8, 3, 64, 64))
-    assert all(hasattr(b, 'tam') and b.plugin_names[1] == ['tam']
-               for b in nonempty(b for layer in (ours.layer1, ours.layer4)
-                                 for b in layer))
+    assert all(
+        hasattr(b, 'tam') and b.plugin_names[1] == ['tam'] for b in nonempty(
+            b for layer in (ours.layer1, ours.layer4) for b in layer))
     with pytest.raises(ValueError, match='num_segments >= 3'):
         ITANet(depth=50, num_segments=2)
 
@@ -211,12 +231,22 @@ def test_c2d_pools_time_after_stage_one():
 # ------------------------------------------------------------------ 3D
 SLOWFAST = [
     dict(resample_rate=8, speed_ratio=8, channel_ratio=8),
-    dict(resample_rate=4, speed_ratio=4, channel_ratio=8,
-         slow_pathway=dict(type='resnet3d', depth=50, pretrained=None,
-                           lateral=True, conv1_kernel=(1, 7, 7),
-                           dilations=(1, 1, 1, 1), conv1_stride_t=1,
-                           pool1_stride_t=1, inflate=(0, 0, 1, 1),
-                           fusion_kernel=7, lateral_norm=True)),
+    dict(
+        resample_rate=4,
+        speed_ratio=4,
+        channel_ratio=8,
+        slow_pathway=dict(
+            type='resnet3d',
+            depth=50,
+            pretrained=None,
+            lateral=True,
+            conv1_kernel=(1, 7, 7),
+            dilations=(1, 1, 1, 1),
+            conv1_stride_t=1,
+            pool1_stride_t=1,
+            inflate=(0, 0, 1, 1),
+            fusion_kernel=7,
+            lateral_norm=True)),
 ]
 
 
@@ -239,22 +269,34 @@ def test_slowfast_freezes_laterals_as_mmaction(frozen_stages):
     mmaction's ResNet3dSlowFast freezes it: ``layer{i}_lateral`` for
     i <= k; ``conv1_lateral`` never."""
     from mmaction.models import ResNet3dSlowFast
-    pathway = dict(type='resnet3d', depth=18, pretrained=None,
-                   frozen_stages=frozen_stages, lateral_norm=True)
-    kwargs = dict(slow_pathway=dict(pathway, lateral=True, base_channels=16,
-                                    conv1_kernel=(1, 7, 7),
-                                    inflate=(0, 0, 1, 1)),
-                  fast_pathway=dict(pathway, lateral=False, base_channels=2,
-                                    conv1_kernel=(5, 7, 7)))
+    pathway = dict(
+        type='resnet3d',
+        depth=18,
+        pretrained=None,
+        frozen_stages=frozen_stages,
+        lateral_norm=True)
+    kwargs = dict(
+        slow_pathway=dict(
+            pathway,
+            lateral=True,
+            base_channels=16,
+            conv1_kernel=(1, 7, 7),
+            inflate=(0, 0, 1, 1)),
+        fast_pathway=dict(
+            pathway, lateral=False, base_channels=2, conv1_kernel=(5, 7, 7)))
     ours = IResNet3dSlowFast(**copy.deepcopy(kwargs))
     theirs = ResNet3dSlowFast(**copy.deepcopy(kwargs))
 
     def laterals(model):
         model.train()
-        return {name: (any(p.requires_grad for p in m.parameters()),
-                       all(s.training for s in m.modules()))
-                for name, m in model.slow_path.named_children()
-                if 'lateral' in name}
+        return {
+            name:
+            (any(p.requires_grad
+                 for p in m.parameters()), all(s.training
+                                               for s in m.modules()))
+            for name, m in model.slow_path.named_children()
+            if 'lateral' in name
+        }
 
     assert laterals(ours) == laterals(theirs)
     trains = {f'layer{i}_lateral': i > frozen_stages for i in range(1, 4)}
@@ -273,25 +315,35 @@ def test_slowfast_slow_pathway_inflation_identity(tmp_path):
     torch.save(net2d.state_dict(), tmp_path / 'r2d.pth')
     replicate = dict(type='Conv3dReplicateTime')
     model = IResNet3dSlowFast(
-        slow_pathway=dict(type='resnet3d', depth=50, base_channels=16,
-                          lateral=True, conv1_kernel=(1, 7, 7),
-                          inflate=(0, 0, 1, 1), conv_cfg=replicate,
-                          pretrained=str(tmp_path / 'r2d.pth')),
-        fast_pathway=dict(type='resnet3d', depth=50, base_channels=2,
-                          lateral=False, conv1_kernel=(5, 7, 7),
-                          conv_cfg=replicate))
+        slow_pathway=dict(
+            type='resnet3d',
+            depth=50,
+            base_channels=16,
+            lateral=True,
+            conv1_kernel=(1, 7, 7),
+            inflate=(0, 0, 1, 1),
+            conv_cfg=replicate,
+            pretrained=str(tmp_path / 'r2d.pth')),
+        fast_pathway=dict(
+            type='resnet3d',
+            depth=50,
+            base_channels=2,
+            lateral=False,
+            conv1_kernel=(5, 7, 7),
+            conv_cfg=replicate))
     model.init_weights()
     report = model.slow_path.inflation_report
     assert not report.mismatched and report.missing == [
-        k for k in model.slow_path.state_dict() if 'lateral' in k]
+        k for k in model.slow_path.state_dict() if 'lateral' in k
+    ]
     model.eval()
     frame = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         slow, _ = model(frame.unsqueeze(2).repeat(1, 1, 16, 1, 1))
         expected = net2d.eval()(frame)[0]
     for t in range(slow.shape[2]):
-        torch.testing.assert_close(slow[:, :, t], expected, rtol=1e-4,
-                                   atol=1e-4)
+        torch.testing.assert_close(
+            slow[:, :, t], expected, rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize('mode', ['ir', 'ip'])
@@ -309,23 +361,29 @@ def test_csn_matches_mmaction_sizes_and_params(mode):
 
 
 def test_csn_bn_frozen():
-    model = IResNet3dCSN(depth=50, base_channels=8, norm_eval=True,
-                         bn_frozen=True).train()
+    model = IResNet3dCSN(
+        depth=50, base_channels=8, norm_eval=True, bn_frozen=True).train()
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm3d)]
-    assert not any(m.training or m.weight.requires_grad
-                   for m in nonempty(bns))
+    assert not any(m.training or m.weight.requires_grad for m in nonempty(bns))
 
 
 def test_r2plus1d_uses_mmaction_conv2plus1d():
     from mmaction.models import ResNet2Plus1d
     from mmaction.models.common import Conv2plus1d
     init_default_scope('mmaction')  # mmaction finds Conv2plus1d there
-    kwargs = dict(depth=34, norm_eval=False, conv1_kernel=(3, 7, 7),
-                  inflate=(1, 1, 1, 1), temporal_strides=(1, 2, 2, 2),
-                  zero_init_residual=False)
+    kwargs = dict(
+        depth=34,
+        norm_eval=False,
+        conv1_kernel=(3, 7, 7),
+        inflate=(1, 1, 1, 1),
+        temporal_strides=(1, 2, 2, 2),
+        zero_init_residual=False)
     ours = IResNet2Plus1d(**kwargs)
-    theirs = ResNet2Plus1d(pretrained=None, pretrained2d=False,
-                           conv_cfg=dict(type='Conv2plus1d'), **kwargs)
+    theirs = ResNet2Plus1d(
+        pretrained=None,
+        pretrained2d=False,
+        conv_cfg=dict(type='Conv2plus1d'),
+        **kwargs)
     same_as_mmaction(ours, theirs, torch.rand(1, 3, 8, 64, 64))
     assert isinstance(ours.layer1[0].conv1, Conv2plus1d)
     with pytest.raises(ValueError, match='pretrained2d=False'):

@@ -22,19 +22,19 @@ from mmengine.runner import CheckpointLoader
 from mm_iresnet.checkpoint import CheckpointError
 from mm_iresnet.cli import official_checkpoints, prepare_official_weights
 from mm_iresnet.models import IResNet, IResNet3d
-from mm_iresnet.official import (FAMILIES, OFFICIAL_MODELS, SOURCES,
-                                 drive_url)
+from mm_iresnet.official import FAMILIES, OFFICIAL_MODELS, SOURCES, drive_url
 from mm_iresnet.weights import (WeightsError, cache_dir, cached_path,
                                 load_official)
-
 from .fixtures.official.make_fixtures import official_state_dict
 from .helpers import (free_port, kill_group, load_fixture, popen_group,
                       rel_err, run_process)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOLERANCE = 1e-5
-BY_URL = {drive_url(m): name for name, m in OFFICIAL_MODELS.items()
-          if m.drive_id}
+BY_URL = {
+    drive_url(m): name
+    for name, m in OFFICIAL_MODELS.items() if m.drive_id
+}
 
 
 def official_format(name):
@@ -44,8 +44,8 @@ def official_format(name):
     keys = load_fixture('master_babdc4f', name)['keys']
     state_dict = official_state_dict(keys)
     bias = state_dict['fc.bias']
-    state_dict['fc.bias'] = torch.linspace(-1, 1, bias.numel()).reshape(
-        bias.shape)
+    state_dict['fc.bias'] = torch.linspace(-1, 1,
+                                           bias.numel()).reshape(bias.shape)
     return state_dict
 
 
@@ -56,15 +56,17 @@ def official_file(name, path):
 
 def legacy_file(name, path):
     """The file as the PyTorch of 2020 wrote it (not a zip archive)."""
-    torch.save(official_format(name), path,
-               _use_new_zipfile_serialization=False)
+    torch.save(
+        official_format(name), path, _use_new_zipfile_serialization=False)
 
 
 def data_parallel_file(name, path):
     """The state dict of a ``DataParallel`` model: keys prefixed
     ``module.``."""
-    torch.save({f'module.{k}': v for k, v in official_format(name).items()},
-               path)
+    torch.save({
+        f'module.{k}': v
+        for k, v in official_format(name).items()
+    }, path)
 
 
 class FakeDrive:
@@ -104,9 +106,9 @@ def drive(monkeypatch):
 def cache_listing(home):
     """Every file and folder under the cache home (hidden ones too), but
     the lock files that stay beside the names fetched."""
-    return sorted(osp.relpath(osp.join(d, n), home)
-                  for d, dirs, files in os.walk(home) for n in dirs + files
-                  if not n.endswith('_imagenet_mm.pth.lock'))
+    return sorted(
+        osp.relpath(osp.join(d, n), home) for d, dirs, files in os.walk(home)
+        for n in dirs + files if not n.endswith('_imagenet_mm.pth.lock'))
 
 
 def official_outputs(model, fixture):
@@ -124,27 +126,29 @@ def official_outputs(model, fixture):
 def test_official_table_matches_the_released_code():
     """Names, families and presets as the official master babdc4f has them
     (models/*.py model_urls): 7 families, 18/34/1001 not released."""
-    assert set(FAMILIES) == {'iresnet', 'resstage', 'iresgroup',
-                             'iresgroupfix', 'resnet', 'resgroup',
-                             'resgroupfix'}
+    assert set(FAMILIES) == {
+        'iresnet', 'resstage', 'iresgroup', 'iresgroupfix', 'resnet',
+        'resgroup', 'resgroupfix'
+    }
     assert set(FAMILIES) <= set(SOURCES)
     unavailable = {n for n, m in OFFICIAL_MODELS.items() if not m.drive_id}
-    assert unavailable == {'iresnet18', 'iresnet34', 'iresnet1001',
-                           'resstage18', 'resstage34', 'resnet18',
-                           'resnet34'}
+    assert unavailable == {
+        'iresnet18', 'iresnet34', 'iresnet1001', 'resstage18', 'resstage34',
+        'resnet18', 'resnet34'
+    }
     assert len(OFFICIAL_MODELS) == 33
     assert OFFICIAL_MODELS['iresnet50'].drive_id == \
         '1Waw3ob8KPXCY9iCLdAD6RUA0nvVguc6K'
     assert OFFICIAL_MODELS['iresnet404'].depth == 404
-    assert len({m.drive_id for m in OFFICIAL_MODELS.values()
+    assert len({m.drive_id
+                for m in OFFICIAL_MODELS.values()
                 if m.drive_id}) == 26  # no id twice
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.delenv('MM_IRESNET_HOME', raising=False)
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'xdg'))
-    assert cache_dir() == str(tmp_path / 'xdg' / 'mm_iresnet' /
-                              'checkpoints')
+    assert cache_dir() == str(tmp_path / 'xdg' / 'mm_iresnet' / 'checkpoints')
     monkeypatch.setenv('MM_IRESNET_HOME', str(tmp_path / 'mine'))
     assert cache_dir() == str(tmp_path / 'mine' / 'checkpoints')
 
@@ -154,8 +158,9 @@ def test_pretrained_by_name_reproduces_the_official_outputs(home, drive):
     cached; the backbone (and the kept classifier) give the official master
     outputs; a second load reads the cache without downloading."""
     fixture = load_fixture('master_babdc4f', 'iresnet50')
-    model = IResNet(depth=50, init_cfg=dict(
-        type='Pretrained', checkpoint='iresnet://iresnet50'))
+    model = IResNet(
+        depth=50,
+        init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet50'))
     model.init_weights()
     assert drive.calls == [drive_url(OFFICIAL_MODELS['iresnet50'])]
     stages = official_outputs(model, fixture)
@@ -173,16 +178,17 @@ def test_pretrained_by_name_reproduces_the_official_outputs(home, drive):
     assert rel_err(logits, expected) <= TOLERANCE
     assert rel_err(logits, fixture['logits'] + served['fc.bias']) <= TOLERANCE
     # nothing but the converted file is left in the cache
-    assert cache_listing(home) == ['checkpoints',
-                                   'checkpoints/iresnet50_imagenet_mm.pth']
+    assert cache_listing(home) == [
+        'checkpoints', 'checkpoints/iresnet50_imagenet_mm.pth'
+    ]
 
-    again = IResNet(depth=50, init_cfg=dict(
-        type='Pretrained', checkpoint='iresnet://iresnet50'))
+    again = IResNet(
+        depth=50,
+        init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet50'))
     again.init_weights()
     assert len(drive.calls) == 1  # a cache hit
     assert again.state_dict().keys() == model.state_dict().keys()
-    for a, b in zip(again.state_dict().values(),
-                    model.state_dict().values()):
+    for a, b in zip(again.state_dict().values(), model.state_dict().values()):
         assert torch.equal(a, b)
 
 
@@ -191,8 +197,12 @@ def test_mmaction_pretrained_name_inflates_to_the_2d_features(home, drive):
     clip of identical frames gives master's 2D stage outputs."""
     fixture = load_fixture('master_babdc4f', 'iresnet50')
     model = IResNet3d(
-        depth=50, pretrained='iresnet://iresnet50', pretrained2d=True,
-        out_indices=(0, 1, 2, 3), conv1_kernel=(5, 7, 7), conv1_stride_t=2,
+        depth=50,
+        pretrained='iresnet://iresnet50',
+        pretrained2d=True,
+        out_indices=(0, 1, 2, 3),
+        conv1_kernel=(5, 7, 7),
+        conv1_stride_t=2,
         pool1_stride_t=2,
         inflate=((1, 1, 1), (1, 0, 1, 0), (1, 0, 1, 0, 1, 0), (0, 1, 0)),
         conv_cfg=dict(type='Conv3dReplicateTime'))
@@ -211,8 +221,10 @@ def test_mmaction_pretrained_name_inflates_to_the_2d_features(home, drive):
 
 
 def test_other_ordering_warns_for_an_official_name(home, drive):
-    model = IResNet(depth=50, ordering='resstage_paper', init_cfg=dict(
-        type='Pretrained', checkpoint='iresnet://iresnet50'))
+    model = IResNet(
+        depth=50,
+        ordering='resstage_paper',
+        init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet50'))
     with pytest.warns(UserWarning, match="trained with ordering='resstage'"):
         model.init_weights()
 
@@ -225,15 +237,18 @@ def test_other_families_by_name(home, drive, name, source):
     fixture = load_fixture('master_babdc4f', name)
     checkpoint = CheckpointLoader.load_checkpoint(f'iresnet://{name}')
     assert checkpoint['meta']['src'] == source
-    model = getattr(__import__('mm_iresnet.models', fromlist=['x']),
-                    FAMILIES[source])(depth=50)
+    model = getattr(
+        __import__('mm_iresnet.models', fromlist=['x']), FAMILIES[source])(
+            depth=50)
     model.load_state_dict(checkpoint['state_dict'], strict=True)
     official_outputs(model, fixture)
 
 
 def test_unknown_name_lists_the_valid_ones(home, drive):
-    with pytest.raises(WeightsError, match='unknown official model '
-                       "'iresnet51'.*iresnet50, iresnet101"):
+    with pytest.raises(
+            WeightsError,
+            match='unknown official model '
+            "'iresnet51'.*iresnet50, iresnet101"):
         load_official('iresnet51')
     assert drive.calls == []
 
@@ -312,8 +327,10 @@ def test_offline_switch_refuses_at_once(home, monkeypatch):
 
     monkeypatch.setattr(gdown, 'download', must_not_run)
     monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
-    with pytest.raises(WeightsError, match='MM_IRESNET_OFFLINE is set.*'
-                       'tools/download_weights.py iresnet50'):
+    with pytest.raises(
+            WeightsError,
+            match='MM_IRESNET_OFFLINE is set.*'
+            'tools/download_weights.py iresnet50'):
         load_official('iresnet50')
     assert cache_listing(home) == []
 
@@ -326,16 +343,16 @@ def corrupt_cache_file(name):
     return path
 
 
-def test_a_corrupt_cache_file_is_downloaded_again(home, drive,
-                                                  monkeypatch):
+def test_a_corrupt_cache_file_is_downloaded_again(home, drive, monkeypatch):
     """The fetch reads the cached file before it counts as a hit: a corrupt
     one is removed with a warning naming it, and downloaded again."""
     import logging
 
     import mm_iresnet.weights as weights
     logged = []
-    monkeypatch.setattr(weights, 'print_log', lambda message, **kwargs:
-                        logged.append((message, kwargs.get('level'))))
+    monkeypatch.setattr(
+        weights, 'print_log', lambda message, **kwargs: logged.append(
+            (message, kwargs.get('level'))))
     path = corrupt_cache_file('iresnet50')
     checkpoint = load_official('iresnet50')
     assert checkpoint['meta']['official_name'] == 'iresnet50'
@@ -355,8 +372,8 @@ def test_a_corrupt_cache_file_offline_is_removed_and_named(
     error names the corrupt file, which is removed."""
     import mm_iresnet.weights as weights
     logged = []
-    monkeypatch.setattr(weights, 'print_log', lambda message, **kwargs:
-                        logged.append(message))
+    monkeypatch.setattr(weights, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
     path = corrupt_cache_file('iresnet50')
     monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
     with pytest.raises(WeightsError) as info:
@@ -389,12 +406,12 @@ def test_the_cached_file_is_read_once_per_load(home, drive, monkeypatch):
     again = load_official('iresnet50')
     assert reads == [cached_path('iresnet50')] and len(drive.calls) == 1
     assert again['state_dict'].keys() == first['state_dict'].keys()
-    assert all(torch.equal(again['state_dict'][k], v)
-               for k, v in first['state_dict'].items())
+    assert all(
+        torch.equal(again['state_dict'][k], v)
+        for k, v in first['state_dict'].items())
 
 
-def test_a_lock_held_elsewhere_ends_at_the_timeout(home, drive,
-                                                   monkeypatch):
+def test_a_lock_held_elsewhere_ends_at_the_timeout(home, drive, monkeypatch):
     """A lock held longer than MM_IRESNET_LOCK_TIMEOUT: a WeightsError
     naming the lock file, how to remove a stale one and the variable; this
     holder (a FileLock of its own) recorded no process."""
@@ -423,8 +440,10 @@ def test_a_lock_held_elsewhere_ends_at_the_timeout(home, drive,
 def test_a_lock_timeout_must_be_positive_seconds(home, drive, monkeypatch,
                                                  value):
     monkeypatch.setenv('MM_IRESNET_LOCK_TIMEOUT', value)
-    with pytest.raises(WeightsError, match=f'MM_IRESNET_LOCK_TIMEOUT='
-                       f"'{value}'.*positive number"):
+    with pytest.raises(
+            WeightsError,
+            match=f'MM_IRESNET_LOCK_TIMEOUT='
+            f"'{value}'.*positive number"):
         load_official('iresnet50')
     assert drive.calls == []
 
@@ -433,11 +452,13 @@ def test_the_manual_route_fills_the_cache(home, drive, tmp_path):
     """A file converted by hand into the cache path is a cache hit (the
     commands the offline message gives)."""
     official_file('iresnet50', tmp_path / 'iresnet50.pth')
+    command = [
+        sys.executable, 'tools/convert_checkpoint.py',
+        str(tmp_path / 'iresnet50.pth'),
+        cached_path('iresnet50'), '--src', 'iresnet', '--keep-classifier'
+    ]
     out = run_process(
-        [sys.executable, 'tools/convert_checkpoint.py',
-         str(tmp_path / 'iresnet50.pth'), cached_path('iresnet50'),
-         '--src', 'iresnet', '--keep-classifier'],
-        timeout=300, cwd=ROOT, capture_output=True, text=True)
+        command, timeout=300, cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert load_official('iresnet50')['meta']['src'] == 'iresnet'
     assert drive.calls == []
@@ -452,7 +473,7 @@ def test_download_tool_lists_and_prefetches(home, drive, capsys):
     assert download_weights.main(['--list']) == 0
     listing = capsys.readouterr().out
     assert 'iresnet50' in listing and '77.31' in listing
-    line = next(l for l in listing.splitlines() if l.startswith('iresnet18 '))
+    line = next(t for t in listing.splitlines() if t.startswith('iresnet18 '))
     assert 'not available' in line
     assert download_weights.main(['iresnet50', 'iresnet18']) == 1
     captured = capsys.readouterr()
@@ -460,8 +481,8 @@ def test_download_tool_lists_and_prefetches(home, drive, capsys):
     assert 'no official checkpoint exists for iresnet18' in captured.err
     assert len(drive.calls) == 1
     assert download_weights.main(['--list']) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines()
-                if l.startswith('iresnet50 '))
+    line = next(t for t in capsys.readouterr().out.splitlines()
+                if t.startswith('iresnet50 '))
     assert line.endswith('yes')
 
 
@@ -481,8 +502,13 @@ def test_fine_tuning_configs_name_official_weights(config, names):
 
 
 def test_preflight_refuses_a_bad_name_before_training(home, drive):
-    cfg = Config(dict(model=dict(backbone=dict(init_cfg=dict(
-        type='Pretrained', checkpoint='iresnet://iresnet34')))))
+    cfg = Config(
+        dict(
+            model=dict(
+                backbone=dict(
+                    init_cfg=dict(
+                        type='Pretrained',
+                        checkpoint='iresnet://iresnet34')))))
     with pytest.raises(WeightsError, match='no official checkpoint'):
         prepare_official_weights(cfg)
     cfg.model.backbone.init_cfg.checkpoint = 'iresnet://iresnet50'
@@ -511,8 +537,12 @@ def test_train_tool_stops_offline_before_training(home, tmp_path):
     """)
     env = dict(os.environ, MM_IRESNET_HOME=str(home))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
-    proc = run_process([sys.executable, '-c', script], timeout=300,
-                       cwd=ROOT, capture_output=True, text=True, env=env)
+    proc = run_process([sys.executable, '-c', script],
+                       timeout=300,
+                       cwd=ROOT,
+                       capture_output=True,
+                       text=True,
+                       env=env)
     assert proc.returncode != 0
     assert 'WeightsError' in proc.stderr and 'could not download' in \
         proc.stderr, proc.stderr[-2000:]
@@ -546,13 +576,21 @@ def test_two_processes_download_once(home, tmp_path):
         print('TOTAL', os.environ['RANK'], float(total))
         dist.destroy_process_group()
     """)
-    env = dict(os.environ, MM_IRESNET_HOME=str(home), WORLD_SIZE='2',
-               MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()))
+    env = dict(
+        os.environ,
+        MM_IRESNET_HOME=str(home),
+        WORLD_SIZE='2',
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(free_port()))
     env.pop('MM_IRESNET_OFFLINE')  # the script replaces the download
-    procs = [popen_group([sys.executable, '-c', script], cwd=ROOT,
-                         env=dict(env, RANK=str(r)),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True) for r in (0, 1)]
+    procs = [
+        popen_group([sys.executable, '-c', script],
+                    cwd=ROOT,
+                    env=dict(env, RANK=str(r)),
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True) for r in (0, 1)
+    ]
     try:
         outs = [p.communicate(timeout=300) for p in procs]
     finally:
@@ -562,8 +600,11 @@ def test_two_processes_download_once(home, tmp_path):
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err[-2000:]
     assert log.read_text().split() == ['0']  # exactly one download
-    totals = {line.split()[2] for out, _ in outs for line in out.splitlines()
-              if line.startswith('TOTAL')}
+    totals = {
+        line.split()[2]
+        for out, _ in outs
+        for line in out.splitlines() if line.startswith('TOTAL')
+    }
     assert len(totals) == 1
 
 
@@ -583,14 +624,15 @@ def test_legacy_and_data_parallel_files_load_by_name(home, drive, serve):
     ``module.`` prefix convert and reproduce the official outputs."""
     drive.serve = serve
     fixture = load_fixture('master_babdc4f', 'iresnet50')
-    model = IResNet(depth=50, init_cfg=dict(
-        type='Pretrained', checkpoint='iresnet://iresnet50'))
+    model = IResNet(
+        depth=50,
+        init_cfg=dict(type='Pretrained', checkpoint='iresnet://iresnet50'))
     model.init_weights()
     official_outputs(model, fixture)
-    classifier = torch.load(cached_path('iresnet50'),
-                            weights_only=True)['classifier']
-    assert torch.equal(classifier['bias'], official_format('iresnet50')[
-        'fc.bias'])
+    classifier = torch.load(
+        cached_path('iresnet50'), weights_only=True)['classifier']
+    assert torch.equal(classifier['bias'],
+                       official_format('iresnet50')['fc.bias'])
 
 
 def test_only_a_bad_cache_file_is_replaced(home, drive, monkeypatch):
@@ -601,8 +643,10 @@ def test_only_a_bad_cache_file_is_replaced(home, drive, monkeypatch):
     import mm_iresnet.weights as weights
     path = cached_path('iresnet50')
     load_official('iresnet50')
-    with pytest.raises(WeightsError, match='is good and was kept.*'
-                       "map_location='no_such_device'"):
+    with pytest.raises(
+            WeightsError,
+            match='is good and was kept.*'
+            "map_location='no_such_device'"):
         load_official('iresnet50', map_location='no_such_device')
     assert osp.isfile(path)
 
@@ -611,8 +655,9 @@ def test_only_a_bad_cache_file_is_replaced(home, drive, monkeypatch):
 
     with monkeypatch.context() as m:
         m.setattr(weights, '_safe_load', unreadable)
-        with pytest.raises(WeightsError, match='PermissionError.*left in '
-                           'place'):
+        with pytest.raises(
+                WeightsError, match='PermissionError.*left in '
+                'place'):
             load_official('iresnet50')
     assert osp.isfile(path)
 
@@ -629,8 +674,9 @@ def test_only_a_bad_cache_file_is_replaced(home, drive, monkeypatch):
     other['meta']['src'] = 'resstage'
     torch.save(other, path)
     monkeypatch.setenv('MM_IRESNET_OFFLINE', '1')
-    with pytest.raises(WeightsError, match="converted from 'resstage'.*it "
-                       'was removed'):
+    with pytest.raises(
+            WeightsError, match="converted from 'resstage'.*it "
+            'was removed'):
         load_official('iresnet50')
     assert not osp.exists(path) and len(drive.calls) == 2
     other['meta']['src'] = 'resstage'

@@ -19,9 +19,7 @@ import time
 import pytest
 import torch
 
-from mm_iresnet.weights import (WeightsError, cached_path, fetch,
-                                load_official)
-
+from mm_iresnet.weights import WeightsError, cached_path, fetch, load_official
 from .helpers import free_port, kill_group, popen_group
 from .test_weights import cache_listing
 
@@ -37,16 +35,24 @@ def start(out, rank=None, world=None, local=None, home=None, **env):
     ``env`` sets it."""
     inherited = dict(os.environ)
     inherited.pop('MM_IRESNET_OFFLINE')
-    env = dict(inherited, OUT=str(out), NAME='iresnet50',
-               MM_IRESNET_HOME=str(home), **env)
+    env = dict(
+        inherited,
+        OUT=str(out),
+        NAME='iresnet50',
+        MM_IRESNET_HOME=str(home),
+        **env)
     if world is not None:
         env.update(RANK=str(rank), WORLD_SIZE=str(world))
     if local is not None:
         env.update(LOCAL_RANK=str(local[0]), LOCAL_WORLD_SIZE=str(local[1]))
-    with open(osp.join(out, f'log{rank if rank is not None else ""}.txt'),
-              'a') as log:
+    with open(
+            osp.join(out, f'log{rank if rank is not None else ""}.txt'),
+            'a') as log:
         return popen_group([sys.executable, '-m', 'tests.fetch_worker'],
-                           cwd=ROOT, env=env, stdout=log, stderr=log)
+                           cwd=ROOT,
+                           env=env,
+                           stdout=log,
+                           stderr=log)
 
 
 def run_ranks(out, homes, faulty=(), fault='', **env):
@@ -56,17 +62,26 @@ def run_ranks(out, homes, faulty=(), fault='', **env):
     rank's result."""
     nodes = list(dict.fromkeys(homes))
     per_node = len(homes) // len(nodes)
-    env = dict(env, MASTER_ADDR='127.0.0.1', MASTER_PORT=str(free_port()),
-               FAULTY=','.join(map(str, faulty)), FAULT=fault)
-    procs = [start(out, r, len(homes), (r % per_node, per_node), homes[r],
-                   **env) for r in range(len(homes))]
+    env = dict(
+        env,
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(free_port()),
+        FAULTY=','.join(map(str, faulty)),
+        FAULT=fault)
+    procs = [
+        start(out, r, len(homes), (r % per_node, per_node), homes[r], **env)
+        for r in range(len(homes))
+    ]
     results = {r: osp.join(out, f'rank{r}.json') for r in range(len(homes))}
     try:
         deadline = time.monotonic() + WATCHDOG_S
-        while not all(p.poll() is not None or (r in faulty and osp.exists(
-                results[r])) for r, p in enumerate(procs)):
-            waiting = [r for r, p in enumerate(procs)
-                       if p.poll() is None and r not in faulty]
+        while not all(p.poll() is not None or
+                      (r in faulty and osp.exists(results[r]))
+                      for r, p in enumerate(procs)):
+            waiting = [
+                r for r, p in enumerate(procs)
+                if p.poll() is None and r not in faulty
+            ]
             assert time.monotonic() < deadline, (
                 f'ranks {waiting} still waiting after {WATCHDOG_S} s:\n' +
                 logs(out, len(homes)))
@@ -83,8 +98,8 @@ def run_ranks(out, homes, faulty=(), fault='', **env):
 
 
 def logs(out, n):
-    return '\n'.join(open(osp.join(out, f'log{r}.txt')).read()[-1500:]
-                     for r in range(n))
+    return '\n'.join(
+        open(osp.join(out, f'log{r}.txt')).read()[-1500:] for r in range(n))
 
 
 def downloads(out):
@@ -105,8 +120,8 @@ def test_a_failure_on_the_downloading_rank_stops_every_rank(
         tmp_path, fault, cause, fix):
     """Rank 0 (the one that downloads) fails; rank 1 raises the same error
     while rank 0 is still alive: which rank failed, the cause, the fix."""
-    results = run_ranks(tmp_path, [tmp_path / 'home'] * 2, faulty=[0],
-                        fault=fault)
+    results = run_ranks(
+        tmp_path, [tmp_path / 'home'] * 2, faulty=[0], fault=fault)
     assert len(results) == 2
     for rank, result in enumerate(results):
         assert result.get('error') == 'WeightsError', result
@@ -180,8 +195,10 @@ def test_two_jobs_on_one_machine_download_once(tmp_path):
         for out in outs:
             os.makedirs(out)
             # 10 s: time for the other to reach the lock on a loaded machine
-            procs.append(start(out, home=home, DOWNLOAD_SLEEP='10',
-                               PYTHONPATH=pythonpath))
+            procs.append(
+                start(
+                    out, home=home, DOWNLOAD_SLEEP='10',
+                    PYTHONPATH=pythonpath))
         for p in procs:
             assert p.wait(timeout=WATCHDOG_S * 2) == 0, logs_of(outs)
     finally:
@@ -194,8 +211,11 @@ def test_two_jobs_on_one_machine_download_once(tmp_path):
 
     def held(out):  # the locks under home this process found held
         path = out / 'held.txt'
-        return [line for line in path.read_text().split()
-                if line.startswith(str(home))] if path.exists() else []
+        return [
+            line for line in path.read_text().split()
+            if line.startswith(str(home))
+        ] if path.exists() else []
+
     downloader = 0 if downloads(outs[0]) else 1
     # the jobs overlapped: the one that did not download found the lock
     # held (by the other, the only other process using it) and waited
@@ -235,8 +255,9 @@ def test_a_download_killed_midway_is_cleaned_by_the_next_fetch(
     monkeypatch.setattr(gdown, 'download', fake.download)
     assert load_official('iresnet50')['meta']['official_name'] == 'iresnet50'
     assert len(fake.calls) == 1
-    assert cache_listing(home) == ['checkpoints',
-                                   'checkpoints/iresnet50_imagenet_mm.pth']
+    assert cache_listing(home) == [
+        'checkpoints', 'checkpoints/iresnet50_imagenet_mm.pth'
+    ]
     assert osp.isfile(cached_path('iresnet50'))
 
 
@@ -284,8 +305,8 @@ def test_a_damaged_copy_on_one_node_is_downloaded_again_there(
     repaired = torch.load(damaged, weights_only=True)
     assert repaired['meta']['official_name'] == 'iresnet50'
     state_dict = torch.load(good, weights_only=True)['state_dict']
-    assert results[0]['ok'] == float(sum(v.double().sum()
-                                         for v in state_dict.values()))
+    assert results[0]['ok'] == float(
+        sum(v.double().sum() for v in state_dict.values()))
     assert f'the cached file {damaged} is not the converted iresnet50 ' \
         'checkpoint (not a readable PyTorch checkpoint' in logs(tmp_path, 4)
 

@@ -13,7 +13,6 @@ from mmengine.registry import init_default_scope
 from mm_iresnet.zoo import (action_zoo, counterpart, distinct_by_backbone,
                             distinct_swapped_backbones, zoo_batch,
                             zoo_loss_step, zoo_model_pair)
-
 from .helpers import nonempty, run_control
 from .test_semantics import assert_same_semantics
 
@@ -24,16 +23,16 @@ def test_zoo_scan_found_the_variety():
     text = repr(BACKBONES)
     assert len(BACKBONES) >= 50
     for needle in ("'caffe'", 'SyncBN', "'GN'", 'ConvWS', "'DCN'", 'DCNv2',
-                   'ContextBlock', 'GeneralizedAttention',
-                   "'num_stages': 3", "'dilations': (1, 1, 1, 2)",
-                   "'requires_grad': False"):
+                   'ContextBlock', 'GeneralizedAttention', "'num_stages': 3",
+                   "'dilations': (1, 1, 1, 2)", "'requires_grad': False"):
         assert needle in text, needle
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('cfg', BACKBONES,
-                         ids=[f'{i}-{b["depth"]}' for i, b in
-                              enumerate(BACKBONES)])
+@pytest.mark.parametrize(
+    'cfg',
+    BACKBONES,
+    ids=[f'{i}-{b["depth"]}' for i, b in enumerate(BACKBONES)])
 def test_swapped_backbone_builds_and_runs(cfg):
     from mmdet.registry import MODELS
     init_default_scope('mmdet')
@@ -68,9 +67,11 @@ ACTION_CASES = distinct_by_backbone(ACTION_ZOO)
 LFB_BANK = 'lfb prefix path data/ava/lfb_half does not exist'
 CONTROL_FAILS = {
     'detection/lfb/slowonly-lfb-max_kinetics400-pretrained-r50_8xb12-'
-    '4x16x1-20e_ava21-rgb.py': LFB_BANK,
+    '4x16x1-20e_ava21-rgb.py':
+    LFB_BANK,
     'detection/lfb/slowonly-lfb-nl_kinetics400-pretrained-r50_8xb12-'
-    '4x16x1-20e_ava21-rgb.py': LFB_BANK,
+    '4x16x1-20e_ava21-rgb.py':
+    LFB_BANK,
 }
 
 
@@ -87,6 +88,7 @@ def test_a_control_failure_counts_only_where_listed():
     """The walks' control (``run_control``): a listed config skips only on
     its own error; any other failure, and a listed config that runs, fail
     the test."""
+
     def fails():
         raise ValueError(LFB_BANK + '!')
 
@@ -144,10 +146,9 @@ def test_zoo_walks_skip_only_configs_that_cannot_load_here(
         "custom_imports = dict(imports=['no_such_package_here'],\n"
         '                      allow_failed_imports=False)\n'
         "model = dict(backbone=dict(type='ResNet'))\n")
-    (folder / 'needs_a_base.py').write_text(
-        "_base_ = ['./not_shipped.py']\n")
-    (folder / 'loads.py').write_text(
-        "model = dict(backbone=dict(type='ResNet'))\n")
+    (folder / 'needs_a_base.py').write_text("_base_ = ['./not_shipped.py']\n")
+    (folder /
+     'loads.py').write_text("model = dict(backbone=dict(type='ResNet'))\n")
     files = sorted(str(p) for p in folder.iterdir())
     monkeypatch.setattr(zoo, 'zoo_config_files', lambda package: files)
     assert [osp.basename(p) for p, _ in zoo.action_zoo(['recognition'])] \
@@ -177,8 +178,8 @@ def test_scoped_counterparts_resolve_where_the_originals_do():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('path,cfg', ACTION_CASES,
-                         ids=[_rel(p)[:70] for p, _ in ACTION_CASES])
+@pytest.mark.parametrize(
+    'path,cfg', ACTION_CASES, ids=[_rel(p)[:70] for p, _ in ACTION_CASES])
 def test_action_zoo_runs_a_loss_step_with_the_type_swapped(
         path, cfg, tmp_path, monkeypatch):
     """Where a config's model runs a loss step with mmaction2's own backbone

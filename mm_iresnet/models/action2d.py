@@ -25,8 +25,9 @@ from .iresnet import IResNet
 from .spec import BackboneSpec
 from .temporal import SHIFT_PLACES, TemporalPool, to_clips, to_frames
 
-__all__ = ['IResNetAction', 'IResNetTSM', 'ITANet', 'IC2D',
-           'register_in_mmaction']
+__all__ = [
+    'IResNetAction', 'IResNetTSM', 'ITANet', 'IC2D', 'register_in_mmaction'
+]
 
 
 @MODELS.register_module()
@@ -66,15 +67,20 @@ class IResNetAction(IResNet):
                  **kwargs):
         self.torchvision_pretrain = torchvision_pretrain
         self.partial_bn = partial_bn
-        super().__init__(depth=depth, pretrained=pretrained,
-                         out_indices=out_indices, norm_cfg=norm_cfg,
-                         norm_eval=norm_eval, **kwargs)
+        super().__init__(
+            depth=depth,
+            pretrained=pretrained,
+            out_indices=out_indices,
+            norm_cfg=norm_cfg,
+            norm_eval=norm_eval,
+            **kwargs)
 
     def train(self, mode: bool = True):
         super().train(mode)
         if mode and self.partial_bn:
-            norms = [m for m in self.modules()
-                     if isinstance(m, nn.BatchNorm2d)]
+            norms = [
+                m for m in self.modules() if isinstance(m, nn.BatchNorm2d)
+            ]
             for m in norms[1:]:
                 m.eval()
                 m.weight.requires_grad = False
@@ -125,9 +131,10 @@ class IResNetTSM(IResNetAction):
             raise ValueError('num_segments and shift_div must be >= 1')
         pool = TemporalPool(num_segments) if temporal_pool else None
         #: segments per clip seen by each stage
-        self.stage_segments = [num_segments] + [
-            num_segments // 2 if temporal_pool else num_segments
-        ] * (kwargs.get('num_stages', 4) - 1)
+        self.stage_segments = [
+            num_segments
+        ] + [num_segments // 2 if temporal_pool else num_segments] * (
+            kwargs.get('num_stages', 4) - 1)
         self.num_segments = num_segments
         self.is_shift = is_shift
         self.shift_div = shift_div
@@ -144,18 +151,21 @@ class IResNetTSM(IResNetAction):
         """Each block's temporal shift and non-local block, over the
         segments its stage sees."""
         blocks = spec.stage_blocks
-        with_non_local = per_block('non_local', self.non_local, blocks,
-                                   by_index=True)
+        with_non_local = per_block(
+            'non_local', self.non_local, blocks, by_index=True)
         # mmaction shifts every other block's branch in deep networks
         every = 2 if self.shift_place == 'blockres' and len(blocks) > 2 \
             and blocks[2] >= 23 else 1
         return spec.with_block_args(lambda i, j: dict(
             temporal_shift=dict(
-                num_segments=self.stage_segments[i], shift_div=self.shift_div,
+                num_segments=self.stage_segments[i],
+                shift_div=self.shift_div,
                 place=self.shift_place)
             if self.is_shift and j % every == 0 else None,
-            non_local_cfg=dict(self.non_local_cfg, type='SegmentNonLocal',
-                               num_segments=self.stage_segments[i])
+            non_local_cfg=dict(
+                self.non_local_cfg,
+                type='SegmentNonLocal',
+                num_segments=self.stage_segments[i])
             if self.non_local_cfg and with_non_local[i][j] else None))
 
     def forward_stage(self, index: int, x: torch.Tensor) -> torch.Tensor:
@@ -191,11 +201,11 @@ class ITANet(IResNetAction):
         require('mmaction')
         from mmaction.models.common import TAM
         self.num_segments = num_segments
-        tam = dict(cfg=dict(type=TAM, num_segments=num_segments,
-                            **(tam_cfg or {})),
-                   position='after_conv1')
-        super().__init__(depth=depth, plugins=list(plugins or []) + [tam],
-                         **kwargs)
+        tam = dict(
+            cfg=dict(type=TAM, num_segments=num_segments, **(tam_cfg or {})),
+            position='after_conv1')
+        super().__init__(
+            depth=depth, plugins=list(plugins or []) + [tam], **kwargs)
 
 
 @MODELS.register_module()
@@ -249,9 +259,9 @@ def register_in_mmaction() -> bool:
             f'IResNet: {e}')
         return False
     from mmaction.registry import MODELS as ACTION_MODELS
-    ACTION_MODELS.register_module(name='IResNet', module=IResNetAction,
-                                  force=True)
+    ACTION_MODELS.register_module(
+        name='IResNet', module=IResNetAction, force=True)
     for name in MMACTION_TYPES:
-        ACTION_MODELS.register_module(name=name, module=MODELS.get(name),
-                                      force=True)
+        ACTION_MODELS.register_module(
+            name=name, module=MODELS.get(name), force=True)
     return True

@@ -14,10 +14,10 @@ from typing import List, NamedTuple, Optional, Sequence
 import torch
 import torch.nn as nn
 import torch.utils.checkpoint as cp
-from torch.nn.modules.batchnorm import _BatchNorm
 from mmcv.cnn import (build_activation_layer, build_conv_layer,
                       build_norm_layer, build_plugin_layer)
 from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .fuse import fold_named, fold_sequential
 from .layers import SeparableMaxPool, expand_to_dim, graph_capture
@@ -25,8 +25,10 @@ from .layouts import Layout
 from .merge import build_merge
 from .temporal import SHIFT_PLACES, SegmentNonLocal, TemporalShift
 
-__all__ = ['BLOCK_KINDS', 'INFLATE_STYLES', 'ConvSpec', 'block_expansion',
-           'conv_specs', 'temporal_kernels', 'ResBlock']
+__all__ = [
+    'BLOCK_KINDS', 'INFLATE_STYLES', 'ConvSpec', 'block_expansion',
+    'conv_specs', 'temporal_kernels', 'ResBlock'
+]
 
 #: kind -> expansion (out_channels = planes * expansion) of the blocks:
 #: ResNet's basic and bottleneck blocks, and the interaction-preserved
@@ -86,19 +88,34 @@ def conv_specs(kind: str,
             raise ValueError('grouped convolutions need the bottleneck block '
                              f'(got groups={groups} with a basic block)')
         return [
-            ConvSpec(in_channels, mid_channels, 3, stride, dilation,
-                     carries_stride=True),
+            ConvSpec(
+                in_channels,
+                mid_channels,
+                3,
+                stride,
+                dilation,
+                carries_stride=True),
             ConvSpec(mid_channels, out_channels, 3),
         ]
     caffe = style == 'caffe'
     preserve = [ConvSpec(mid_channels, mid_channels, 1, act=False)] \
         if kind == 'bottleneck_ip' else []
     return [
-        ConvSpec(in_channels, mid_channels, 1, stride if caffe else 1,
-                 carries_stride=caffe),
+        ConvSpec(
+            in_channels,
+            mid_channels,
+            1,
+            stride if caffe else 1,
+            carries_stride=caffe),
         *preserve,
-        ConvSpec(mid_channels, mid_channels, 3, 1 if caffe else stride,
-                 dilation, groups, carries_stride=not caffe),
+        ConvSpec(
+            mid_channels,
+            mid_channels,
+            3,
+            1 if caffe else stride,
+            dilation,
+            groups,
+            carries_stride=not caffe),
         ConvSpec(mid_channels, out_channels, 1),
     ]
 
@@ -247,13 +264,15 @@ class ResBlock(BaseModule):
                            self.out_channels, norm_cfg)
         for i, spec in enumerate(convs, start=1):
             st = temporal_stride if spec.carries_stride else 1
-            self.add_module(f'conv{i}', self._build_conv(
-                spec, layer_cfgs[i - 1], kernels_t[i - 1], st))
+            self.add_module(
+                f'conv{i}',
+                self._build_conv(spec, layer_cfgs[i - 1], kernels_t[i - 1],
+                                 st))
             if i < self.num_convs or layout.last_norm:
                 self._add_norm(i, spec.out_channels, norm_cfg)
 
-    def _conv_layer_cfgs(self, convs: Sequence[ConvSpec],
-                         temporal_stride: int, conv_cfg: Optional[dict],
+    def _conv_layer_cfgs(self, convs: Sequence[ConvSpec], temporal_stride: int,
+                         conv_cfg: Optional[dict],
                          dcn: Optional[dict]) -> List[dict]:
         """The layer config of each conv: ``conv_cfg`` (a plain conv of the
         block's dimension by default), ``dcn`` for the second conv (the 3x3)
@@ -284,9 +303,8 @@ class ResBlock(BaseModule):
             spec.out_channels,
             kernel_size=expand_to_dim(spec.kernel_size, dim, kernel_t),
             stride=expand_to_dim(spec.stride, dim, stride_t),
-            padding=expand_to_dim(
-                spec.dilation * (spec.kernel_size - 1) // 2, dim,
-                (kernel_t - 1) // 2),
+            padding=expand_to_dim(spec.dilation * (spec.kernel_size - 1) // 2,
+                                  dim, (kernel_t - 1) // 2),
             dilation=expand_to_dim(spec.dilation, dim, 1),
             groups=spec.groups,
             bias=False)
@@ -322,8 +340,8 @@ class ResBlock(BaseModule):
         last = self.num_convs
         target = self.norm_names.get(last) if self.layout.last_norm \
             else f'conv{last}'
-        if isinstance(getattr(getattr(self, target), 'weight', None),
-                      torch.Tensor):
+        if isinstance(
+                getattr(getattr(self, target), 'weight', None), torch.Tensor):
             self.init_cfg = dict(
                 type='Constant', val=0, override=dict(name=target))
         else:  # convs inside (mmaction's Conv2plus1d): init_weights
@@ -336,8 +354,10 @@ class ResBlock(BaseModule):
         ``bias`` is a flag), the weight of its last conv is zeroed."""
         super().init_weights()
         if self._zero_init_composite is not None:
-            convs = [m for m in getattr(self, self._zero_init_composite)
-                     .modules() if isinstance(m, nn.modules.conv._ConvNd)]
+            convs = [
+                m for m in getattr(self, self._zero_init_composite).modules()
+                if isinstance(m, nn.modules.conv._ConvNd)
+            ]
             nn.init.zeros_(convs[-1].weight)
             if convs[-1].bias is not None:
                 nn.init.zeros_(convs[-1].bias)
@@ -354,8 +374,9 @@ class ResBlock(BaseModule):
 
     def _add_norm(self, key, channels, norm_cfg):
         name, layer = build_norm_layer(
-            norm_cfg, channels, postfix=key if key != 'out' else
-            f'{self.num_convs}_out')
+            norm_cfg,
+            channels,
+            postfix=key if key != 'out' else f'{self.num_convs}_out')
         self.add_module(name, layer)
         self.norm_names[key] = name
 
@@ -449,8 +470,9 @@ class ResBlock(BaseModule):
         if graph_capture(out) or out.shape != identity.shape or \
                 out.dtype != identity.dtype:
             return False
-        return self._sum_in_place or not (torch.is_grad_enabled() and (
-            out.requires_grad or identity.requires_grad))
+        return self._sum_in_place or not (torch.is_grad_enabled() and
+                                          (out.requires_grad
+                                           or identity.requires_grad))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.with_cp and x.requires_grad:
@@ -466,8 +488,10 @@ def _build_non_local(channels: int, dim: int, cfg: dict) -> nn.Module:
     """mmcv's NonLocal{dim}d, or the ``type`` the config names."""
     from mmcv.cnn import NonLocal2d, NonLocal3d
     cfg = dict(cfg)
-    kinds = dict(NonLocal2d=NonLocal2d, NonLocal3d=NonLocal3d,
-                 SegmentNonLocal=SegmentNonLocal)
+    kinds = dict(
+        NonLocal2d=NonLocal2d,
+        NonLocal3d=NonLocal3d,
+        SegmentNonLocal=SegmentNonLocal)
     kind = cfg.pop('type', f'NonLocal{dim}d')
     if kind not in kinds:
         raise ValueError(f'unknown non-local type {kind!r}; valid: '

@@ -19,14 +19,15 @@ from .layouts import get_layout
 from .projection import build_projection
 from .resnet_weights import (ResNetWeightsError, check_not_resnet_weights,
                              unfitted_keys)
-from .spec import ARCH_SETTINGS, BackboneSpec, StageSpec, mmdet_spec
+from .spec import (ARCH_SETTINGS, BackboneSpec, StageSpec, mmdet_spec,
+                   same_named_arguments)
 from .stem import build_stem
 
 __all__ = ['IResNet', 'split_pretrained']
 
 
-def split_pretrained(pretrained: Optional[str], init_cfg
-                     ) -> Tuple[Optional[str], Optional[list]]:
+def split_pretrained(pretrained: Optional[str],
+                     init_cfg) -> Tuple[Optional[str], Optional[list]]:
     """(the checkpoint to start from: ``pretrained`` or the ``Pretrained``
     entry of ``init_cfg``; the other entries of ``init_cfg`` or None) --
     the one rule for both ways of naming weights."""
@@ -34,8 +35,9 @@ def split_pretrained(pretrained: Optional[str], init_cfg
         raise TypeError('pretrained must be a str or None')
     cfgs = init_cfg if isinstance(init_cfg, list) else \
         [init_cfg] if init_cfg else []
-    checkpoints = [c.get('checkpoint') for c in cfgs
-                   if c.get('type') == 'Pretrained']
+    checkpoints = [
+        c.get('checkpoint') for c in cfgs if c.get('type') == 'Pretrained'
+    ]
     if pretrained and checkpoints:
         raise ValueError('init_cfg and pretrained cannot be specified at '
                          'the same time')
@@ -64,7 +66,8 @@ class IResNet(BaseModule):
     The constructor translates its arguments into a
     :class:`~mm_iresnet.models.spec.BackboneSpec` (:func:`~mm_iresnet.models.
     spec.mmdet_spec`) and builds that. Other orderings, projections and
-    ``stem_pool=True`` give the rest of the family (``ordering='original', projection='conv', stem_pool=True`` is
+    ``stem_pool=True`` give the rest of the family
+    (``ordering='original', projection='conv', stem_pool=True`` is
     mmdet's ResNet, weight for weight).
 
     Args:
@@ -149,8 +152,6 @@ class IResNet(BaseModule):
         (1, 256, 2, 2)
         (1, 512, 1, 1)
     """
-
-
     arch_settings = ARCH_SETTINGS
     #: spatial dimensions of the input (3D subclasses add time)
     dim = 2
@@ -201,19 +202,12 @@ class IResNet(BaseModule):
         self.allow_partial_load = allow_partial_load
         init_cfg = self._pretrained_init_cfg(pretrained, init_cfg)
         default_init = init_cfg is None
-        super().__init__(self._default_init_cfg() if default_init
-                         else init_cfg)
-        self.spec = self.adapt_spec(spec or mmdet_spec(
-            depth=depth, stem_channels=stem_channels,
-            base_channels=base_channels, num_stages=num_stages,
-            strides=strides, dilations=dilations, style=style,
-            deep_stem=deep_stem, avg_down=avg_down, dcn=dcn,
-            stage_with_dcn=stage_with_dcn, plugins=plugins,
-            stage_blocks=stage_blocks, block=block, ordering=ordering,
-            projection=projection, stem_pool=stem_pool,
-            cifar_stem=cifar_stem, groups=groups, base_width=base_width,
-            expansion=expansion, multi_grid=multi_grid,
-            contract_dilation=contract_dilation))
+        super().__init__(
+            self._default_init_cfg() if default_init else init_cfg)
+        # every parameter of mmdet_spec but ``stem`` is one of this
+        # constructor's, under the same name (tests/test_spec.py)
+        self.spec = self.adapt_spec(
+            spec or mmdet_spec(**same_named_arguments(mmdet_spec, locals())))
         self.num_stages = len(self.spec.stages)
         self.out_indices = tuple(out_indices)
         self._check_outputs(frozen_stages)
@@ -265,8 +259,8 @@ class IResNet(BaseModule):
 
     def make_stem_layer(self, in_channels: int):
         """The stem the spec describes, under its checkpoint names."""
-        stem = build_stem(self.spec.stem, in_channels, self.dim,
-                          self.conv_cfg, self.norm_cfg, self.act_cfg)
+        stem = build_stem(self.spec.stem, in_channels, self.dim, self.conv_cfg,
+                          self.norm_cfg, self.act_cfg)
         for name, module in stem.items():
             self.add_module(name, module)
         #: the stem's modules in forward order
@@ -282,11 +276,14 @@ class IResNet(BaseModule):
         self.res_layers = []
         for i, stage in enumerate(self.spec.stages):
             moved = self.spec.stem.moved_stride if i == 0 else 1
-            self.add_module(f'layer{i + 1}', self.make_res_layer(
-                stage, stage.stride * moved, zero_init=zero_init))
+            self.add_module(
+                f'layer{i + 1}',
+                self.make_res_layer(
+                    stage, stage.stride * moved, zero_init=zero_init))
             self.res_layers.append(f'layer{i + 1}')
-        self.stage_channels = [self.spec.out_channels(i)
-                               for i in range(self.num_stages)]
+        self.stage_channels = [
+            self.spec.out_channels(i) for i in range(self.num_stages)
+        ]
         self.feat_dim = self.stage_channels[-1]
 
     def adapt_spec(self, spec: BackboneSpec) -> BackboneSpec:
@@ -308,17 +305,25 @@ class IResNet(BaseModule):
             in_ch = stage.in_channels if j == 0 else out_channels
             blocks.append(
                 ResBlock(
-                    conv_specs(self.spec.block, in_ch, stage.mid_channels,
-                               out_channels, stride=block_stride,
-                               dilation=stage.block_dilation(j),
-                               groups=stage.groups,
-                               style=self.spec.style),
+                    conv_specs(
+                        self.spec.block,
+                        in_ch,
+                        stage.mid_channels,
+                        out_channels,
+                        stride=block_stride,
+                        dilation=stage.block_dilation(j),
+                        groups=stage.groups,
+                        style=self.spec.style),
                     get_layout(self.spec.ordering, j, len(stage.blocks)),
                     downsample=build_projection(
-                        in_ch, out_channels, block_stride,
+                        in_ch,
+                        out_channels,
+                        block_stride,
                         extra.get('temporal_stride', 1),
-                        projection=self.spec.projection, dim=self.dim,
-                        conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
+                        projection=self.spec.projection,
+                        dim=self.dim,
+                        conv_cfg=self.conv_cfg,
+                        norm_cfg=self.norm_cfg,
                         keep_pool_place=stage.dilation > 1),
                     dim=self.dim,
                     conv_cfg=self.conv_cfg,
@@ -372,8 +377,10 @@ class IResNet(BaseModule):
         modules = []
         if self.frozen_stages >= 0:
             modules += self._stem_modules()
-        modules += [getattr(self, f'layer{i}')
-                    for i in range(1, self.frozen_stages + 1)]
+        modules += [
+            getattr(self, f'layer{i}')
+            for i in range(1, self.frozen_stages + 1)
+        ]
         for m in modules:
             m.eval()
             for param in m.parameters():
@@ -455,8 +462,10 @@ class IResNet(BaseModule):
         """Every load into the backbone (mmengine's or torch's) stops a
         ResNet's weights that do not fit it."""
         own = {k: v.shape for k, v in self.state_dict().items()}
-        mine = {k[len(prefix):]: v for k, v in state_dict.items()
-                if k.startswith(prefix)}
+        mine = {
+            k[len(prefix):]: v
+            for k, v in state_dict.items() if k.startswith(prefix)
+        }
         check_not_resnet_weights(self, mine, unfitted_keys(own, mine))
         super()._load_from_state_dict(state_dict, prefix, *args)
 
@@ -496,8 +505,9 @@ class IResNet(BaseModule):
             x = getattr(self, name)(x)
         return x
 
-    def forward(self, x: torch.Tensor
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+    def forward(
+            self,
+            x: torch.Tensor) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
         """Features of the stages in ``out_indices``: a tuple (mmdet), or a
         bare tensor for one stage when :attr:`single_output_as_tensor`
         (mmaction)."""

@@ -54,23 +54,37 @@ class IRGBPoseConv3D(IResNet3dTwoPathway):
                  rgb_drop_path: float = 0,
                  pose_drop_path: float = 0,
                  rgb_pathway: dict = dict(
-                     num_stages=4, lateral=True, lateral_infl=1,
-                     lateral_activate=(0, 0, 1, 1), fusion_kernel=7,
-                     base_channels=64, conv1_kernel=(1, 7, 7),
+                     num_stages=4,
+                     lateral=True,
+                     lateral_infl=1,
+                     lateral_activate=(0, 0, 1, 1),
+                     fusion_kernel=7,
+                     base_channels=64,
+                     conv1_kernel=(1, 7, 7),
                      inflate=(0, 0, 1, 1)),
                  pose_pathway: dict = dict(
-                     num_stages=3, stage_blocks=(4, 6, 3), lateral=True,
-                     lateral_inv=True, lateral_infl=16,
-                     lateral_activate=(0, 1, 1), fusion_kernel=7,
-                     in_channels=17, base_channels=32, out_indices=(2, ),
-                     conv1_kernel=(1, 7, 7), conv1_stride_s=1,
-                     conv1_stride_t=1, pool1_stride_s=1, pool1_stride_t=1,
-                     inflate=(0, 1, 1), spatial_strides=(2, 2, 2),
+                     num_stages=3,
+                     stage_blocks=(4, 6, 3),
+                     lateral=True,
+                     lateral_inv=True,
+                     lateral_infl=16,
+                     lateral_activate=(0, 1, 1),
+                     fusion_kernel=7,
+                     in_channels=17,
+                     base_channels=32,
+                     out_indices=(2, ),
+                     conv1_kernel=(1, 7, 7),
+                     conv1_stride_s=1,
+                     conv1_stride_t=1,
+                     pool1_stride_s=1,
+                     pool1_stride_t=1,
+                     inflate=(0, 1, 1),
+                     spatial_strides=(2, 2, 2),
                      temporal_strides=(1, 1, 1)),
                  init_cfg=None):
         super().__init__(pretrained, speed_ratio, channel_ratio, init_cfg)
-        for name, p in (('rgb_drop_path', rgb_drop_path),
-                        ('pose_drop_path', pose_drop_path)):
+        for name, p in (('rgb_drop_path', rgb_drop_path), ('pose_drop_path',
+                                                           pose_drop_path)):
             if not 0 <= p <= 1:
                 raise ValueError(f'{name} is a probability, got {p}')
         self.rgb_path = self.build_pathway(rgb_pathway)
@@ -99,8 +113,9 @@ class IRGBPoseConv3D(IResNet3dTwoPathway):
         out = lateral(x.detach() if detach else x)
         return out.new_zeros(out.shape) if drop else out
 
-    def forward(self, imgs: torch.Tensor, heatmap_imgs: torch.Tensor
-                ) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+            self, imgs: torch.Tensor,
+            heatmap_imgs: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """RGB clips and heatmap volumes, (N, C, T, H, W) each ->
         (RGB, pose) features of the last stages."""
         rgb, pose = self.rgb_path, self.pose_path

@@ -5,11 +5,12 @@ Each pathway is an :class:`IResNet3d` (ResStage layout, improved projection,
 pool-less stem); the slow pathway's stages take the fast pathway's features
 in through strided temporal convs, concatenated to their input: the
 pathway widens those stages' inputs in the network's spec
-(:meth:`IResNet3dPathway.adapt_spec`) and owns the lateral convs. iResNet has no stem max-pool in either pathway:
-both move its spatial stride into stage 1, so the lateral after the stem and
-those after each stage still join features of equal spatial size, and the
-lateral conv's temporal stride (``speed_ratio``) brings the fast frame rate
-to the slow one, as in mmaction. What two laterally joined pathways share
+(:meth:`IResNet3dPathway.adapt_spec`) and owns the lateral convs. iResNet
+has no stem max-pool in either pathway: both move its spatial stride into
+stage 1, so the lateral after the stem and those after each stage still join
+features of equal spatial size, and the lateral conv's temporal stride
+(``speed_ratio``) brings the fast frame rate to the slow one, as in
+mmaction. What two laterally joined pathways share
 (:class:`IResNet3dTwoPathway`) also serves RGBPoseConv3D (:mod:`.rgbpose`).
 """
 from typing import List, Optional, Sequence
@@ -80,13 +81,16 @@ class IResNet3dPathway(IResNet3d):
         for i, channels in enumerate(self.lateral_in_channels):
             if channels:
                 name = 'conv1_lateral' if i == 0 else f'layer{i}_lateral'
-                self.add_module(name, self._lateral_conv(
-                    self.lateral_from[i], channels, lateral_norm))
+                self.add_module(
+                    name,
+                    self._lateral_conv(self.lateral_from[i], channels,
+                                       lateral_norm))
                 self.lateral_names[i] = name
         #: names of the stage laterals, in the order the features meet;
         #: ``conv1_lateral`` apart, as in mmaction
         self.lateral_connections = [
-            name for i, name in sorted(self.lateral_names.items()) if i]
+            name for i, name in sorted(self.lateral_names.items()) if i
+        ]
         self._freeze_stages()  # the laterals exist only now
 
     def lateral_into(self, stage: int) -> Optional[nn.Module]:
@@ -114,19 +118,24 @@ class IResNet3dPathway(IResNet3d):
         """With ``lateral``, each activated stage also takes the other
         pathway's features, brought to this pathway's frame rate and
         ``lateral_infl / channel_ratio`` of its own width."""
-        return spec.with_stage_inputs(self._lateral_widths(
-            [stage.in_channels for stage in spec.stages]))
+        return spec.with_stage_inputs(
+            self._lateral_widths([stage.in_channels for stage in spec.stages]))
 
     def _lateral_widths(self, joins: Sequence[int]) -> List[int]:
         """Channels each stage's input gains from the laterals, where this
         pathway has ``joins`` channels at each stage's input (0: none)."""
-        activate = per_stage('lateral_activate', self.lateral_activate,
-                             len(joins), by_index=True)
+        activate = per_stage(
+            'lateral_activate',
+            self.lateral_activate,
+            len(joins),
+            by_index=True)
         scale = (lambda c: c * self.channel_ratio // self.lateral_infl) \
             if self.lateral_inv else \
             (lambda c: c * self.lateral_infl // self.channel_ratio)
-        return [scale(c) if self.lateral and activate[i] else 0
-                for i, c in enumerate(joins)]
+        return [
+            scale(c) if self.lateral and activate[i] else 0
+            for i, c in enumerate(joins)
+        ]
 
     def _lateral_conv(self, channels: int, out_channels: int,
                       norm: bool) -> nn.Module:
@@ -138,13 +147,22 @@ class IResNet3dPathway(IResNet3d):
         if self.lateral_inv:
             from mmaction.models.backbones.resnet3d_slowfast import \
                 DeConvModule
-            return DeConvModule(channels * self.channel_ratio,
-                                out_channels, kernel, stride=stride,
-                                padding=padding, bias=False, with_bn=True,
-                                with_relu=True)
+            return DeConvModule(
+                channels * self.channel_ratio,
+                out_channels,
+                kernel,
+                stride=stride,
+                padding=padding,
+                bias=False,
+                with_bn=True,
+                with_relu=True)
         return ConvModule(
-            channels // self.channel_ratio, out_channels, kernel,
-            stride=stride, padding=padding, bias=False,
+            channels // self.channel_ratio,
+            out_channels,
+            kernel,
+            stride=stride,
+            padding=padding,
+            bias=False,
             conv_cfg=self.conv_cfg,
             norm_cfg=self.norm_cfg if norm else None,
             act_cfg=self.act_cfg if norm else None)
@@ -170,8 +188,10 @@ class IResNet3dTwoPathway(BaseModule):
 
     PATHWAY_TYPES = ('resnet3d', 'IResNet3dPathway')
 
-    def __init__(self, pretrained: Optional[str] = None,
-                 speed_ratio: int = 8, channel_ratio: int = 8,
+    def __init__(self,
+                 pretrained: Optional[str] = None,
+                 speed_ratio: int = 8,
+                 channel_ratio: int = 8,
                  init_cfg=None):
         super().__init__(init_cfg)
         if pretrained is not None and not isinstance(pretrained, str):
@@ -189,8 +209,8 @@ class IResNet3dTwoPathway(BaseModule):
             raise ValueError(f'unknown pathway type {kind!r}; valid: '
                              f'{", ".join(self.PATHWAY_TYPES)}')
         if cfg.get('lateral'):
-            cfg.update(speed_ratio=self.speed_ratio,
-                       channel_ratio=self.channel_ratio)
+            cfg.update(
+                speed_ratio=self.speed_ratio, channel_ratio=self.channel_ratio)
         return IResNet3dPathway(**cfg)
 
     def init_weights(self):
@@ -205,8 +225,12 @@ class IResNet3dTwoPathway(BaseModule):
             logger = MMLogger.get_current_instance()
             logger.info(f'load {type(self).__name__} weights from '
                         f'{self.pretrained}')
-            load_checkpoint(self, self.pretrained, map_location='cpu',
-                            strict=True, logger=logger)
+            load_checkpoint(
+                self,
+                self.pretrained,
+                map_location='cpu',
+                strict=True,
+                logger=logger)
 
 
 @MODELS.register_module()
@@ -234,14 +258,24 @@ class IResNet3dSlowFast(IResNet3dTwoPathway):
                  speed_ratio: int = 8,
                  channel_ratio: int = 8,
                  slow_pathway: dict = dict(
-                     type='resnet3d', depth=50, pretrained=None,
-                     lateral=True, conv1_kernel=(1, 7, 7),
-                     dilations=(1, 1, 1, 1), conv1_stride_t=1,
-                     pool1_stride_t=1, inflate=(0, 0, 1, 1)),
+                     type='resnet3d',
+                     depth=50,
+                     pretrained=None,
+                     lateral=True,
+                     conv1_kernel=(1, 7, 7),
+                     dilations=(1, 1, 1, 1),
+                     conv1_stride_t=1,
+                     pool1_stride_t=1,
+                     inflate=(0, 0, 1, 1)),
                  fast_pathway: dict = dict(
-                     type='resnet3d', depth=50, pretrained=None,
-                     lateral=False, base_channels=8, conv1_kernel=(5, 7, 7),
-                     conv1_stride_t=1, pool1_stride_t=1),
+                     type='resnet3d',
+                     depth=50,
+                     pretrained=None,
+                     lateral=False,
+                     base_channels=8,
+                     conv1_kernel=(5, 7, 7),
+                     conv1_stride_t=1,
+                     pool1_stride_t=1),
                  init_cfg=None):
         super().__init__(pretrained, speed_ratio, channel_ratio, init_cfg)
         if resample_rate % speed_ratio:
@@ -255,12 +289,17 @@ class IResNet3dSlowFast(IResNet3dTwoPathway):
         """(N, C, T, H, W) -> (slow, fast) features of the last stage."""
         slow, fast = self.slow_path, self.fast_path
         slow._check_input(x)
-        x_slow = slow.forward_stem(F.interpolate(
-            x, mode='nearest', scale_factor=(1.0 / self.resample_rate, 1, 1)))
-        x_fast = fast.forward_stem(F.interpolate(
-            x, mode='nearest',
-            scale_factor=(1.0 / (self.resample_rate // self.speed_ratio), 1,
-                          1)))
+        x_slow = slow.forward_stem(
+            F.interpolate(
+                x,
+                mode='nearest',
+                scale_factor=(1.0 / self.resample_rate, 1, 1)))
+        x_fast = fast.forward_stem(
+            F.interpolate(
+                x,
+                mode='nearest',
+                scale_factor=(1.0 / (self.resample_rate // self.speed_ratio),
+                              1, 1)))
         x_slow = self._join(slow, 0, x_slow, x_fast)
         for i, name in enumerate(slow.res_layers, start=1):
             x_slow = getattr(slow, name)(x_slow)

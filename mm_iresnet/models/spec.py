@@ -10,14 +10,16 @@ arguments on top of it (:mod:`~.iresnet3d`: temporal kernels and strides per
 block; :mod:`~.slowfast`: the lateral inputs; :mod:`~.action2d`: the
 temporal shift).
 """
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+import inspect
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from .args import per_stage
 from .blocks import block_expansion
 from .stem import StemSpec
 
 __all__ = [
-    'ARCH_SETTINGS', 'StageSpec', 'BackboneSpec', 'stages_of', 'mmdet_spec'
+    'ARCH_SETTINGS', 'StageSpec', 'BackboneSpec', 'stages_of', 'mmdet_spec',
+    'same_named_arguments'
 ]
 
 #: depth -> (block kind, blocks per stage), the official set
@@ -170,6 +172,16 @@ def _block_dilations(dilation: int, num_blocks: int, contract: bool,
         return tuple(int(d) for d in multi_grid[:num_blocks])
     first = dilation // 2 if contract and dilation > 1 else dilation
     return (first, ) + (dilation, ) * (num_blocks - 1)
+
+
+def same_named_arguments(function: Callable, scope: Dict) -> Dict:
+    """The entries of ``scope`` (a constructor's ``locals()``) named as a
+    parameter of ``function``: how a constructor whose arguments include
+    ``function``'s passes them on without listing each twice."""
+    return {
+        name: scope[name]
+        for name in inspect.signature(function).parameters if name in scope
+    }
 
 
 def mmdet_spec(depth: Optional[int] = 50,

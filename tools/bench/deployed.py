@@ -22,8 +22,11 @@ def deploy_forms(case):
     ours = trained_like_bn(case.ours(), seed=1)
     ours.switch_to_deploy()
     base = fuse_reference(trained_like_bn(case.base(), seed=2))
-    return dict(ours=ours, base=base, control=twin(base),
-                native_pools=native_pools(twin(ours)))
+    return dict(
+        ours=ours,
+        base=base,
+        control=twin(base),
+        native_pools=native_pools(twin(ours)))
 
 
 def eager_deploy_rows(case, forms, x, args, rows):
@@ -32,11 +35,16 @@ def eager_deploy_rows(case, forms, x, args, rows):
         outs = {k: m(x) for k, m in forms.items()}
     outs = {k: o if isinstance(o, tuple) else (o, ) for k, o in outs.items()}
     assert all(torch.isfinite(t).all() for o in outs.values() for t in o)
-    assert all(torch.equal(a, b) for a, b in
-               zip(outs['ours'], outs['native_pools'])), case.name
-    times = shuffled({k: make_step(m, x, 'eval', 'cpu')
-                      for k, m in forms.items()}, args.deploy_repeats,
-                     seed=args.seed)
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(outs['ours'], outs['native_pools'])), case.name
+    times = shuffled(
+        {
+            k: make_step(m, x, 'eval', 'cpu')
+            for k, m in forms.items()
+        },
+        args.deploy_repeats,
+        seed=args.seed)
     rows.timed(case.name, EAGER, times)
     rows.ratio(case.name, f'{EAGER}, shortcut pools as nn.MaxPool',
                times['native_pools'].median, times['base'].median)
@@ -57,19 +65,19 @@ def optimised_nodes(path):
     ort.InferenceSession(path, options, providers=['CPUExecutionProvider'])
     graph = onnx.load(path + '.optimised').graph
     return collections.Counter(
-        (n.op_type, tuple(sorted((a.name, str(onnx.helper.get_attribute_value(
-            a))) for a in n.attribute))) for n in graph.node)
+        (n.op_type,
+         tuple(
+             sorted((a.name, str(onnx.helper.get_attribute_value(a)))
+                    for a in n.attribute))) for n in graph.node)
 
 
 def export_checked(model, x, path, kind, exporter, reference, threads):
     """Export ``model`` to ``path`` and open it in onnxruntime; a graph is
     timed only when it computes the network."""
-    from mm_iresnet.deploy import export_module, make_session, \
-        rel_errors
+    from mm_iresnet.deploy import export_module, make_session, rel_errors
     export_module(model, x, path, kind=kind, exporter=exporter)
     session = make_session(path, threads)
-    err = max(rel_errors(session.run(None, {'inputs': x.numpy()}),
-                         reference))
+    err = max(rel_errors(session.run(None, {'inputs': x.numpy()}), reference))
     assert err <= 1e-4, (path, err)
     return session
 
@@ -82,9 +90,9 @@ def onnx_sessions(case, forms, outs, x, tmp, args):
     for exporter in args.exporters:
         for who in ('ours', 'base'):
             path = osp.join(tmp, f'{who}_{exporter}.onnx')
-            sessions[exporter, who] = export_checked(
-                forms[who], x, path, kind, exporter, outs[who],
-                args.threads)
+            sessions[exporter,
+                     who] = export_checked(forms[who], x, path, kind, exporter,
+                                           outs[who], args.threads)
             nodes[exporter, who] = optimised_nodes(path)
         from mm_iresnet.deploy import make_session
         sessions[exporter, 'control'] = make_session(
@@ -97,18 +105,25 @@ def kernel_rows(case, nodes, args, rows):
         ours, base = nodes[exporter, 'ours'], nodes[exporter, 'base']
         extra = collections.Counter(op for op, _ in ours.elements()) - \
             collections.Counter(op for op, _ in base.elements())
-        rows.add(case=case.name, metric='onnxruntime kernels after graph '
-                 f'optimisation ({exporter} export; IResNet extra: ' +
-                 ', '.join(f'{n} {op}' for op, n in sorted(extra.items())) +
-                 ')', iresnet=sum(ours.values()), resnet=sum(base.values()),
-                 ratio=round(sum(ours.values()) / sum(base.values()), 3))
+        rows.add(
+            case=case.name,
+            metric='onnxruntime kernels after graph '
+            f'optimisation ({exporter} export; IResNet extra: ' +
+            ', '.join(f'{n} {op}' for op, n in sorted(extra.items())) + ')',
+            iresnet=sum(ours.values()),
+            resnet=sum(base.values()),
+            ratio=round(sum(ours.values()) / sum(base.values()), 3))
     if len(args.exporters) > 1:
         same = all(nodes[e, w] == nodes[args.exporters[0], w]
                    for e in args.exporters for w in ('ours', 'base'))
-        rows.add(case=case.name, metric='onnxruntime graphs after '
-                 'optimisation: the same kernels from '
-                 f'{" and ".join(args.exporters)} exports',
-                 iresnet='yes' if same else 'no', resnet='-', ratio='-')
+        rows.add(
+            case=case.name,
+            metric='onnxruntime graphs after '
+            'optimisation: the same kernels from '
+            f'{" and ".join(args.exporters)} exports',
+            iresnet='yes' if same else 'no',
+            resnet='-',
+            ratio='-')
 
 
 def onnxruntime_rows(case, forms, outs, x, args, rows):
@@ -116,14 +131,20 @@ def onnxruntime_rows(case, forms, outs, x, args, rows):
     feed = {'inputs': x.numpy()}
     with tempfile.TemporaryDirectory() as tmp:
         sessions, nodes = onnx_sessions(case, forms, outs, x, tmp, args)
-        times = shuffled({key: lambda s=s: s.run(None, feed)
-                          for key, s in sessions.items()},
-                         args.deploy_repeats, seed=args.seed)
+        times = shuffled(
+            {
+                key: lambda s=s: s.run(None, feed)
+                for key, s in sessions.items()
+            },
+            args.deploy_repeats,
+            seed=args.seed)
     kernel_rows(case, nodes, args, rows)
     for exporter in args.exporters:
-        rows.timed(case.name, f'eval s (onnxruntime, {exporter} export, '
-                   'BN folded)', {who: times[exporter, who] for who in
-                                  ('ours', 'base', 'control')})
+        rows.timed(
+            case.name, f'eval s (onnxruntime, {exporter} export, '
+            'BN folded)',
+            {who: times[exporter, who]
+             for who in ('ours', 'base', 'control')})
 
 
 def denormals_flushed() -> bool:
