@@ -33,8 +33,8 @@ from mm_iresnet.zoo import zoo_config_files
 
 #: original type -> iResNet counterpart, in each codebase's registry
 SWAPS = dict(
-    mmseg=dict(ResNet='IResNet', ResNetV1c='IResNetV1c',
-               ResNetV1d='IResNetV1d'),
+    mmseg=dict(
+        ResNet='IResNet', ResNetV1c='IResNetV1c', ResNetV1d='IResNetV1d'),
     mmpose=dict(ResNet='IResNet', ResNetV1d='IResNetV1d'))
 #: the divisor of every width in the loss step (see the module docstring)
 WIDTH_DIVISOR = 8
@@ -49,8 +49,8 @@ def rel(path: str) -> str:
     return path.split(f'configs{osp.sep}')[-1].replace(osp.sep, '/')
 
 
-def family_zoo(package: str) -> Tuple[List[Tuple[str, Config]],
-                                      Dict[str, str]]:
+def family_zoo(
+        package: str) -> Tuple[List[Tuple[str, Config]], Dict[str, str]]:
     """(path, config) of each config of ``package``'s zoo ('mmseg' or
     'mmpose') whose top-level backbone has an iResNet counterpart, and
     {config: error} of the configs that do not load here (any backbone)."""
@@ -71,8 +71,10 @@ def family_zoo(package: str) -> Tuple[List[Tuple[str, Config]],
 def _bn(cfg):
     """``cfg`` with every SyncBN read as BN (one process here)."""
     if isinstance(cfg, dict):
-        return {k: 'BN' if k == 'type' and v == 'SyncBN' else _bn(v)
-                for k, v in cfg.items()}
+        return {
+            k: 'BN' if k == 'type' and v == 'SyncBN' else _bn(v)
+            for k, v in cfg.items()
+        }
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(_bn(v) for v in cfg)
     return cfg
@@ -108,8 +110,9 @@ def group_key(package: str, cfg: Config) -> str:
     return repr(model) + repr(shape)
 
 
-def zoo_groups(package: str, configs: Sequence[Tuple[str, Config]]
-               ) -> 'OrderedDict[str, List[Tuple[str, Config]]]':
+def zoo_groups(
+    package: str, configs: Sequence[Tuple[str, Config]]
+) -> 'OrderedDict[str, List[Tuple[str, Config]]]':
     """The configs by :func:`group_key`, in the zoo's order."""
     groups = OrderedDict()
     for path, cfg in configs:
@@ -148,16 +151,18 @@ def _is_width(key: str, cfg: dict, package: str) -> bool:
 
 def _narrow(cfg, package, divisor):
     if isinstance(cfg, dict):
-        return {k: _narrow_value(v, divisor)
-                if _is_width(k, cfg, package) and v is not None
-                else _narrow(v, package, divisor) for k, v in cfg.items()}
+        return {
+            k:
+            _narrow_value(v, divisor) if _is_width(k, cfg, package)
+            and v is not None else _narrow(v, package, divisor)
+            for k, v in cfg.items()
+        }
     if isinstance(cfg, (list, tuple)):
         return type(cfg)(_narrow(v, package, divisor) for v in cfg)
     return cfg
 
 
-def narrowed(model: dict, package: str,
-             divisor: int = WIDTH_DIVISOR) -> dict:
+def narrowed(model: dict, package: str, divisor: int = WIDTH_DIVISOR) -> dict:
     """``model`` with the backbone's ``base_channels`` and
     ``stem_channels`` (64 unless given) and every width of the other
     components (:func:`_is_width`) divided by ``divisor``."""
@@ -172,8 +177,7 @@ def build(package: str, model: dict):
     """The model from ``package``'s registry, in its scope."""
     from mmengine.registry import DefaultScope
     scope = dict(mmseg='mmseg', mmpose='mmpose')[package]
-    registry = __import__(f'{package}.registry',
-                          fromlist=['MODELS']).MODELS
+    registry = __import__(f'{package}.registry', fromlist=['MODELS']).MODELS
     with DefaultScope.overwrite_default_scope(scope):
         return registry.build(ConfigDict(copy.deepcopy(model)))
 
@@ -230,13 +234,14 @@ def seg_batch(cfg: Config, n: int = 2) -> dict:
     for _ in range(n):
         # a 4x4 grid of regions, one class each (as images have a few
         # classes, not every one: Mask2Former matches each present one)
-        labels = torch.randint(0, head['num_classes'], (1, 1, 4, 4),
-                               generator=gen)
+        labels = torch.randint(
+            0, head['num_classes'], (1, 1, 4, 4), generator=gen)
         labels = torch.nn.functional.interpolate(
             labels.float(), (h, w), mode='nearest').long()[0]
         labels[:, :h // 8] = head.get('ignore_index', 255)
-        sample = SegDataSample(metainfo=dict(
-            img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
+        sample = SegDataSample(
+            metainfo=dict(
+                img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
         sample.gt_sem_seg = PixelData(data=labels)
         inputs.append(torch.rand(3, h, w, generator=gen) * 255)
         samples.append(sample)
@@ -269,24 +274,34 @@ def _pose_sample(meta: dict, codec: dict, rng) -> dict:
     xy = rng.uniform([60, 80], [240, 320], (1, k, 2))
     sample = dict(
         img=rng.integers(0, 256, (400, 300, 3), dtype=np.uint8),
-        img_shape=(400, 300), ori_shape=(400, 300), id=0, img_id=0,
-        img_path='', category_id=1,
+        img_shape=(400, 300),
+        ori_shape=(400, 300),
+        id=0,
+        img_id=0,
+        img_path='',
+        category_id=1,
         bbox=np.array([[50, 70, 250, 330]], np.float32),
         bbox_score=np.ones(1, np.float32),
         keypoints=xy.astype(np.float32),
         keypoints_visible=np.ones((1, k), np.float32),
-        **{key: meta[key] for key in ('flip_indices', 'upper_body_ids',
-                                      'lower_body_ids', 'dataset_name')})
+        **{
+            key: meta[key]
+            for key in ('flip_indices', 'upper_body_ids', 'lower_body_ids',
+                        'dataset_name')
+        })
     if 'depth_size' in codec:  # Hand3DHeatmap: InterHand2.6M's fields
         depth = rng.uniform(-50, 50, (1, k, 1))
         sample.update(
             keypoints=np.concatenate([xy, depth], -1).astype(np.float32),
             keypoints_cam=np.zeros((1, k, 3), np.float32),
-            rel_root_depth=np.float32(10), rel_root_valid=np.float32(1),
+            rel_root_depth=np.float32(10),
+            rel_root_valid=np.float32(1),
             hand_type=np.array([[1, 1]], np.float32),
-            hand_type_valid=np.ones(1, np.float32), abs_depth=[500, 510],
+            hand_type_valid=np.ones(1, np.float32),
+            abs_depth=[500, 510],
             focal=np.array([1500, 1500], np.float32),
-            principal_pt=np.array([150, 200], np.float32), rotation=0)
+            principal_pt=np.array([150, 200], np.float32),
+            rotation=0)
     return sample
 
 
@@ -302,7 +317,9 @@ def pose_batch(cfg: Config, n: int = 2) -> dict:
     np.random.seed(0)  # the random transforms draw from numpy's
     with DefaultScope.overwrite_default_scope('mmpose'):
         pipeline = Compose(copy.deepcopy(steps))
-        packed = [pipeline(_pose_sample(meta, cfg.codec, rng))
-                  for _ in range(n)]
-    return dict(inputs=[p['inputs'] for p in packed],
-                data_samples=[p['data_samples'] for p in packed])
+        packed = [
+            pipeline(_pose_sample(meta, cfg.codec, rng)) for _ in range(n)
+        ]
+    return dict(
+        inputs=[p['inputs'] for p in packed],
+        data_samples=[p['data_samples'] for p in packed])

@@ -18,19 +18,17 @@ import pytest
 import torch
 
 from .helpers import nonempty, run_control
+from .segpose_zoo import (SWAPS, family_zoo, group_key, loss_step, meta_build,
+                          model_of, narrowed, pose_batch, rel, seg_batch,
+                          seg_model, swapped, zoo_groups)
 
 pytest.importorskip('mmseg')
 pytest.importorskip('mmpose')
 
-from .segpose_zoo import (SWAPS, family_zoo, group_key,  # noqa: E402
-                          loss_step, meta_build, model_of, narrowed,
-                          pose_batch, rel, seg_batch, seg_model, swapped,
-                          zoo_groups)
-
 SEG_ZOO, SEG_UNLOADABLE = family_zoo('mmseg')
 POSE_ZOO, POSE_UNLOADABLE = family_zoo('mmpose')
-GROUPS = dict(mmseg=zoo_groups('mmseg', SEG_ZOO),
-              mmpose=zoo_groups('mmpose', POSE_ZOO))
+GROUPS = dict(
+    mmseg=zoo_groups('mmseg', SEG_ZOO), mmpose=zoo_groups('mmpose', POSE_ZOO))
 CASES = [(package, key) for package in ('mmseg', 'mmpose')
          for key in GROUPS[package]]
 
@@ -41,21 +39,28 @@ CASES = [(package, key) for package in ('mmseg', 'mmpose')
 #: which mmpose's wheel does not ship
 MMPRETRAIN = "Failed to import custom modules from {'imports': "
 UNLOADABLE = dict(
-    mmseg={f'convnext/convnext-{size}_upernet_8xb2-amp-160k_ade20k-'
-           f'{crop}.py': MMPRETRAIN
-           for size, crop in (('base', '512x512'), ('base', '640x640'),
-                              ('large', '640x640'), ('small', '512x512'),
-                              ('tiny', '512x512'), ('xlarge', '640x640'))},
-    mmpose={'body_2d_keypoint/edpose/coco/edpose_res50_8xb2-50e_coco-'
-            '800x1333.py': 'mmpose/configs/_base_/default_runtime.py not '
-            'found'})
+    mmseg={
+        f'convnext/convnext-{size}_upernet_8xb2-amp-160k_ade20k-'
+        f'{crop}.py':
+        MMPRETRAIN
+        for size, crop in (('base', '512x512'), ('base', '640x640'),
+                           ('large', '640x640'), ('small', '512x512'),
+                           ('tiny', '512x512'), ('xlarge', '640x640'))
+    },
+    mmpose={
+        'body_2d_keypoint/edpose/coco/edpose_res50_8xb2-50e_coco-'
+        '800x1333.py':
+        'mmpose/configs/_base_/default_runtime.py not '
+        'found'
+    })
 UNLOADABLE['mmseg'].update({
-    f'poolformer/{name}.py': MMPRETRAIN for name in (
-        'fpn_poolformer_m36_8xb4-40k_ade20k-512x512',
-        'fpn_poolformer_m48_8xb4-40k_ade20k-512x512',
-        'fpn_poolformer_s12_8xb4-40k_ade20k-512x512',
-        'fpn_poolformer_s24_8xb4-40k_ade20k-512x512',
-        'fpn_poolformer_s36_8x4_512x512_40k_ade20k')})
+    f'poolformer/{name}.py': MMPRETRAIN
+    for name in ('fpn_poolformer_m36_8xb4-40k_ade20k-512x512',
+                 'fpn_poolformer_m48_8xb4-40k_ade20k-512x512',
+                 'fpn_poolformer_s12_8xb4-40k_ade20k-512x512',
+                 'fpn_poolformer_s24_8xb4-40k_ade20k-512x512',
+                 'fpn_poolformer_s36_8x4_512x512_40k_ade20k')
+})
 
 #: the configs whose control (the codebase's own backbone) is expected to
 #: fail here, with the text of the error: none in either zoo. Any control
@@ -87,9 +92,11 @@ def test_zoo_scan_found_every_family_config():
     """mmseg 1.2.2: 429 configs, 390 ResNetV1c and 39 ResNet, in 235
     groups; mmpose 1.3.2: 106, 97 ResNet and 9 ResNetV1d, in 83 groups
     (EDPose, the 107th, does not load: :data:`UNLOADABLE`)."""
-    for package, zoo, kinds, n_groups in (
-            ('mmseg', SEG_ZOO, dict(ResNetV1c=390, ResNet=39), 235),
-            ('mmpose', POSE_ZOO, dict(ResNet=97, ResNetV1d=9), 83)):
+    for package, zoo, kinds, n_groups in (('mmseg', SEG_ZOO,
+                                           dict(ResNetV1c=390, ResNet=39),
+                                           235), ('mmpose', POSE_ZOO,
+                                                  dict(ResNet=97,
+                                                       ResNetV1d=9), 83)):
         found = Counter(cfg.model.backbone.type for _, cfg in zoo)
         sizes = Counter(len(m) for m in GROUPS[package].values())
         print(f'\n{package}: {len(zoo)} configs {dict(found)}, '
@@ -112,8 +119,8 @@ def test_zoo_scan_found_every_family_config():
 
 
 def test_configs_that_do_not_load_are_the_named_ones():
-    for package, found in (('mmseg', SEG_UNLOADABLE),
-                           ('mmpose', POSE_UNLOADABLE)):
+    for package, found in (('mmseg', SEG_UNLOADABLE), ('mmpose',
+                                                       POSE_UNLOADABLE)):
         assert set(found) == set(UNLOADABLE[package])
         for name, error in found.items():
             assert UNLOADABLE[package][name] in error, (name, error)
@@ -129,24 +136,40 @@ def test_narrowed_divides_widths_not_counts():
     """The eighth-width model: the backbone's base and stem widths and
     every width of neck and heads; not classes, keypoints, ``in_index``,
     nor an mmpose head's ``out_channels`` (its keypoints)."""
-    seg = dict(backbone=dict(type='ResNetV1c', depth=50),
-               neck=dict(type='FPN', in_channels=[256, 2048],
-                         out_channels=256),
-               decode_head=dict(type='PSPHead', in_channels=2048,
-                                channels=512, c1_channels=12, in_index=3,
-                                num_classes=19, out_channels=19))
+    seg = dict(
+        backbone=dict(type='ResNetV1c', depth=50),
+        neck=dict(type='FPN', in_channels=[256, 2048], out_channels=256),
+        decode_head=dict(
+            type='PSPHead',
+            in_channels=2048,
+            channels=512,
+            c1_channels=12,
+            in_index=3,
+            num_classes=19,
+            out_channels=19))
     assert narrowed(seg, 'mmseg') == dict(
-        backbone=dict(type='ResNetV1c', depth=50, base_channels=8,
-                      stem_channels=8),
+        backbone=dict(
+            type='ResNetV1c', depth=50, base_channels=8, stem_channels=8),
         neck=dict(type='FPN', in_channels=[32, 256], out_channels=32),
-        decode_head=dict(type='PSPHead', in_channels=256, channels=64,
-                         c1_channels=2, in_index=3, num_classes=19,
-                         out_channels=19))
-    pose = dict(backbone=dict(type='ResNet', depth=50),
-                head=dict(type='HeatmapHead', in_channels=2048,
-                          out_channels=17, deconv_out_channels=(256, 256)))
+        decode_head=dict(
+            type='PSPHead',
+            in_channels=256,
+            channels=64,
+            c1_channels=2,
+            in_index=3,
+            num_classes=19,
+            out_channels=19))
+    pose = dict(
+        backbone=dict(type='ResNet', depth=50),
+        head=dict(
+            type='HeatmapHead',
+            in_channels=2048,
+            out_channels=17,
+            deconv_out_channels=(256, 256)))
     assert narrowed(pose, 'mmpose')['head'] == dict(
-        type='HeatmapHead', in_channels=256, out_channels=17,
+        type='HeatmapHead',
+        in_channels=256,
+        out_channels=17,
         deconv_out_channels=(32, 32))
 
 
@@ -167,11 +190,13 @@ BACKBONES = _backbones()
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    'package,backbone,uses', BACKBONES,
-    ids=[f'{p}-{b["type"]}{b["depth"]}-{i}-x{n}'
-         for i, (p, b, n) in enumerate(BACKBONES)])
-def test_whole_width_backbone_is_the_originals_shape(package, backbone,
-                                                     uses):
+    'package,backbone,uses',
+    BACKBONES,
+    ids=[
+        f'{p}-{b["type"]}{b["depth"]}-{i}-x{n}'
+        for i, (p, b, n) in enumerate(BACKBONES)
+    ])
+def test_whole_width_backbone_is_the_originals_shape(package, backbone, uses):
     """On the meta device: the counterpart of each distinct backbone of
     the zoos (used by ``uses`` configs) at the config's own widths has the
     original's parameter count and output shapes."""
@@ -188,8 +213,7 @@ def test_whole_width_backbone_is_the_originals_shape(package, backbone,
 
 def _first_trainable_conv(backbone):
     return next(m for m in backbone.modules()
-                if isinstance(m, torch.nn.Conv2d) and
-                m.weight.requires_grad)
+                if isinstance(m, torch.nn.Conv2d) and m.weight.requires_grad)
 
 
 def _assert_trained(model):
@@ -200,9 +224,12 @@ def _assert_trained(model):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    'package,key', CASES,
-    ids=[f'{p}-{rel(GROUPS[p][k][0][0])[:-3]}-x{len(GROUPS[p][k])}'
-         for p, k in CASES])
+    'package,key',
+    CASES,
+    ids=[
+        f'{p}-{rel(GROUPS[p][k][0][0])[:-3]}-x{len(GROUPS[p][k])}'
+        for p, k in CASES
+    ])
 def test_zoo_group_runs_a_loss_step_with_the_type_swapped(package, key):
     """Where the group's model runs a loss step with the codebase's own
     backbone (weights cleared), it runs with only the backbone type
@@ -224,8 +251,8 @@ def test_zoo_group_runs_a_loss_step_with_the_type_swapped(package, key):
 
     run_control(control, rel(path), CONTROL_FAILS[package],
                 f"{package}'s own {original}")
-    ours, loss = loss_step(package, narrowed(swapped(model, package),
-                                             package), data)
+    ours, loss = loss_step(package, narrowed(swapped(model, package), package),
+                           data)
     flavour = dict(mmseg='IResNetSeg', mmpose='IResNetPose')[package]
     expected = SWAPS[package][original].replace('IResNet', flavour)
     assert type(ours.backbone).__name__ == expected
