@@ -3,9 +3,9 @@ executed with bash as written, on generated data, so a recipe cannot rot.
 
 What the test changes, and nothing else:
 
-* the variables that name the data (``COCO=``, ``MMACTION2=``) point at
-  generated sets in the layouts the recipes name: the shapes set as COCO
-  2017; moving-shapes clips as Kinetics-400 videos and annotations as
+* the variables that name the data (``COCO=``, ``MMACTION2=``, ``ADE=``)
+  point at generated sets in the layouts the recipes name: the shapes set
+  as COCO 2017, and with label maps as the ADE20K release; moving-shapes clips as Kinetics-400 videos and annotations as
   mmaction2's download scripts leave them (class folders with spaces, no
   lists yet) and as the SSv2 release (WebM videos in a split archive, the
   label files), which the recipes' own steps, mmaction2's scripts copied
@@ -145,6 +145,28 @@ TSM_OPTIONS = loader_options({
     dict(VIDEO_SIZES, **{'4.crop_size': 72}),
 })
 
+#: mmseg's iteration-based ADE20K schedule, one iteration, small crops
+ADE_OPTIONS = [
+    'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+    'default_hooks.checkpoint.interval=1',
+    'model.data_preprocessor.size=(64,64)'
+] + [
+    option for phase, changes in (('train', {
+        '2.scale': '(128,64)',
+        '3.crop_size': '(64,64)'
+    }), ('val', {
+        '1.scale': '(128,64)'
+    }), ('test', {
+        '1.scale': '(128,64)'
+    })) for option in [
+        f'{phase}_dataloader.num_workers=0',
+        f'{phase}_dataloader.persistent_workers=False'
+    ] + [
+        f'{phase}_dataloader.dataset.pipeline.{k}={v}'
+        for k, v in changes.items()
+    ]
+]
+
 # ------------------------------------------------------------ generated data
 
 
@@ -169,6 +191,34 @@ def coco_layout(folder):
                   'w') as f:
             json.dump(ann, f)
     return coco
+
+
+def ade_layout(folder):
+    """The shapes segmentation set in the ADE20K release's layout:
+    images/{training,validation}/ADE_*.jpg and annotations/.../ADE_*.png,
+    0 where no class is (mmseg's reduce_zero_label ignores it) and the four
+    shapes as ADE's first four classes."""
+    import cv2
+
+    from mm_iresnet.datasets.shapes import write_shapes_seg
+    shapes = write_shapes_seg(
+        str(folder / 'shapes_seg'),
+        num_train=2,
+        num_val=2,
+        image_size=96,
+        seed=7)
+    ade = folder / 'ADEChallengeData2016'
+    for split, release in (('train', 'training'), ('val', 'validation')):
+        for kind, out in (('img_dir', 'images'), ('ann_dir', 'annotations')):
+            (ade / out / release).mkdir(parents=True)
+            for name in sorted(os.listdir(osp.join(shapes, kind, split))):
+                stem = f'ADE_{split}_{int(name[:-4]):08d}'
+                pixels = cv2.imread(
+                    osp.join(shapes, kind, split, name), cv2.IMREAD_UNCHANGED)
+                suffix = '.jpg' if kind == 'img_dir' else '.png'
+                assert cv2.imwrite(
+                    str(ade / out / release / (stem + suffix)), pixels)
+    return ade
 
 
 #: the moving-shapes labels, as class names with a space (Kinetics' have them)
@@ -331,13 +381,13 @@ def test_recipes_parse_and_keep_their_contract():
     assert set(blocks) == {
         'coco-setup', 'coco-link', 'coco-weights', 'coco-train',
         'coco-elsewhere', 'slurm', 'mmaction2-tools', 'k400-lists', 'k400',
-        'sthv2-data', 'sthv2', 'onnx'
+        'sthv2-data', 'sthv2', 'onnx', 'ade-setup', 'ade-data', 'ade-train'
     }
     for block in blocks.values():
         assert not any(line.startswith(NETWORK) for line in block.splitlines())
     # a work dir per config: WORK follows CONFIG, so two configs never
     # share a work dir and its last_checkpoint
-    for name in ('coco-setup', 'k400', 'sthv2'):
+    for name in ('coco-setup', 'k400', 'sthv2', 'ade-setup'):
         lines = blocks[name].splitlines()
         config = [
             i for i, line in enumerate(lines) if line.startswith('CONFIG=')
@@ -480,3 +530,25 @@ def test_onnx_recipe(workspace, sthv2_trained):
     assert re.search(r'VIDEO=data/sthv2/videos/[34]\.webm\n', log), log[-4000:]
     top5 = re.search(r'top-5 classes: \[([\d, ]+)\]', log)
     assert top5 and len(top5.group(1).split(',')) == 5
+
+
+@pytest.mark.slow
+def test_ade20k_recipe(workspace):
+    """ADE20K: the link, the weights from the cache, UPerNet iResNet-50
+    (full width, SyncBN over one process) trained and tested on the
+    release's layout, mmseg's IoUMetric on the validation images."""
+    pytest.importorskip('mmseg')
+    ade = ade_layout(workspace['tmp'])
+    proc, log = run_blocks(workspace, ['ade-setup', 'ade-data', 'ade-train'],
+                           dict(ADE=ade), ADE_OPTIONS)
+    assert proc.returncode == 0, log[-4000:]
+    assert 'iresnet50_imagenet_mm.pth' in log  # the prefetch found the cache
+    assert 'Iter(train) [1/1]' in log, log[-4000:]
+    # validation after the iteration, then the test: mmseg's IoU table
+    assert log.count('mIoU') >= 2, log[-4000:]
+    assert 'Iter(test) [2/2]' in log, log[-4000:]
+    assert osp.realpath(workspace['work'] / 'data' / 'ade' /
+                        'ADEChallengeData2016') == str(ade)
+    work = workspace['work'] / 'work_dirs' / \
+        'upernet_iresnet50_4xb4-80k_ade20k-512x512'
+    assert (work / 'iter_1.pth').exists()

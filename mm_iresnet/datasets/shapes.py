@@ -1,7 +1,8 @@
 """Deterministic generator of the *shapes* detection/segmentation demo set.
 
 Images show a few solid shapes (rectangle, ellipse, triangle, ring) on a
-textured background, with COCO-format boxes and instance masks (RLE). Every
+textured background, with COCO-format boxes and instance masks (RLE), or the
+same images with semantic label maps (mmseg's layout). Every
 image is drawn from its own seeded generator, so the same seed gives the same
 bytes whatever the order or the machine. Nothing is downloaded.
 """
@@ -17,7 +18,8 @@ import numpy as np
 
 __all__ = [
     'SHAPE_CLASSES', 'draw_shapes_image', 'textured_background',
-    'write_shapes_coco', 'ensure_shapes_coco', 'ensure_generated'
+    'write_shapes_coco', 'ensure_shapes_coco', 'write_shapes_seg',
+    'ensure_shapes_seg', 'ensure_generated'
 ]
 
 SHAPE_CLASSES = ('rectangle', 'ellipse', 'triangle', 'ring')
@@ -121,6 +123,18 @@ def _coco_annotation(ann_id, image_id, kind, mask) -> Dict:
         iscrowd=0)
 
 
+def _image_seed(seed: int, split_offset: int, index: int) -> int:
+    """The seed of one image: the same image in both layouts."""
+    return seed * 1_000_003 + split_offset + index
+
+
+def _write_png(path: str, array: np.ndarray):
+    ok, buf = cv2.imencode('.png', array)
+    assert ok
+    with open(path, 'wb') as f:
+        f.write(buf.tobytes())
+
+
 def write_shapes_coco(root: str,
                       num_train: int = DEFAULTS['num_train'],
                       num_val: int = DEFAULTS['num_val'],
@@ -139,14 +153,10 @@ def write_shapes_coco(root: str,
         os.makedirs(osp.join(root, split), exist_ok=True)
         images, annotations = [], []
         for i in range(count):
-            image_seed = seed * 1_000_003 + offset + i
-            img, instances = draw_shapes_image(image_seed, image_size,
-                                               max_objects)
+            img, instances = draw_shapes_image(
+                _image_seed(seed, offset, i), image_size, max_objects)
             name = f'{split}/{i:05d}.png'
-            ok, buf = cv2.imencode('.png', img)
-            assert ok
-            with open(osp.join(root, name), 'wb') as f:
-                f.write(buf.tobytes())
+            _write_png(osp.join(root, name), img)
             images.append(
                 dict(
                     id=i + 1,
@@ -165,6 +175,34 @@ def write_shapes_coco(root: str,
                     categories=categories),
                 f,
                 sort_keys=True)
+    return root
+
+
+def write_shapes_seg(root: str,
+                     num_train: int = DEFAULTS['num_train'],
+                     num_val: int = DEFAULTS['num_val'],
+                     image_size: int = DEFAULTS['image_size'],
+                     seed: int = DEFAULTS['seed'],
+                     max_objects: int = DEFAULTS['max_objects']) -> str:
+    """Write the images of :func:`write_shapes_coco` (same seed, same
+    pictures) with semantic label maps, in mmseg's layout:
+    ``img_dir/{train,val}/NNNNN.png`` and ``ann_dir/{train,val}/NNNNN.png``,
+    where a label map holds 0 for the background and ``1 + class index`` on
+    each shape. Returns ``root``."""
+    offset = 0
+    for split, count in (('train', num_train), ('val', num_val)):
+        for kind in ('img_dir', 'ann_dir'):
+            os.makedirs(osp.join(root, kind, split), exist_ok=True)
+        for i in range(count):
+            img, instances = draw_shapes_image(
+                _image_seed(seed, offset, i), image_size, max_objects)
+            labels = np.zeros((image_size, image_size), np.uint8)
+            for cls, mask in instances:
+                labels[mask] = cls + 1
+            _write_png(osp.join(root, 'img_dir', split, f'{i:05d}.png'), img)
+            _write_png(
+                osp.join(root, 'ann_dir', split, f'{i:05d}.png'), labels)
+        offset += count
     return root
 
 
@@ -196,3 +234,10 @@ def ensure_shapes_coco(root: str, **kwargs) -> str:
     """Generate the shapes set under ``root`` unless it is already there."""
     return ensure_generated(root, osp.join('annotations', 'val.json'),
                             write_shapes_coco, **kwargs)
+
+
+def ensure_shapes_seg(root: str, **kwargs) -> str:
+    """Generate the shapes segmentation set under ``root`` unless it is
+    already there."""
+    return ensure_generated(root, osp.join('ann_dir', 'val'), write_shapes_seg,
+                            **kwargs)
