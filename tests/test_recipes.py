@@ -3,14 +3,14 @@ executed with bash as written, on generated data, so a recipe cannot rot.
 
 What the test changes, and nothing else:
 
-* the variables that name the data (``COCO=``, ``MMACTION2=``, ``ADE=``)
-  point at generated sets in the layouts the recipes name: the shapes set
-  as COCO 2017, and with label maps as the ADE20K release; moving-shapes
-  clips as Kinetics-400 videos and annotations as mmaction2's download
-  scripts leave them (class folders with spaces, no lists yet) and as the SSv2 release (WebM videos in a split archive, the
-  label files), which the recipes' own steps, mmaction2's scripts copied
-  from its wheel, extract and list; and ``GPUS=8`` becomes ``GPUS=1`` (one
-  process, over gloo);
+* the variables that name the data (``COCO=``, ``MMACTION2=``, ``ADE=``) point
+  at generated sets in the layouts the recipes name: the shapes set as COCO
+  2017, and with label maps as the ADE20K release; moving-shapes clips as
+  Kinetics-400 videos and annotations as mmaction2's download scripts leave
+  them (class folders with spaces, no lists yet) and as the SSv2 release (WebM
+  videos in a split archive, the label files), which the recipes' own steps,
+  mmaction2's scripts copied from its wheel, extract and list; and ``GPUS=8``
+  becomes ``GPUS=1`` (one process, over gloo);
 * each launch (``tools/dist_train.sh``, ``dist_test.sh``, ``slurm_train.sh``)
   gets one more ``--cfg-options`` with tiny sizes: small images and clips, one
   epoch of one iteration, no dataloader workers;
