@@ -226,10 +226,10 @@ def test_frozen_stages():
     model.train()
     for m in [model.conv1, model.norm1, model.layer1, model.layer2]:
         assert all(not p.requires_grad for p in nonempty(m.parameters()))
-        assert all(not mod.training for mod in m.modules())
+        assert all(not mod.training for mod in nonempty(m.modules()))
     for m in [model.layer3, model.layer4]:
         assert all(p.requires_grad for p in nonempty(m.parameters()))
-        assert all(mod.training for mod in m.modules())
+        assert all(mod.training for mod in nonempty(m.modules()))
     model = IResNet(depth=18, base_channels=4, frozen_stages=1, deep_stem=True)
     model.train()
     assert all(not p.requires_grad for p in nonempty(model.stem.parameters()))
@@ -254,7 +254,7 @@ def test_norm_cfg(norm_cfg, cls):
     norms = [
         m for m in model.modules() if isinstance(m, (_BatchNorm, nn.GroupNorm))
     ]
-    assert norms and all(isinstance(m, cls) for m in norms)
+    assert norms and all(isinstance(m, cls) for m in nonempty(norms))
     assert isinstance(model.norm1, cls)
     model(torch.rand(1, 3, 32, 32))
 

@@ -34,7 +34,7 @@ import pytest
 import torch
 
 from .fixtures.official.make_fixtures import official_state_dict
-from .helpers import free_port, load_fixture, run_process
+from .helpers import free_port, load_fixture, nonempty, run_process
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RECIPES = osp.join(ROOT, 'docs', 'recipes.md')
@@ -384,7 +384,8 @@ def test_recipes_parse_and_keep_their_contract():
         'sthv2-data', 'sthv2', 'onnx', 'ade-setup', 'ade-data', 'ade-train'
     }
     for block in blocks.values():
-        assert not any(line.startswith(NETWORK) for line in block.splitlines())
+        assert not any(
+            line.startswith(NETWORK) for line in nonempty(block.splitlines()))
     # a work dir per config: WORK follows CONFIG, so two configs never
     # share a work dir and its last_checkpoint
     for name in ('coco-setup', 'k400', 'sthv2', 'ade-setup'):

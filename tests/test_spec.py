@@ -10,7 +10,7 @@ import torch
 from mm_iresnet.models import IResNet, IResNet3d, IResNet3dPathway, IResNetTSM
 from mm_iresnet.models.spec import (BackboneSpec, mmdet_spec,
                                     same_named_arguments)
-from .helpers import zip_strict
+from .helpers import nonempty, zip_strict
 
 
 def shapes(model):
@@ -188,7 +188,7 @@ def test_tsm_puts_its_shift_on_the_blocks():
         shift_div=4)
     shifts = [b['temporal_shift'] for s in model.spec.stages for b in s.blocks]
     assert all(s == dict(num_segments=n, shift_div=4, place='blockres')
-               for s, n in zip_strict(shifts, [4] * 3 + [2] * 13))
+               for s, n in nonempty(zip_strict(shifts, [4] * 3 + [2] * 13)))
 
 
 @pytest.mark.parametrize('build,widened', [
@@ -217,7 +217,7 @@ def test_adapt_spec_maps_a_spec_and_leaves_the_module_alone(build, widened):
     assert [s.in_channels for s in adapted.stages] == widened
     assert adapted.stage_blocks == spec.stage_blocks == (1, 2, 1, 1)
     assert vars(model).keys() == before.keys()
-    assert all(vars(model)[k] is v for k, v in before.items())
+    assert all(vars(model)[k] is v for k, v in nonempty(before.items()))
     assert list(getattr(model, 'lateral_from', [])) == lateral_from
     assert model.adapt_spec(spec) == adapted
 

@@ -151,7 +151,7 @@ def test_test_tool_dumps_rle_masks(root, tmp_path):
     assert 'PlotCurvesHook:' not in output and 'scalars.json' not in output
     preds = pickle.load(open(out_pkl, 'rb'))
     assert len(preds) == 8
-    assert not any('gt_instances' in p for p in preds)
+    assert not any('gt_instances' in p for p in nonempty(preds))
     masks = [(m, p['ori_shape']) for p in preds
              for m in p['pred_instances']['masks']]
     assert masks
@@ -197,7 +197,7 @@ def test_missing_data_is_reported_before_training(root, tmp_path):
     assert 'data/coco/annotations/instances_train2017.json' in proc.stderr
     assert 'downloading' not in proc.stderr  # stopped before the weights
     assert not (tmp_path / 'w').exists() or not any(
-        (tmp_path / 'w').glob('*/*.log'))
+        nonempty((tmp_path / 'w').glob('*/*.log')))
 
 
 def test_checkpoint_load_rule(tmp_path):
