@@ -142,12 +142,19 @@ def test_json_holds_the_drawn_keypoints(tmp_path):
         assert ann['area'] == drawn['mask'].sum()
 
 
-def _dataset(root, **kwargs):
+def _build(cfg):
+    """Built in mmpose's scope, whatever scope an earlier test left."""
+    from mmengine.registry import DefaultScope
     from mmpose.registry import DATASETS
 
     import mm_iresnet.datasets.figures_dataset  # noqa: F401
+    with DefaultScope.overwrite_default_scope('mmpose'):
+        return DATASETS.build(cfg)
+
+
+def _dataset(root, **kwargs):
     split = 'val' if kwargs.get('test_mode') else 'train'
-    return DATASETS.build(
+    return _build(
         dict(
             type='FiguresDataset',
             data_root=str(root),
@@ -176,11 +183,8 @@ def test_mmpose_coco_dataset_reads_the_set(tmp_path):
 
 
 def test_dataset_without_data_root_says_what_it_needs():
-    from mmpose.registry import DATASETS
-
-    import mm_iresnet.datasets.figures_dataset  # noqa: F401
     with pytest.raises(ValueError, match='needs data_root'):
-        DATASETS.build(dict(type='FiguresDataset', pipeline=[]))
+        _build(dict(type='FiguresDataset', pipeline=[]))
 
 
 def _relative(item):

@@ -46,11 +46,18 @@ def test_label_maps_are_the_coco_masks(tmp_path):
     assert data['categories'][-1]['id'] == len(SHAPE_CLASSES)
 
 
-def _dataset(root, **kwargs):
+def _build(cfg):
+    """Built in mmseg's scope, whatever scope an earlier test left."""
+    from mmengine.registry import DefaultScope
     from mmseg.registry import DATASETS
 
     import mm_iresnet.datasets.shapes_seg_dataset  # noqa: F401
-    return DATASETS.build(
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        return DATASETS.build(cfg)
+
+
+def _dataset(root, **kwargs):
+    return _build(
         dict(
             type='ShapesSegDataset',
             data_root=str(root),
@@ -80,11 +87,8 @@ def test_shuffled_labels_pair_each_image_with_another_map(tmp_path):
 
 
 def test_dataset_without_data_root_says_what_it_needs():
-    from mmseg.registry import DATASETS
-
-    import mm_iresnet.datasets.shapes_seg_dataset  # noqa: F401
     with pytest.raises(ValueError, match='needs data_root'):
-        DATASETS.build(dict(type='ShapesSegDataset', pipeline=[]))
+        _build(dict(type='ShapesSegDataset', pipeline=[]))
 
 
 @pytest.mark.slow
