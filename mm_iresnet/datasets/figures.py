@@ -12,7 +12,6 @@ the figure's ``bbox`` and ``area`` (its pixels), and the COCO ``person``
 category with its keypoint names and skeleton. Every image is drawn from its
 own seeded generator, so a seed gives the same bytes on any machine.
 """
-import json
 import os
 import os.path as osp
 from typing import Dict, Tuple
@@ -21,8 +20,8 @@ import cv2
 import numpy as np
 
 from .moving_skeletons import _figure
-from .shapes import (SHAPE_CLASSES, _shape_mask, ensure_generated,
-                     textured_background)
+from .shapes import (SHAPE_CLASSES, _shape_mask, _write_coco_json,
+                     ensure_generated, textured_background)
 
 __all__ = [
     'COCO_KEYPOINTS', 'COCO_SKELETON', 'draw_figure_image',
@@ -187,14 +186,8 @@ def write_figures_coco(root: str,
             annotations.append(
                 _annotation(i + 1, i + 1, keypoints, visible, drawn['mask']))
         offset += count
-        with open(osp.join(root, ann_file(split)), 'w') as f:
-            json.dump(
-                dict(
-                    images=images,
-                    annotations=annotations,
-                    categories=categories),
-                f,
-                sort_keys=True)
+        _write_coco_json(
+            osp.join(root, ann_file(split)), images, annotations, categories)
     return root
 
 

@@ -135,6 +135,18 @@ def _write_png(path: str, array: np.ndarray):
         f.write(buf.tobytes())
 
 
+def _write_coco_json(path: str, images: List[Dict], annotations: List[Dict],
+                     categories: List[Dict]):
+    """A COCO-format annotation file (keys sorted: the same bytes for the
+    same set)."""
+    with open(path, 'w') as f:
+        json.dump(
+            dict(
+                images=images, annotations=annotations, categories=categories),
+            f,
+            sort_keys=True)
+
+
 def write_shapes_coco(root: str,
                       num_train: int = DEFAULTS['num_train'],
                       num_val: int = DEFAULTS['num_val'],
@@ -167,14 +179,9 @@ def write_shapes_coco(root: str,
                 annotations.append(
                     _coco_annotation(len(annotations) + 1, i + 1, kind, mask))
         offset += count
-        with open(osp.join(root, 'annotations', f'{split}.json'), 'w') as f:
-            json.dump(
-                dict(
-                    images=images,
-                    annotations=annotations,
-                    categories=categories),
-                f,
-                sort_keys=True)
+        _write_coco_json(
+            osp.join(root, 'annotations', f'{split}.json'), images,
+            annotations, categories)
     return root
 
 
