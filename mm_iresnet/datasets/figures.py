@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from .moving_skeletons import _figure
-from .shapes import (SHAPE_CLASSES, _shape_mask, _write_coco_json,
-                     ensure_generated, textured_background)
+from .shapes import (SHAPE_CLASSES, _image_seed, _shape_mask, _write_coco_json,
+                     _write_png, ensure_generated, textured_background)
 
 __all__ = [
     'COCO_KEYPOINTS', 'COCO_SKELETON', 'draw_figure_image',
@@ -50,13 +50,6 @@ _SHIFT = 4  # cv2's fractional bits: keypoints drawn where they are
 def ann_file(split: str) -> str:
     """The annotation file of ``split``, relative to the set's root."""
     return osp.join('annotations', f'person_keypoints_{split}.json')
-
-
-def _write_png(path: str, array: np.ndarray):
-    ok, buf = cv2.imencode('.png', array)
-    assert ok
-    with open(path, 'wb') as f:
-        f.write(buf.tobytes())
 
 
 def _pts(points) -> np.ndarray:
@@ -174,7 +167,7 @@ def write_figures_coco(root: str,
         images, annotations = [], []
         for i in range(count):
             img, keypoints, visible, drawn = draw_figure_image(
-                seed * 1_000_003 + offset + i, image_size)
+                _image_seed(seed, offset, i), image_size)
             name = f'{i:05d}.png'  # in the split's folder, as COCO's
             _write_png(osp.join(root, split, name), img)
             images.append(

@@ -13,11 +13,10 @@ import os
 import os.path as osp
 from typing import List
 
-import cv2
 import numpy as np
 
-from .shapes import (SHAPE_CLASSES, _shape_mask, ensure_generated,
-                     textured_background)
+from .shapes import (SHAPE_CLASSES, _image_seed, _shape_mask, _write_png,
+                     ensure_generated, textured_background)
 
 __all__ = [
     'MOTION_CLASSES', 'motion_path', 'draw_moving_clip', 'write_moving_shapes',
@@ -108,13 +107,10 @@ def write_moving_shapes(root: str,
             label = i % len(MOTION_CLASSES)
             clip = f'{split}/{i:05d}'
             os.makedirs(osp.join(root, clip), exist_ok=True)
-            frames = draw_moving_clip(seed * 1_000_003 + offset + i, label,
-                                      num_frames, image_size)
+            frames = draw_moving_clip(
+                _image_seed(seed, offset, i), label, num_frames, image_size)
             for t, frame in enumerate(frames, start=1):
-                ok, buf = cv2.imencode('.png', frame)
-                assert ok
-                with open(osp.join(root, clip, f'img_{t:05d}.png'), 'wb') as f:
-                    f.write(buf.tobytes())
+                _write_png(osp.join(root, clip, f'img_{t:05d}.png'), frame)
             lines.append(f'{clip} {num_frames} {label}')
         offset += count
         with open(osp.join(root, f'{split}_list.txt'), 'w') as f:

@@ -124,7 +124,8 @@ def _coco_annotation(ann_id, image_id, kind, mask) -> Dict:
 
 
 def _image_seed(seed: int, split_offset: int, index: int) -> int:
-    """The seed of one image: the same image in both layouts."""
+    """The seed of one generated item (image, clip, figure): seeded alone,
+    so the same seed gives the same bytes whatever the order."""
     return seed * 1_000_003 + split_offset + index
 
 
