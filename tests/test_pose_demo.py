@@ -260,10 +260,17 @@ def test_mmpose_visualization_imports_without_torchvision():
             SimCCVisualizer()
 
 
-def _train(root, tmp_path, name, extra=()):
+def _train(root,
+           tmp_path,
+           name,
+           extra=(),
+           iters=120,
+           num_train=600,
+           num_val=100):
+    """A run of the demo through tools/train.py; its last OKS AP."""
     data_root = str(tmp_path / 'data') + '/'
-    generate = dict(num_train=600, num_val=100, image_size=96, seed=0)
-    iters = 120
+    generate = dict(
+        num_train=num_train, num_val=num_val, image_size=96, seed=0)
     keys = [f'data_root={data_root}'] + \
         [f'generate.{k}={v}' for k, v in generate.items()]
     options = [
@@ -290,6 +297,27 @@ def _train(root, tmp_path, name, extra=()):
     scores = re.findall(r'coco/AP: ([0-9.]+)', proc.stdout + proc.stderr)
     assert scores, (proc.stdout + proc.stderr)[-3000:]
     return float(scores[-1])
+
+
+@pytest.mark.slow
+def test_demo_config_trains_and_evaluates_through_the_train_tool(
+        root, tmp_path):
+    """Two iterations of the demo config through tools/train.py on a
+    small generated set: mmpose's dataset, pipeline, codec, model and
+    CocoMetric, end to end."""
+    ap = _train(
+        root,
+        tmp_path,
+        'tiny', [
+            'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4',
+            'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
+            'param_scheduler.1.T_max=1'
+        ],
+        iters=2,
+        num_train=8,
+        num_val=4)
+    assert 0 <= ap <= 1
+    assert (tmp_path / 'tiny' / 'iter_2.pth').exists()
 
 
 @pytest.mark.slow

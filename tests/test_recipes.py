@@ -3,9 +3,11 @@ executed with bash as written, on generated data, so a recipe cannot rot.
 
 What the test changes, and nothing else:
 
-* the variables that name the data (``COCO=``, ``MMACTION2=``, ``ADE=``) point
-  at generated sets in the layouts the recipes name: the shapes set as COCO
-  2017, and with label maps as the ADE20K release; moving-shapes clips as
+* the variables that name the data (``COCO=``, ``MMACTION2=``, ``ADE=``,
+  ``DETS=``) point at generated sets in the layouts the recipes name: the
+  shapes set as COCO 2017, and with label maps as the ADE20K release; the
+  stick figures as COCO 2017 person keypoints, with person detections in
+  the format of mmpose's detection file; moving-shapes clips as
   Kinetics-400 videos and annotations as mmaction2's download scripts leave
   them (class folders with spaces, no lists yet) and as the SSv2 release (WebM
   videos in a split archive, the label files), which the recipes' own steps,
@@ -167,6 +169,11 @@ ADE_OPTIONS = [
     ]
 ]
 
+#: mmpose's epoch-based COCO keypoints schedule: one epoch of one iteration
+#: at the config's own 256x192 crops, validated
+POSE_OPTIONS = ['train_cfg.val_interval=1'] + loader_options(
+    dict(train={}, val={}, test={}))
+
 # ------------------------------------------------------------ generated data
 
 
@@ -219,6 +226,41 @@ def ade_layout(folder):
                 assert cv2.imwrite(
                     str(ade / out / release / (stem + suffix)), pixels)
     return ade
+
+
+def keypoints_layout(folder):
+    """The figures set in COCO 2017's keypoint layout: {train,val}2017/
+    and annotations/person_keypoints_{train,val}2017.json; and a person
+    detections file for val2017 as mmpose's recipe reads it (a list of
+    image_id, category_id, bbox as xywh, score): each figure's
+    ground-truth box moved by a pixel, one more person box on the first
+    image, and a box of another category, which mmpose drops. Returns the
+    layout, the file and the number of person boxes in it."""
+    from mm_iresnet.datasets.figures import write_figures_coco
+    figures = str(folder / 'figures')
+    write_figures_coco(figures, num_train=2, num_val=2, image_size=96, seed=7)
+    coco = folder / 'coco_keypoints'
+    (coco / 'annotations').mkdir(parents=True)
+    for split in ('train', 'val'):
+        os.symlink(osp.join(figures, split), coco / f'{split}2017')
+        os.symlink(
+            osp.join(figures, 'annotations', f'person_keypoints_{split}.json'),
+            coco / 'annotations' / f'person_keypoints_{split}2017.json')
+    val = json.load(
+        open(osp.join(figures, 'annotations', 'person_keypoints_val.json')))
+    dets = [
+        dict(
+            image_id=ann['image_id'],
+            category_id=1,
+            bbox=[ann['bbox'][0] + 1, ann['bbox'][1] - 1] + ann['bbox'][2:],
+            score=0.9) for ann in val['annotations']
+    ] + [
+        dict(image_id=1, category_id=1, bbox=[4, 4, 40, 60], score=0.3),
+        dict(image_id=1, category_id=2, bbox=[0, 0, 9, 9], score=0.5)
+    ]
+    path = folder / 'COCO_val2017_detections_person.json'
+    path.write_text(json.dumps(dets))
+    return coco, path, len(val['annotations']) + 1
 
 
 #: the moving-shapes labels, as class names with a space (Kinetics' have them)
@@ -381,14 +423,15 @@ def test_recipes_parse_and_keep_their_contract():
     assert set(blocks) == {
         'coco-setup', 'coco-link', 'coco-weights', 'coco-train',
         'coco-elsewhere', 'slurm', 'mmaction2-tools', 'k400-lists', 'k400',
-        'sthv2-data', 'sthv2', 'onnx', 'ade-setup', 'ade-data', 'ade-train'
+        'sthv2-data', 'sthv2', 'onnx', 'ade-setup', 'ade-data', 'ade-train',
+        'pose-setup', 'pose-data', 'pose-train'
     }
     for block in blocks.values():
         assert not any(
             line.startswith(NETWORK) for line in nonempty(block.splitlines()))
     # a work dir per config: WORK follows CONFIG, so two configs never
     # share a work dir and its last_checkpoint
-    for name in ('coco-setup', 'k400', 'sthv2', 'ade-setup'):
+    for name in ('coco-setup', 'k400', 'sthv2', 'ade-setup', 'pose-setup'):
         lines = blocks[name].splitlines()
         config = [
             i for i, line in enumerate(lines) if line.startswith('CONFIG=')
@@ -553,3 +596,29 @@ def test_ade20k_recipe(workspace):
     work = workspace['work'] / 'work_dirs' / \
         'upernet_iresnet50_4xb4-80k_ade20k-512x512'
     assert (work / 'iter_1.pth').exists()
+
+
+@pytest.mark.slow
+def test_coco_keypoints_recipe(workspace):
+    """COCO keypoints: the link, the weights from the cache, SimpleBaseline
+    iResNet-50 (full width, 256x192) trained, validated and tested on the
+    person detections given on the command line, mmpose's CocoMetric."""
+    pytest.importorskip('mmpose')
+    coco, dets, boxes = keypoints_layout(workspace['tmp'])
+    proc, log = run_blocks(workspace,
+                           ['pose-setup', 'pose-data', 'pose-train'],
+                           dict(COCO=coco, DETS=dets), POSE_OPTIONS)
+    assert proc.returncode == 0, log[-4000:]
+    assert 'iresnet50_imagenet_mm.pth' in log  # the prefetch found the cache
+    assert 'Epoch(train) [1][1/1]' in log, log[-4000:]
+    # validation and test read the detected people (3 boxes in batches of
+    # 2), not the 2 annotated ones (1 batch)
+    batches = -(-boxes // 2)
+    assert batches == 2
+    assert f'Epoch(val) [1][{batches}/{batches}]' in log, log[-4000:]
+    assert f'Epoch(test) [{batches}/{batches}]' in log, log[-4000:]
+    assert log.count('coco/AP:') >= 2, log[-4000:]  # validation and test
+    assert osp.realpath(workspace['work'] / 'data' / 'coco') == str(coco)
+    work = workspace['work'] / 'work_dirs' / \
+        'td-hm_iresnet50_8xb64-210e_coco-256x192'
+    assert (work / 'epoch_1.pth').exists()
