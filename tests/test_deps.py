@@ -19,7 +19,8 @@ from mm_iresnet import deps
 from .helpers import run_process
 
 #: the declared floors the floor environment runs (make check-env)
-FLOORED = ('torch', 'numpy', 'mmcv', 'mmengine', 'mmdet', 'mmaction2')
+FLOORED = ('torch', 'numpy', 'mmcv', 'mmengine', 'mmdet', 'mmaction2',
+           'mmsegmentation', 'mmpose')
 
 
 def project(root):
@@ -90,12 +91,18 @@ def test_the_lock_pins_what_is_declared_inside_the_ranges(root):
 
 
 def test_the_floor_environment_runs_every_declared_floor(root):
-    """tools/ci/existing_env.txt pins each declared floor (a floor of 2.1
-    as a 2.1.x), so no floor is declared that CI does not run; the Python
+    """tools/ci/existing_env.txt (and existing_env_nodeps.txt, installed
+    without dependencies) pins each declared floor (a floor of 2.1 as a
+    2.1.x), so no floor is declared that CI does not run; the Python
     floor is a plain ">=X.Y", which check_existing_env.sh reads to find
     its interpreter."""
-    ranges = declared(root)
+    # mmpose is declared in deps (installed without its requirements, so
+    # in no extra) and pinned in the file installed with --no-deps
+    ranges = dict(declared(root), mmpose=deps.RANGES['mmpose'][1])
     floor_env = pins(osp.join(root, 'tools', 'ci', 'existing_env.txt'))
+    nodeps = pins(osp.join(root, 'tools', 'ci', 'existing_env_nodeps.txt'))
+    assert set(nodeps) == {'mmpose'} and not set(nodeps) & set(floor_env)
+    floor_env.update(nodeps)
     for dist in FLOORED:
         floor = [
             Version(s.version) for s in SpecifierSet(ranges[dist])

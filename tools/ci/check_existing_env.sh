@@ -5,14 +5,18 @@
 # of requires-python's floor (3.9) from tools/ci/existing_env.txt: torch 2.1.2
 # from PyPI, mmcv 2.1.0 compiled against it (tools/mmcv_wheel.sh caches the
 # wheel: about 10 minutes on 2 cores the first time, seconds later), mmengine 0.10.4,
-# mmdet 3.2.0, mmaction2 1.2.0, numpy 1.26.4. Then:
-#   1. pip's plan for `pip install -e .[det,action]` changes no installed
+# mmdet 3.2.0, mmaction2 1.2.0, mmsegmentation 1.2.2, numpy 1.26.4, torchvision
+# 0.16.2, and mmpose 1.3.2 without its declared requirements
+# (tools/ci/existing_env_nodeps.txt). Then:
+#   1. pip's plan for `pip install -e .[det,action,seg,pose]` changes no installed
 #      distribution: it installs mm_iresnet, and adds only distributions the
 #      environment lacks (gdown and what it needs);
 #   2. after that install, every line of `pip freeze` is still there;
 #   3. `pip check` is clean;
 #   4. the backbone, parity, weights, trusted-resume, compile, export and
-#      config-build tests pass there;
+#      config-build tests pass there, and the segmentation and pose tests
+#      (argument forms against mmseg's and mmpose's classes, their configs,
+#      the demos' data and a few iterations of each demo);
 #   5. the Faster R-CNN demo trains a few iterations with tools/train.py,
 #      resumes with --resume, and tools/test.py evaluates its checkpoint.
 # Set MM_IRESNET_FLOOR_PYTHON to choose the interpreter.
@@ -54,11 +58,12 @@ PIP=("$PY" -m pip --disable-pip-version-check)
 wheel="$(bash "$ROOT/tools/mmcv_wheel.sh" "$PY" "$(grep '^mmcv==' "$REQS" | cut -d= -f3)")"
 "${PIP[@]}" install -q --no-deps "$wheel"
 "${PIP[@]}" install -q -r "$REQS"
+"${PIP[@]}" install -q --no-deps -r "$ROOT/tools/ci/existing_env_nodeps.txt"
 "${PIP[@]}" freeze --all | grep -v '^pip==' | sort > "$ENV/freeze-before.txt"
 took
 
 step "1. pip's plan changes no installed distribution"
-"${PIP[@]}" install -q --dry-run --report "$ENV/plan.json" -e "$ROOT[det,action]"
+"${PIP[@]}" install -q --dry-run --report "$ENV/plan.json" -e "$ROOT[det,action,seg,pose]"
 "$PY" - "$ENV/plan.json" "$ENV/freeze-before.txt" <<'PYEOF'
 import json, re, sys
 canon = lambda name: re.sub(r'[-_.]+', '-', name).lower()
@@ -74,7 +79,7 @@ PYEOF
 took
 
 step "2. installing changes no installed package"
-"${PIP[@]}" install -q -e "$ROOT[det,action]"
+"${PIP[@]}" install -q -e "$ROOT[det,action,seg,pose]"
 "${PIP[@]}" freeze --all | grep -v '^pip==' | sort > "$ENV/freeze-after.txt"
 if lost="$(comm -23 "$ENV/freeze-before.txt" "$ENV/freeze-after.txt")" && [ -n "$lost" ]; then
     printf '%s\n' "$lost"; log "FAIL: these installed versions changed (above)"; exit 1
@@ -83,17 +88,20 @@ log "   added: $(comm -13 "$ENV/freeze-before.txt" "$ENV/freeze-after.txt" | gre
 took
 
 step "3. pip check"
-# one known line: decord 0.6.0 (mmaction2's video reader) installs and runs,
-# but its wheel's metadata names a cp36 tag, which pip check reports
+# two known lines: decord 0.6.0 (mmaction2's video reader) installs and runs,
+# but its wheel's metadata names a cp36 tag, which pip check reports; and
+# mmpose, installed without its declared requirements, lacks chumpy (which
+# does not build, and which no module of mmpose 1.3.2 imports)
 problems="$("${PIP[@]}" check 2>&1 | grep -vx 'No broken requirements found\.' \
-    | grep -vx 'decord 0\.6\.0 is not supported on this platform' || true)"
+    | grep -vx 'decord 0\.6\.0 is not supported on this platform' \
+    | grep -vx 'mmpose 1\.3\.2 requires chumpy, which is not installed\.' || true)"
 if [ -n "$problems" ]; then
     printf '%s\n' "$problems"; log "FAIL: pip check (above)"; exit 1
 fi
 took
 
-step "4. backbone, parity, weights, trusted-resume, compile, export and config-build tests"
-"$PY" -c "import sys, torch, mmcv, mmengine, mmdet, mmaction, numpy; print('[existing-env]    Python', sys.version.split()[0], 'torch', torch.__version__, 'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__, 'mmdet', mmdet.__version__, 'mmaction2', mmaction.__version__, 'numpy', numpy.__version__)"
+step "4. backbone, parity, weights, trusted-resume, compile, export, config-build, segmentation and pose tests"
+"$PY" -c "import sys, torch, torchvision, mmcv, mmengine, mmdet, mmaction, mmseg, mmpose, numpy; print('[existing-env]    Python', sys.version.split()[0], 'torch', torch.__version__, 'torchvision', torchvision.__version__, 'mmcv', mmcv.__version__, 'mmengine', mmengine.__version__, 'mmdet', mmdet.__version__, 'mmaction2', mmaction.__version__, 'mmseg', mmseg.__version__, 'mmpose', mmpose.__version__, 'numpy', numpy.__version__)"
 cd "$ROOT"
 "$PY" -m pytest -q -p no:cacheprovider --durations=5 \
     tests/test_iresnet.py tests/test_iresnet3d.py tests/test_family.py \
@@ -105,6 +113,13 @@ cd "$ROOT"
 # here) is left to the main suite, which has the same mmaction2 release
 "$PY" -m pytest -q -p no:cacheprovider -m "not slow" \
     tests/test_detection.py tests/test_recognition.py
+# segmentation and pose: the argument forms against mmseg's and mmpose's own
+# classes, the configs, the demos' data and two iterations of each demo
+# through tools/train.py (the zoo walks are the main suite's: same releases)
+"$PY" -m pytest -q -p no:cacheprovider -m "not slow" tests/test_segpose.py \
+    tests/test_segpose_configs.py tests/test_seg_demo.py tests/test_pose_demo.py
+"$PY" -m pytest -q -p no:cacheprovider -k through_the_train_tool \
+    tests/test_seg_demo.py tests/test_pose_demo.py
 took
 
 step "5. the Faster R-CNN demo: train, --resume, tools/test.py"
