@@ -229,3 +229,29 @@ def test_deploy_rows_flush_denormals_only_while_they_run(
         assert _denormal_kept() is not flushed_before
     finally:
         torch.set_flush_denormal(False)
+
+
+def test_training_pool_rows(bench):
+    """``--training-pool``: the train step with the package's shortcut
+    pools and with nn.MaxPool, each against ResNet, the A/A control, and
+    the bytes saved for backward, which the byte indices make fewer."""
+    import bench.contenders
+    import bench.training_pool
+    case = next(bench.contenders.cases([18], video=False))
+    args = argparse.Namespace(
+        size=96, batch=1, device='cpu', repeats=1, seed=0)
+    rows = bench.harness.Rows()
+    bench.training_pool.training_pool_rows(case, args, rows)
+    by_metric = {r['metric']: r for r in rows}
+    assert set(by_metric) == {
+        'train step s (fp32, --training-pool)',
+        'train step s (fp32, --training-pool): A/A control, ResNet vs '
+        'ResNet', 'train step s (fp32, shortcut pools as nn.MaxPool)',
+        'train saved-for-backward MiB (--training-pool)',
+        'train saved-for-backward MiB, shortcut pools as nn.MaxPool'
+    }
+    saved = by_metric['train saved-for-backward MiB (--training-pool)']
+    native = by_metric[
+        'train saved-for-backward MiB, shortcut pools as nn.MaxPool']
+    assert saved['resnet'] == native['resnet']
+    assert saved['iresnet'] < native['iresnet']

@@ -1,6 +1,7 @@
 """The shortcut max-pool (``SeparableMaxPool``): PyTorch's ``nn.MaxPool2d`` /
-``nn.MaxPool3d`` values bit for bit wherever no gradient is needed, PyTorch's
-own pool wherever one is and while a graph is captured."""
+``nn.MaxPool3d`` values bit for bit wherever no gradient is needed, values
+and gradients bit for bit where one is (the indexed path), PyTorch's own pool
+under transforms and while a graph is captured."""
 import pytest
 import torch
 import torch.nn as nn
@@ -72,20 +73,107 @@ def test_values_bit_identical_to_pytorch_pool(pool, shape):
         is None
 
 
-@pytest.mark.parametrize('pool,shape', POOLS[:1] + POOLS[-1:])
-def test_gradient_runs_pytorch_pool(pool, shape):
-    """Where a gradient is needed the native pool runs: the gradient goes to
-    one maximum per window as PyTorch's does, ties included."""
+def _training_inputs(shape, gen):
+    """Random, ReLU-like (zeros tie), small integers (ties everywhere),
+    NaN-holding and mostly ``-inf`` (windows of only ``-inf``) inputs,
+    float64: a gradient's order of summation shows in its bits."""
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    nan, neginf = x.clone(), x.clone()
+    nan[torch.rand(shape, generator=gen) < 0.2] = float('nan')
+    neginf[torch.rand(shape, generator=gen) < 0.7] = float('-inf')
+    tied = torch.randint(0, 3, shape, generator=gen).double()
+    return dict(random=x, relu=x.relu(), tied=tied, nan=nan, neginf=neginf)
+
+
+def _bits(t):
+    return t.view(torch.int64) if t.dtype == torch.float64 else \
+        t.view(torch.int32)
+
+
+@pytest.mark.parametrize('dim', [2, 3])
+def test_training_pool_is_pytorchs_bit_for_bit(dim):
+    """Where autograd records, the indexed path in 2D (PyTorch's pool in
+    3D): ``nn.MaxPool{2,3}d``'s values and gradients bit for bit (random,
+    tied, NaN, windows of only -inf; padded, odd-sized and tiny inputs,
+    both layouts, float64, float32 and bfloat16), the output in the
+    input's layout, and in 2D each choice kept in a byte beside the
+    input."""
+    # 3D training keeps PyTorch's pool (the indexed form is not faster
+    # there: docs/benchmarks.md)
+    path = 'indexed' if dim == 2 else 'native'
+    gen = torch.Generator().manual_seed(0)
+    sizes = [(9, 7), (8, 8), (5, 6), (2, 5), (1, 3)] if dim == 2 else \
+        [(5, 6, 7), (4, 4, 4), (3, 5, 2)]
+    settings = [(3, 2, 1), (3, 1, 1), (2, 2, 0), (3, 2, 0), (5, 2, 2),
+                ((1, 3), (1, 2), (0, 1))]
+    layouts = (torch.contiguous_format,
+               torch.channels_last if dim == 2 else torch.channels_last_3d)
+    checked = 0
+    for size in sizes:
+        for kernel, stride, padding in settings:
+            kernel, stride, padding = ((v[0], ) * (dim - 1) +
+                                       (v[1], ) if isinstance(v, tuple) else
+                                       (v, ) * dim
+                                       for v in (kernel, stride, padding))
+            if any(n + 2 * p < k for n, k, p in zip(size, kernel, padding)):
+                continue
+            native = (nn.MaxPool2d if dim == 2 else nn.MaxPool3d)(kernel,
+                                                                  stride,
+                                                                  padding)
+            fast = SeparableMaxPool.from_pool(native)
+            for kind, x in _training_inputs((2, 5) + size, gen).items():
+                for fmt, dtype in [(f, torch.float64) for f in layouts] + \
+                        [(layouts[0], torch.float32),
+                         (layouts[1], torch.bfloat16)]:
+                    a = x.to(dtype).clone(memory_format=fmt)
+                    b = a.clone(memory_format=fmt)
+                    a.requires_grad_(), b.requires_grad_()
+                    assert pool_path(b, dim) == path
+                    want, got = native(a), fast(b)
+                    g = torch.randn(want.shape, generator=gen).to(dtype)
+                    want.backward(g)
+                    got.backward(g)
+                    where = (kind, size, kernel, stride, padding, fmt, dtype)
+                    pairs = [(want, got), (a.grad, b.grad)]
+                    if dtype == torch.bfloat16:  # exact in float32
+                        pairs = [(p.float(), q.float()) for p, q in pairs]
+                    for p, q in pairs:
+                        assert torch.equal(_bits(p), _bits(q)), where
+                    assert [
+                        got.is_contiguous(memory_format=f) for f in layouts
+                    ] == [
+                        want.is_contiguous(memory_format=f) for f in layouts
+                    ], where
+                    checked += 1
+    assert checked > 100
+    saved = []
+    x = torch.randn(2, 4, *((9, ) * dim), requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(
+            lambda t: saved.append(t) or t, lambda t: t):
+        SeparableMaxPool(3, 2, 1, dim)(x)
+    index = torch.uint8 if dim == 2 else torch.int64
+    assert [t.dtype for t in saved] == [torch.float32, index]
+    assert saved[0] is x and saved[1].shape == (2, 4) + (5, ) * dim
+
+
+def test_training_pool_double_backward():
+    """The indexed path's backward is PyTorch's pool backward, which is
+    differentiable: the second derivative (a gradient of the gradient with
+    respect to the incoming gradient) is PyTorch's."""
+    pool = nn.MaxPool2d(3, 2, 1)
     fast = SeparableMaxPool.from_pool(pool)
-    x = inputs(shape)['ties'].requires_grad_()
-    y = x.detach().clone().requires_grad_()
-    g = torch.randn(pool(y).shape)
-    fast(x).backward(g)
-    pool(y).backward(g)
-    assert torch.equal(x.grad, y.grad)
-    with torch.no_grad():  # and no gradient asked: the separable form
-        fast.native = None
-        assert same_bits(fast(x), pool(y))
+    x = inputs((2, 3, 9, 11))['ties']
+    results = []
+    for run in (pool, fast):
+        a = x.clone().requires_grad_()
+        v = torch.randn(
+            pool(x).shape,
+            generator=torch.Generator().manual_seed(1)).requires_grad_()
+        g, = torch.autograd.grad(run(a), a, v, create_graph=True)
+        (g * torch.arange(g.numel()).view(g.shape)).sum().backward()
+        results.append((g.detach(), v.grad))
+    for want, got in zip(*results):
+        assert torch.equal(want, got)
 
 
 class _Subclass(torch.Tensor):
@@ -98,14 +186,15 @@ def test_each_row_of_the_path_table():
     grad mode too; PyTorch's pool for an input vmap batches, one grad or
     jvp wraps, a forward-AD dual tensor, an FX proxy, a tensor subclass, a
     quantized tensor, an input of another rank, and one whose gradient is
-    recorded. In every row the values are PyTorch's pool's, under the same
-    transform."""
+    recorded in float16; the indexed path for a float input whose gradient
+    is recorded. In every row the values are PyTorch's pool's, under the
+    same transform."""
     from torch.autograd import forward_ad
     from torch.func import grad, jvp, vmap
     pool = nn.MaxPool2d(3, 2, 1)
     fast = SeparableMaxPool.from_pool(pool)
     taken = []
-    for name in ('separable', 'native'):  # record each call's path
+    for name in ('separable', 'indexed', 'native'):  # each call's path
         method = getattr(fast, name)
         setattr(
             fast,
@@ -151,7 +240,21 @@ def test_each_row_of_the_path_table():
         assert taken_ == 'native' and same_bits(
             forward_ad.unpack_dual(out).tangent,
             forward_ad.unpack_dual(pool(forward_ad.make_dual(x, v))).tangent)
-    assert path(lambda: fast(x.clone().requires_grad_()))[0] == 'native'
+    taken_, out = path(lambda: fast(x.clone().requires_grad_()))
+    assert taken_ == 'indexed' and same_bits(out, pool(x))
+    # recorded, in a dtype the indexed path leaves to PyTorch (whose CPU
+    # pool has no float16 kernel before torch 2.2: the same error then)
+    half = x.half().requires_grad_()
+    try:
+        want = pool(half)
+    except RuntimeError as err:
+        taken.clear()
+        with pytest.raises(RuntimeError, match=str(err)):
+            fast(half)
+        assert taken == ['native']
+    else:
+        taken_, out = path(lambda: fast(half))
+        assert taken_ == 'native' and torch.equal(out, want)
     taken.clear()
     graph = torch.fx.symbolic_trace(fast)
     assert taken == ['native']  # traced once, with a proxy
@@ -215,7 +318,7 @@ def assert_compiled_native(fast, pool, x):
 def test_network_eval_equals_native_pools(build, shape):
     """IResNet(3d)-50's outputs in eval are those of the same network with
     its shortcut pools as nn.MaxPool, bit for bit; train-mode gradients are
-    equal too (the pools then run natively)."""
+    equal too (the pools then take the indexed path)."""
     torch.manual_seed(0)
     model = build()
     native = build()

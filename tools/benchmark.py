@@ -2,7 +2,7 @@
 
     python tools/benchmark.py [--depths 18 50 101] [--size 160] [--batch 2]
         [--repeats 5] [--threads N] [--no-video] [--no-detector]
-        [--no-eager] [--extreme] [--profile] [--compile]
+        [--no-eager] [--extreme] [--profile] [--compile] [--training-pool]
         [--deploy [--deploy-only] [--exporters ...]]
         [--device cpu|cuda] [--processes K] [--seed S]
         [--out-dir work_dirs/benchmark]
@@ -28,7 +28,10 @@ measurement). Rows (``tools/bench/``):
   form vs ResNet folded by mmcv's ``fuse_conv_bn`` and onnxruntime sessions
   exported by each of ``--exporters``, BN trained-like, denormals flushed;
 * ``--extreme`` (``bench.extreme``): a train step of iResNet-404 and -1001;
-* ``--profile`` (``bench.profiling``): the train step per op.
+* ``--profile`` (``bench.profiling``): the train step per op;
+* ``--training-pool`` (``bench.training_pool``): the train step and saved
+  bytes with the shortcut pools as the package runs them in training and
+  as ``nn.MaxPool``, alone (quicker than the eager rows).
 
 ``--processes K`` (``bench.processes``) runs all of it in K fresh processes
 and reports the median of their ratios with the range: a ratio moves from
@@ -55,6 +58,7 @@ from bench.extreme import extreme_rows
 from bench.harness import Rows, pin_threads
 from bench.processes import run_processes
 from bench.profiling import profile_rows
+from bench.training_pool import training_pool_rows
 from mmengine.logging import MMLogger
 
 import mm_iresnet  # noqa: F401
@@ -73,6 +77,8 @@ def case_rows(case, args, rows):
         compiled_rows(case, state_dicts, args, rows)
     if args.deploy:
         deployed_rows(case, args, rows)
+    if args.training_pool:
+        training_pool_rows(case, args, rows)
 
 
 def run(args):
@@ -145,6 +151,11 @@ def parse_args(argv):
         '--profile',
         action='store_true',
         help='also print the train step per op')
+    parser.add_argument(
+        '--training-pool',
+        action='store_true',
+        help='also time a train step with the shortcut pools as the '
+        'package runs them and as nn.MaxPool (bench.training_pool)')
     parser.add_argument(
         '--device', default='cuda' if torch.cuda.is_available() else 'cpu')
     parser.add_argument(

@@ -1,4 +1,6 @@
 """Dimension helpers, and layers registered for use through ``conv_cfg``."""
+import functools
+import itertools
 from typing import Optional, Sequence, Union
 
 import torch
@@ -56,29 +58,38 @@ class Conv3dReplicateTime(nn.Conv3d):
 
 
 class SeparableMaxPool(nn.Module):
-    """Max pooling (2D or 3D, dilation 1, floor mode) that computes without
-    indices where nothing is recorded: iResNet's shortcut max-pool.
+    """Max pooling (2D or 3D, dilation 1, floor mode) that gives
+    ``nn.MaxPool{2,3}d``'s values and gradients bit for bit, faster on the
+    CPU: iResNet's shortcut max-pool.
 
-    Two paths, chosen by :func:`pool_path` (its table says which runs
+    Three paths, chosen by :func:`pool_path` (its table says which runs
     when). The *separable* path, for a plain tensor from which nothing is
     recorded (eval, validation, frozen stages), takes the maximum of strided
     views one axis at a time, which gives the values of ``nn.MaxPool{2,3}d``
     with the same kernel, stride and padding bit for bit: a maximum over a
     box is the maximum over each of its axes in turn, NaN propagates as in
     PyTorch's pool (a window holding a NaN gives NaN), and padding is
-    ``-inf`` as PyTorch's pool implies. PyTorch's CPU max-pool kernel
-    computes the indices of the maxima even without gradients, which made
-    iResNet's shortcut pools several times slower than a few elementwise
-    maxima. The one difference: of a window holding both ``0.0`` and
-    ``-0.0`` PyTorch's pool returns the first in scan order, the separable
-    form either (they compare equal).
+    ``-inf`` as PyTorch's pool implies. PyTorch's CPU max-pool kernel for
+    the default layout computes the indices of the maxima one element at a
+    time even without gradients, which made iResNet's shortcut pools
+    several times slower than a few elementwise maxima. The one difference:
+    of a window holding both ``0.0`` and ``-0.0`` PyTorch's pool returns the
+    first in scan order, the separable form either (they compare equal).
 
-    The *native* path, PyTorch's pool, runs everywhere else: where autograd
-    records (its backward sends each gradient to one maximum; an elementwise
-    maximum would split ties), under ``torch.func`` transforms and forward
-    AD, and while a graph is captured (FX, ONNX export, ``torch.jit``,
-    ``torch.compile``, ``torch.export``), which record one pooling op. No
-    parameters: checkpoints are those of ``nn.MaxPool``.
+    The *indexed* path, where autograd records on the CPU in 2D, is
+    PyTorch's own pool with indices run on a channels-last copy of the input
+    (that kernel is vectorised over channels), so values and indices are
+    PyTorch's; it keeps each index as the offset of the maximum inside its
+    window, one byte instead of an int64, and its backward rebuilds the
+    indices and runs PyTorch's pool backward with them: each gradient goes
+    to the element ``nn.MaxPool`` sends it to, ties and NaN included
+    (:class:`_IndexedMaxPool`).
+
+    The *native* path, PyTorch's pool, runs everywhere else: under
+    ``torch.func`` transforms and forward AD, while a graph is captured (FX,
+    ONNX export, ``torch.jit``, ``torch.compile``, ``torch.export``), which
+    record one pooling op, and in training in 3D, in float16 and on other
+    devices. No parameters: checkpoints are those of ``nn.MaxPool``.
     """
 
     def __init__(self, kernel_size, stride, padding, dim: int):
@@ -114,9 +125,17 @@ class SeparableMaxPool(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_scripting():  # a script compiles native only
-            if pool_path(x, self.dim) == 'separable':
+            path = pool_path(x, self.dim)
+            if path == 'separable':
                 return self.separable(x)
+            if path == 'indexed':
+                return self.indexed(x)
         return self.native(x)
+
+    @torch.jit.unused
+    def indexed(self, x: torch.Tensor) -> torch.Tensor:
+        """PyTorch's pool and its backward, indices kept as bytes."""
+        return _IndexedMaxPool.apply(x, self)
 
     @torch.jit.unused
     def separable(self, x: torch.Tensor) -> torch.Tensor:
@@ -174,6 +193,69 @@ def _max_along(x: torch.Tensor, d: int, k: int, s: int,
     return out
 
 
+class _IndexedMaxPool(torch.autograd.Function):
+    """PyTorch's 2D max-pool with indices, as autograd sees it, faster on
+    the CPU and with one byte per index.
+
+    Forward: PyTorch's channels-last kernel on a channels-last copy of the
+    input (the default layout's kernel computes window by window, the
+    channels-last one is vectorised over channels); its values and indices
+    are those of ``nn.MaxPool2d`` (tested on ties, NaN, windows of only
+    ``-inf``, padding and odd sizes). Each index is kept as its maximum's
+    offset inside the window (row-major, at most 255 offsets). Backward:
+    the indices rebuilt, and PyTorch's pool backward with them, which is
+    differentiable (double backward works).
+    """
+
+    @staticmethod
+    def forward(ctx, x, pool):
+        args = (pool.kernel_size, pool.stride, pool.padding, (1, 1), False)
+        out, index = torch.ops.aten.max_pool2d_with_indices(
+            x.contiguous(memory_format=torch.channels_last), *args)
+        base, offset_of, distance = _window_tables(
+            tuple(x.shape[2:]), tuple(out.shape[2:]), *args[:3])
+        ctx.save_for_backward(x, offset_of.take(index - base))
+        ctx.args, ctx.tables = args, (base, distance)
+        return out.contiguous(memory_format=_memory_format(x))
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, offset = ctx.saved_tensors
+        base, distance = ctx.tables
+        fmt = _memory_format(x)
+        index = (distance.take(offset.long()) +
+                 base).contiguous(memory_format=fmt)
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad.contiguous(memory_format=fmt), x, *ctx.args, index), None
+
+
+@functools.lru_cache(maxsize=256)
+def _window_tables(in_shape: tuple, out_shape: tuple, kernel: tuple,
+                   stride: tuple, padding: tuple):
+    """For :class:`_IndexedMaxPool`, per input and output size: ``base``,
+    the flat input index of each output window's first (possibly padded)
+    element, over the output's spatial axes; ``offset_of``, the byte offset
+    (row-major in the window) of each flat distance from ``base``;
+    ``distance``, its inverse."""
+    dim = len(in_shape)
+    strides = [1] * dim
+    for a in range(dim - 2, -1, -1):
+        strides[a] = strides[a + 1] * in_shape[a + 1]
+    base = torch.zeros(out_shape, dtype=torch.long)
+    for a in range(dim):
+        shape = [1] * dim
+        shape[a] = out_shape[a]
+        start = torch.arange(out_shape[a]) * stride[a] - padding[a]
+        base.add_((start * strides[a]).view(shape))
+    distance = [
+        sum(o * s for o, s in zip(offset, strides))
+        for offset in itertools.product(*(range(k) for k in kernel))
+    ]
+    offset_of = torch.zeros(max(distance) + 1, dtype=torch.uint8)
+    offset_of[distance] = torch.arange(len(distance), dtype=torch.uint8)
+    return base, offset_of, torch.tensor(distance)
+
+
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
     """The layout of ``x`` that the pool's output keeps (channels-last in,
     channels-last out, as PyTorch's pool)."""
@@ -186,9 +268,9 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 
 def pool_path(x, dim: int) -> str:
-    """The path :class:`SeparableMaxPool` takes for ``x``: ``'separable'``
-    or ``'native'`` (PyTorch's pool). The one place that chooses; the first
-    row that applies decides.
+    """The path :class:`SeparableMaxPool` takes for ``x``: ``'separable'``,
+    ``'indexed'`` or ``'native'`` (PyTorch's pool). The one place that
+    chooses; the first row that applies decides.
 
     ======================================================  =========
     ``x``, or the state it is pooled in                     path
@@ -198,26 +280,35 @@ def pool_path(x, dim: int) -> str:
     not a plain ``torch.Tensor`` (FakeTensor, ...)          native
     inside a ``torch.func`` transform (vmap, grad, jvp)     native
     a forward-AD dual tensor                                native
-    autograd records (grad mode on, ``x`` requires grad)    native
     quantized, or not ``dim + 2`` dimensions                native
+    autograd records (grad mode on, ``x`` requires grad):
+    a 2D pool on the CPU in float32, float64 or bfloat16    indexed
+    autograd records, anywhere else                         native
     a plain tensor, nothing recorded (eval, ``no_grad``,    separable
     ``inference_mode``, frozen stages)
     ======================================================  =========
 
     Why: a captured graph records one pooling op, which its backends know;
-    a tensor subclass sees PyTorch's op rather than the separable form's
-    writes; the separable form writes into a tensor it makes, which a
-    ``torch.func`` transform does not batch or track, and ``maximum(out=)``
-    has no forward AD; autograd's backward of PyTorch's pool sends each
-    gradient to one maximum (an elementwise maximum would split ties); the
-    separable form covers neither quantized tensors nor other ranks.
+    a tensor subclass sees PyTorch's op rather than the other forms' writes;
+    the separable form writes into a tensor it makes, which a ``torch.func``
+    transform does not batch or track, and ``maximum(out=)`` has no forward
+    AD; the indexed form is an autograd function, which those transforms do
+    not see through either; autograd's backward of PyTorch's pool sends each
+    gradient to one maximum (an elementwise maximum would split ties), which
+    the indexed form keeps; neither covers quantized tensors nor other
+    ranks; the indexed form's point is the CPU kernel, measured faster there
+    for 2D pools and not for 3D ones (docs/benchmarks.md), in the dtypes
+    the CPU trains in.
     """
     if graph_capture(x) or type(x) is not torch.Tensor or \
             _functorch.is_functorch_wrapped_tensor(x) or \
             forward_ad.unpack_dual(x).tangent is not None or \
-            (torch.is_grad_enabled() and x.requires_grad) or \
             x.is_quantized or x.dim() != dim + 2:
         return 'native'
+    if torch.is_grad_enabled() and x.requires_grad:
+        return 'indexed' if dim == 2 and x.device.type == 'cpu' and \
+            x.dtype in (torch.float32, torch.float64, torch.bfloat16) \
+            else 'native'
     return 'separable'
 
 
