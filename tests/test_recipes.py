@@ -177,6 +177,16 @@ POSE_OPTIONS = ['train_cfg.val_interval=1'] + loader_options(
 # ------------------------------------------------------------ generated data
 
 
+def coco_2017_images(source, coco):
+    """``coco``, a COCO 2017 folder: {train,val}2017/ linked to the
+    generated set's split folders in ``source``, and annotations/ for the
+    caller to fill."""
+    (coco / 'annotations').mkdir(parents=True)
+    for split in ('train', 'val'):
+        os.symlink(osp.join(source, split), coco / f'{split}2017')
+    return coco
+
+
 def coco_layout(folder):
     """The shapes set in COCO 2017's layout: {train,val}2017/ and
     annotations/instances_{train,val}2017.json, its four shape classes named
@@ -184,10 +194,8 @@ def coco_layout(folder):
     from mm_iresnet.datasets.shapes import write_shapes_coco
     shapes = str(folder / 'shapes')
     write_shapes_coco(shapes, num_train=2, num_val=2, image_size=96, seed=7)
-    coco = folder / 'coco'
-    (coco / 'annotations').mkdir(parents=True)
+    coco = coco_2017_images(shapes, folder / 'coco')
     for split in ('train', 'val'):
-        os.symlink(osp.join(shapes, split), coco / f'{split}2017')
         ann = json.load(open(osp.join(shapes, 'annotations', f'{split}.json')))
         for image in ann['images']:
             image['file_name'] = osp.basename(image['file_name'])
@@ -239,10 +247,8 @@ def keypoints_layout(folder):
     from mm_iresnet.datasets.figures import write_figures_coco
     figures = str(folder / 'figures')
     write_figures_coco(figures, num_train=2, num_val=2, image_size=96, seed=7)
-    coco = folder / 'coco_keypoints'
-    (coco / 'annotations').mkdir(parents=True)
+    coco = coco_2017_images(figures, folder / 'coco_keypoints')
     for split in ('train', 'val'):
-        os.symlink(osp.join(figures, split), coco / f'{split}2017')
         os.symlink(
             osp.join(figures, 'annotations', f'person_keypoints_{split}.json'),
             coco / 'annotations' / f'person_keypoints_{split}2017.json')
