@@ -26,7 +26,9 @@ POOLS = [
 
 def inputs(shape, seed=0):
     """Random floats; integer values (ties in nearly every window, as
-    quantised activations have); and floats with NaN, +inf and -inf."""
+    quantised activations have); floats with NaN, +inf and -inf; ReLU
+    outputs (zeros tie); a NaN in one element of five (windows with several
+    NaN); and -inf in seven of ten (windows of only -inf)."""
     gen = torch.Generator().manual_seed(seed)
     floats = torch.randn(*shape, generator=gen)
     ties = torch.randint(-2, 3, shape, generator=gen).float()
@@ -35,12 +37,23 @@ def inputs(shape, seed=0):
     special[where[:7]] = float('nan')
     special[where[7:14]] = float('inf')
     special[where[14:]] = float('-inf')
-    return dict(floats=floats, ties=ties, special=special.view(shape))
+    nan, neginf = floats.clone(), floats.clone()
+    nan[torch.rand(shape, generator=gen) < 0.2] = float('nan')
+    neginf[torch.rand(shape, generator=gen) < 0.7] = float('-inf')
+    return dict(
+        floats=floats,
+        ties=ties,
+        special=special.view(shape),
+        relu=floats.relu(),
+        nan=nan,
+        neginf=neginf)
 
 
 def same_bits(a, b):
-    return a.shape == b.shape and a.dtype == b.dtype and \
-        torch.equal(a.view(torch.int32), b.view(torch.int32))
+    """Same shape, dtype and bits (NaN payloads and signed zeros too)."""
+    as_int = {8: torch.int64, 4: torch.int32, 2: torch.int16}
+    return a.shape == b.shape and a.dtype == b.dtype and torch.equal(
+        a.view(as_int[a.element_size()]), b.view(as_int[b.element_size()]))
 
 
 @pytest.mark.parametrize('pool,shape', POOLS)
@@ -71,23 +84,6 @@ def test_values_bit_identical_to_pytorch_pool(pool, shape):
     # a pool the separable form does not cover has none
     assert SeparableMaxPool.from_pool(nn.MaxPool2d(3, 2, 1, ceil_mode=True)) \
         is None
-
-
-def _training_inputs(shape, gen):
-    """Random, ReLU-like (zeros tie), small integers (ties everywhere),
-    NaN-holding and mostly ``-inf`` (windows of only ``-inf``) inputs,
-    float64: a gradient's order of summation shows in its bits."""
-    x = torch.randn(shape, generator=gen, dtype=torch.float64)
-    nan, neginf = x.clone(), x.clone()
-    nan[torch.rand(shape, generator=gen) < 0.2] = float('nan')
-    neginf[torch.rand(shape, generator=gen) < 0.7] = float('-inf')
-    tied = torch.randint(0, 3, shape, generator=gen).double()
-    return dict(random=x, relu=x.relu(), tied=tied, nan=nan, neginf=neginf)
-
-
-def _bits(t):
-    return t.view(torch.int64) if t.dtype == torch.float64 else \
-        t.view(torch.int32)
 
 
 @pytest.mark.parametrize('dim', [2, 3])
@@ -121,7 +117,7 @@ def test_training_pool_is_pytorchs_bit_for_bit(dim):
                                                                   stride,
                                                                   padding)
             fast = SeparableMaxPool.from_pool(native)
-            for kind, x in _training_inputs((2, 5) + size, gen).items():
+            for kind, x in inputs((2, 5) + size, seed=checked).items():
                 for fmt, dtype in [(f, torch.float64) for f in layouts] + \
                         [(layouts[0], torch.float32),
                          (layouts[1], torch.bfloat16)]:
@@ -134,11 +130,8 @@ def test_training_pool_is_pytorchs_bit_for_bit(dim):
                     want.backward(g)
                     got.backward(g)
                     where = (kind, size, kernel, stride, padding, fmt, dtype)
-                    pairs = [(want, got), (a.grad, b.grad)]
-                    if dtype == torch.bfloat16:  # exact in float32
-                        pairs = [(p.float(), q.float()) for p, q in pairs]
-                    for p, q in pairs:
-                        assert torch.equal(_bits(p), _bits(q)), where
+                    assert same_bits(want, got), where
+                    assert same_bits(a.grad, b.grad), where
                     assert [
                         got.is_contiguous(memory_format=f) for f in layouts
                     ] == [
