@@ -98,43 +98,28 @@ def test_demo_config_trains_and_evaluates_through_the_train_tool(
     """Two iterations of the demo config through tools/train.py on a tiny
     generated set: mmseg's dataset, pipeline, model, IoUMetric and the
     checkpoint, end to end."""
-    from .test_tools import run_tool
-    data_root = str(tmp_path / 'data') + '/'
-    options = [
-        f'{loader}.dataset.{key}'
-        for loader in ('train_dataloader', 'val_dataloader')
-        for key in [f'data_root={data_root}'] + [
-            f'generate.{k}={v}' for k, v in dict(
-                num_train=4, num_val=2, image_size=64, seed=1).items()
-        ]
-    ] + [
-        'model.data_preprocessor.size=(64,64)', 'train_cfg.max_iters=2',
-        'train_cfg.val_interval=2', 'param_scheduler.0.end=1',
-        'param_scheduler.1.begin=1', 'param_scheduler.1.end=2',
-        'default_hooks.checkpoint.interval=2', 'train_dataloader.batch_size=2',
-        'val_dataloader.batch_size=2', 'default_hooks.logger.interval=1'
-    ]
-    proc = run_tool(
+    log = _run(
         root,
-        [
-            osp.join(root, 'tools', 'train.py'),
-            osp.join(root, 'configs', 'demo', 'fcn_iresnet18_shapes_seg.py'),
-            '--work-dir',
-            str(tmp_path / 'work'), '--cfg-options'
-        ] + options,
-        cwd=str(tmp_path))
-    log = proc.stdout + proc.stderr
-    assert proc.returncode == 0, log[-3000:]
+        tmp_path,
+        'work', [
+            'model.data_preprocessor.size=(64,64)', 'param_scheduler.0.end=1',
+            'param_scheduler.1.begin=1', 'train_dataloader.batch_size=2',
+            'val_dataloader.batch_size=2', 'default_hooks.logger.interval=1'
+        ],
+        iters=2,
+        generate=dict(num_train=4, num_val=2, image_size=64, seed=1))
     assert 'Iter(train) [2/2]' in log and 'mIoU:' in log, log[-3000:]
     assert (tmp_path / 'work' / 'iter_2.pth').exists()
 
 
-def _train(root, tmp_path, name, extra=()):
-    """A short run of the demo through tools/train.py; its mIoU on val."""
+def _run(root, tmp_path, name, extra=(), iters=300, generate=None):
+    """A run of the demo through tools/train.py (``iters`` iterations,
+    validated and saved at the end, on the set ``generate`` describes: by
+    default 1200 training images and 100 val); its log."""
     from .test_tools import run_tool
     data_root = str(tmp_path / 'data') + '/'
-    generate = dict(num_train=1200, num_val=100, image_size=128, seed=0)
-    iters = 300
+    generate = generate or dict(
+        num_train=1200, num_val=100, image_size=128, seed=0)
     options = [
         f'{loader}.dataset.{key}'
         for loader in ('train_dataloader', 'val_dataloader')
@@ -157,6 +142,12 @@ def _train(root, tmp_path, name, extra=()):
         cwd=str(tmp_path))
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
+    return log
+
+
+def _train(root, tmp_path, name, extra=()):
+    """A short run of the demo; its mIoU on val."""
+    log = _run(root, tmp_path, name, extra)
     scores = re.findall(r'mIoU: ([0-9.]+)', log)
     assert scores, log[-3000:]
     return float(scores[-1])
