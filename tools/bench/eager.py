@@ -87,7 +87,9 @@ def pool_and_deploy_rows(case, models, x, args, rows):
         rows.timed(case.name, label, times)
 
 
-def memory_row(case, ours, base, x, args, rows):
+def memory_row(case, ours, base, x, args, rows, label='', ndigits=None):
+    """The training memory row of ``ours`` against ``base`` (MiB rounded to
+    ``ndigits``; ``label`` follows the metric's name)."""
     peaks = []
     for model in (ours, base):
         with PeakMemory(args.device) as mem:
@@ -95,9 +97,9 @@ def memory_row(case, ours, base, x, args, rows):
         peaks.append(mem.peak)
     rows.add(
         case=case.name,
-        metric=PeakMemory.metric(args.device),
-        iresnet=round(peaks[0] / 2**20),
-        resnet=round(peaks[1] / 2**20),
+        metric=PeakMemory.metric(args.device) + label,
+        iresnet=round(peaks[0] / 2**20, ndigits),
+        resnet=round(peaks[1] / 2**20, ndigits),
         ratio=round(peaks[0] / max(peaks[1], 1), 3))
 
 

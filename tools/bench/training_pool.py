@@ -8,7 +8,8 @@ time much more)."""
 import torch
 
 from .contenders import native_pools, twin
-from .harness import PeakMemory, make_step, shuffled
+from .eager import memory_row
+from .harness import make_step, shuffled
 
 
 def training_pool_rows(case, args, rows):
@@ -33,16 +34,7 @@ def training_pool_rows(case, args, rows):
     rows.timed(case.name, 'train step s (fp32, --training-pool)', times)
     rows.timed(case.name, 'train step s (fp32, shortcut pools as nn.MaxPool)',
                dict(ours=times['native_pools'], base=times['base']))
-    peaks = {}
-    for key in ('ours', 'native_pools', 'base'):
-        with PeakMemory(args.device) as mem:
-            make_step(models[key], x, 'train', args.device)()
-        peaks[key] = mem.peak
     for key, label in (('ours', ' (--training-pool)'),
                        ('native_pools', ', shortcut pools as nn.MaxPool')):
-        rows.add(
-            case=case.name,
-            metric=PeakMemory.metric(args.device) + label,
-            iresnet=round(peaks[key] / 2**20, 1),
-            resnet=round(peaks['base'] / 2**20, 1),
-            ratio=round(peaks[key] / max(peaks['base'], 1), 3))
+        memory_row(
+            case, models[key], models['base'], x, args, rows, label, ndigits=1)
